@@ -1,0 +1,1 @@
+"""linkpulse gRPC services and what they share."""

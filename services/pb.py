@@ -1,0 +1,38 @@
+"""The compiled contract: generated protobuf and gRPC modules of linkpulse.v1."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# protoc emits `from linkpulse.v1 import ...`, so the generated tree is an import root.
+_GENERATED = str(Path(__file__).resolve().parent / "_generated")
+if _GENERATED not in sys.path:
+    sys.path.insert(0, _GENERATED)
+
+from linkpulse.v1 import audit_pb2, audit_pb2_grpc  # noqa: E402
+from linkpulse.v1 import common_pb2, options_pb2  # noqa: E402
+from linkpulse.v1 import export_pb2, export_pb2_grpc  # noqa: E402
+from linkpulse.v1 import live_pb2, live_pb2_grpc  # noqa: E402
+from linkpulse.v1 import query_pb2, query_pb2_grpc  # noqa: E402
+
+SERVICE_MODULES = {
+    "query": (query_pb2, query_pb2_grpc, "QueryService"),
+    "live": (live_pb2, live_pb2_grpc, "LiveService"),
+    "export": (export_pb2, export_pb2_grpc, "ExportService"),
+    "audit": (audit_pb2, audit_pb2_grpc, "AuditService"),
+}
+
+__all__ = [
+    "SERVICE_MODULES",
+    "audit_pb2",
+    "audit_pb2_grpc",
+    "common_pb2",
+    "export_pb2",
+    "export_pb2_grpc",
+    "live_pb2",
+    "live_pb2_grpc",
+    "options_pb2",
+    "query_pb2",
+    "query_pb2_grpc",
+]
