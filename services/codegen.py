@@ -11,6 +11,8 @@ from grpc_tools import protoc
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "protos"
 OUT_DIR = Path(__file__).resolve().parent / "_generated"
+# Descriptor set with source info: the proto comments, for the OpenAPI document.
+DESCRIPTOR_SET = OUT_DIR / "linkpulse.desc"
 
 
 def _googleapis_include() -> Path:
@@ -33,6 +35,9 @@ def generate() -> int:
         f"--python_out={OUT_DIR}",
         f"--pyi_out={OUT_DIR}",
         f"--grpc_python_out={OUT_DIR}",
+        f"--descriptor_set_out={DESCRIPTOR_SET}",
+        "--include_source_info",
+        "--include_imports",
         *protos,
     ]
     return protoc.main(args)
