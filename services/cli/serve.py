@@ -1,0 +1,37 @@
+"""`linkpulse serve NAME`: run one process of the system in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from services import config
+
+PROCESSES = ("query", "live", "export", "audit", "gateway", "worker")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    """Run a gRPC service, the gateway or the arq worker until SIGTERM."""
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = config.load()
+    if args.name == "gateway":
+        from gateway.server import serve
+
+        serve(settings)
+    elif args.name == "worker":
+        from workers.main import run_worker
+
+        run_worker(settings)
+    else:
+        from services.server.app import run
+
+        asyncio.run(run(args.name, settings))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `serve`."""
+    p = sub.add_parser("serve", help="run one process (a gRPC service, the gateway or the worker)")
+    p.add_argument("name", choices=PROCESSES)
+    p.add_argument("--log-level", default="INFO")
+    p.set_defaults(handler=cmd_serve)

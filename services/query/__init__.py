@@ -1,0 +1,1 @@
+"""Query service: analytics routes as presets over one typed event query."""

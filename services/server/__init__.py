@@ -1,0 +1,1 @@
+"""What every gRPC service process shares: policies, interceptors, start-up and shutdown."""

@@ -1,0 +1,69 @@
+"""Running one gRPC service: stores, interceptors, health, reflection, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.auth.resolver import TokenResolver
+from services.config import Settings
+from services.server.deps import Deps
+from services.server.interceptors import AuthInterceptor, ErrorInterceptor
+from services.server.policies import route_policies
+
+log = logging.getLogger("linkpulse.server")
+
+SERVICES = ("query", "live", "export", "audit")
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+GRACE_SECONDS = 10.0
+
+
+def build_server(deps: Deps) -> grpc.aio.Server:
+    """A grpc.aio server with the shared interceptors (errors outermost, then auth)."""
+    resolver = TokenResolver(deps.pg, ttl=deps.settings.auth_cache_seconds)
+    return grpc.aio.server(
+        interceptors=[ErrorInterceptor(), AuthInterceptor(resolver, route_policies())],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+
+
+async def run(name: str, settings: Settings) -> None:
+    """Serve one of SERVICES on its configured address until SIGTERM or SIGINT."""
+    if name not in SERVICES:
+        raise ValueError(f"unknown service {name!r}; expected one of {', '.join(SERVICES)}")
+    deps = await Deps.open(settings)
+    server = build_server(deps)
+    module = importlib.import_module(f"services.{name}.servicer")
+    full_name = module.register(server, deps)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (full_name, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    address = settings.grpc_addr(name)
+    server.add_insecure_port(address)
+    await server.start()
+    for service in (full_name, ""):
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    log.info("%s serving on %s", full_name, address)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("%s stopping", full_name)
+    for service in (full_name, ""):
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+    await server.stop(GRACE_SECONDS)
+    await deps.close()

@@ -1,0 +1,43 @@
+"""The stores and shared objects a service process hands to its servicers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from redis.asyncio import Redis
+
+from services.config import Settings
+from services.money import FxTable
+from services.stores.clickhouse import ClickHouse
+from services.stores.postgres import create_pool
+from services.stores.redisclient import create_redis
+
+
+@dataclass
+class Deps:
+    """Open connections to every store, plus settings."""
+
+    settings: Settings
+    pg: asyncpg.Pool
+    ch: ClickHouse
+    redis: Redis
+    fx: FxTable
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Deps:
+        """Connect to PostgreSQL, ClickHouse and Redis as configured."""
+        pg = await create_pool(settings.database_url)
+        return cls(
+            settings=settings,
+            pg=pg,
+            ch=ClickHouse.from_url(settings.clickhouse_url),
+            redis=create_redis(settings.redis_url),
+            fx=FxTable(pg),
+        )
+
+    async def close(self) -> None:
+        """Close every connection."""
+        await self.pg.close()
+        self.ch.close()
+        await self.redis.aclose()

@@ -1,0 +1,101 @@
+"""The shared server interceptors: error translation (outermost) and authentication."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from services import errors, pb
+from services.auth import principal as principals
+from services.auth.resolver import TokenResolver
+from services.server.handlers import wrap_handler
+
+log = logging.getLogger("linkpulse.rpc")
+
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
+
+
+def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    return {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+
+
+async def _nothing(_context: grpc.aio.ServicerContext) -> Callable[[], None]:
+    return lambda: None
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Translates every exception escaping a handler into one gRPC status with ErrorInfo."""
+
+    async def intercept_service(self, continuation: Continuation, details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        method = details.method
+
+        async def on_error(exc: BaseException, context: grpc.aio.ServicerContext) -> None:
+            if isinstance(exc, grpc.aio.AbortError) or not isinstance(exc, Exception):
+                return
+            error = errors.to_api_error(exc)
+            if error is None and context.code() == grpc.StatusCode.UNIMPLEMENTED:
+                error = errors.not_implemented(method.rsplit("/", 1)[-1])
+            if error is None:
+                log.exception("unhandled error in %s", method)
+                error = errors.ApiError(grpc.StatusCode.INTERNAL, "internal", "internal error")
+            await errors.abort(context, error)
+
+        return wrap_handler(handler, _nothing, on_error)
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Validates the bearer token, binds the Principal, enforces the RPC's scope and feature."""
+
+    def __init__(self, resolver: TokenResolver, policies: dict[str, pb.options_pb2.RouteOptions]) -> None:
+        self._resolver = resolver
+        self._policies = policies
+
+    async def intercept_service(self, continuation: Continuation, details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+        policy = self._policies.get(details.method)
+        if handler is None or policy is None or policy.public:
+            return handler  # health, reflection, and public RPCs authenticate their own way
+
+        async def before(context: grpc.aio.ServicerContext) -> Callable[[], None]:
+            principal = await self.authenticate(_metadata(context))
+            self.authorize(principal, policy)
+            token = principals.bind(principal)
+            return lambda: principals.unbind(token)
+
+        async def passthrough(_exc: BaseException, _context: grpc.aio.ServicerContext) -> None:
+            return None
+
+        return wrap_handler(handler, before, passthrough)
+
+    async def authenticate(self, metadata: dict[str, str]) -> principals.Principal:
+        """The principal of the request's `authorization: Bearer …` metadata."""
+        header = metadata.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise errors.unauthenticated("missing bearer token: send 'Authorization: Bearer <key>'")
+        workspace = metadata.get("x-workspace-id")
+        workspace_id = None
+        if workspace:
+            if not workspace.isdigit():
+                raise errors.invalid_argument("x-workspace-id", "x-workspace-id must be an integer")
+            workspace_id = int(workspace)
+        return await self._resolver.resolve(token.strip(), workspace_id)
+
+    @staticmethod
+    def authorize(principal: principals.Principal, policy: pb.options_pb2.RouteOptions) -> None:
+        """Refuse a principal lacking the policy's scope or plan feature."""
+        if policy.scope and not principal.has_scope(policy.scope):
+            raise errors.permission_denied(
+                "insufficient_scope", f"this route requires the '{policy.scope}' scope"
+            )
+        if policy.feature and policy.feature not in principal.features:
+            raise errors.permission_denied(
+                "feature_not_enabled",
+                f"'{policy.feature}' is not enabled for this workspace's plan ({principal.plan})",
+            )

@@ -1,0 +1,1 @@
+"""Connections to PostgreSQL, Redis and ClickHouse, and the schema migrations."""

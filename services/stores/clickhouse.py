@@ -1,0 +1,124 @@
+"""ClickHouse over the native protocol: a small pool of clickhouse-driver clients run off-loop."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from clickhouse_driver import Client
+from clickhouse_driver import errors as ch_errors
+
+from services.errors import StoreUnavailable
+
+
+@dataclass(frozen=True)
+class ClickHouseTarget:
+    """Where a ClickHouse server is and which database to use."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    @classmethod
+    def from_url(cls, url: str) -> ClickHouseTarget:
+        """Parse clickhouse://user:password@host:port/database."""
+        parsed = urlparse(url)
+        return cls(
+            host=parsed.hostname or "127.0.0.1",
+            port=parsed.port or 9000,
+            user=unquote(parsed.username or "default"),
+            password=unquote(parsed.password or ""),
+            database=(parsed.path or "/").lstrip("/") or "default",
+        )
+
+    def client(self, database: str | None = None) -> Client:
+        """A new (lazily connecting) driver client."""
+        return Client(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            database=self.database if database is None else database,
+            connect_timeout=3,
+            send_receive_timeout=300,
+            settings={"use_numpy": False},
+        )
+
+
+# Failures that mean "the server is not there", as opposed to a bad query.
+_UNAVAILABLE = (ch_errors.NetworkError, ch_errors.SocketTimeoutError, ConnectionError, OSError, EOFError)
+
+
+class ClickHouse:
+    """Async facade: each call borrows a client from the pool and runs in a worker thread."""
+
+    def __init__(self, target: ClickHouseTarget, pool_size: int = 8) -> None:
+        self.target = target
+        self._idle: queue.LifoQueue[Client] = queue.LifoQueue()
+        self._slots = asyncio.Semaphore(pool_size)
+
+    @classmethod
+    def from_url(cls, url: str, pool_size: int = 8) -> ClickHouse:
+        """Pool for the server and database named by url."""
+        return cls(ClickHouseTarget.from_url(url), pool_size)
+
+    def _run(self, fn: Any) -> Any:
+        try:
+            client = self._idle.get_nowait()
+        except queue.Empty:
+            client = self.target.client()
+        try:
+            result = fn(client)
+        except _UNAVAILABLE as exc:
+            client.disconnect()
+            raise StoreUnavailable(f"ClickHouse is unreachable: {exc}") from exc
+        except BaseException:
+            client.disconnect()
+            raise
+        self._idle.put(client)
+        return result
+
+    async def _call(self, fn: Any) -> Any:
+        async with self._slots:
+            return await asyncio.to_thread(self._run, fn)
+
+    async def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Rows of a SELECT with %(name)s parameters escaped by the driver."""
+        return await self._call(lambda c: c.execute(sql, params or {}))
+
+    async def insert(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> int:
+        """Insert rows (tuples in `columns` order) in one block; returns the row count."""
+        data = list(rows)
+        if not data:
+            return 0
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES"
+        await self._call(lambda c: c.execute(sql, data))
+        return len(data)
+
+    async def command(self, sql: str) -> None:
+        """Run a statement without a result (DDL)."""
+        await self._call(lambda c: c.execute(sql))
+
+    async def ping(self) -> bool:
+        """True when the server answers."""
+        try:
+            await self.fetch("SELECT 1")
+        except StoreUnavailable:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Disconnect every idle client."""
+        while True:
+            try:
+                self._idle.get_nowait().disconnect()
+            except queue.Empty:
+                return

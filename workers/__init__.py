@@ -1,0 +1,1 @@
+"""arq workers: periodic maintenance now; batch queries and exports in later releases."""

@@ -1,0 +1,41 @@
+"""The arq worker: its settings, start-up (stores in ctx) and the jobs it runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq import cron
+from arq.connections import RedisSettings
+from arq.worker import run_worker as arq_run_worker
+
+from services.config import Settings
+from services.server.deps import Deps
+from workers.maintenance import purge_expired_sessions
+
+QUEUE = "linkpulse:queue"
+
+
+def worker_settings(settings: Settings) -> dict[str, Any]:
+    """arq settings for the queue in settings.redis_url, with the stores opened into ctx."""
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        deps = await Deps.open(settings)
+        ctx.update(deps=deps, pg=deps.pg, ch=deps.ch, redis_store=deps.redis)
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        await ctx["deps"].close()
+
+    return {
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "queue_name": QUEUE,
+        "functions": [purge_expired_sessions],
+        "cron_jobs": [cron(purge_expired_sessions, minute={7}, run_at_startup=False)],
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "handle_signals": True,
+    }
+
+
+def run_worker(settings: Settings) -> None:
+    """Run the worker in the foreground until SIGTERM."""
+    arq_run_worker(type("WorkerSettings", (), worker_settings(settings)))
