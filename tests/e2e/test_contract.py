@@ -1,0 +1,43 @@
+"""The REST surface: every seed route is served and documented, with the seeds' envelopes."""
+
+from __future__ import annotations
+
+from tests.seed_routes import seed_routes
+
+
+async def test_every_seed_route_is_in_openapi(system, http):
+    r = await http.get("/openapi.json")
+    assert r.status_code == 200
+    paths = r.json()["paths"]
+    missing = [(m, p) for m, p in seed_routes() if m.lower() not in paths.get(p, {})]
+    assert missing == []
+
+
+async def test_success_and_failure_envelopes(system, http, tenant):
+    t = await tenant()
+    ok = await http.get("/api/analytics/workspace/overview", headers=t.headers)
+    assert ok.status_code == 200
+    assert set(ok.json()) == {"success", "data"} and ok.json()["success"] is True
+    bad = await http.get("/api/analytics/workspace/overview", params={"days": "x"}, headers=t.headers)
+    assert set(bad.json()) == {"success", "error"}
+    assert set(bad.json()["error"]) >= {"code", "message"}
+
+
+async def test_routes_of_later_releases_answer_501(system, http, tenant):
+    t = await tenant()
+    r = await http.get("/api/analytics/workspace/regions", headers=t.headers)
+    assert r.status_code == 501
+    assert r.json()["success"] is False
+    assert r.json()["error"]["code"] == "not_implemented"
+
+
+async def test_unknown_route_is_404_envelope(system, http):
+    r = await http.get("/api/analytics/nope/nope/nope")
+    assert r.status_code == 404
+    assert r.json()["success"] is False
+
+
+async def test_health(system, http):
+    r = await http.get("/healthz")
+    assert r.status_code == 200
+    assert r.json()["data"]["status"] == "ok"

@@ -1,0 +1,72 @@
+"""Range resolution: days, explicit ranges, caps and granularity defaults."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from services.errors import ApiError
+from services.timerange import resolve
+
+NOW = datetime(2026, 11, 23, 15, 30, tzinfo=timezone.utc)
+
+
+def _resolve(**overrides):
+    args = dict(
+        days=None, start="", end="", timezone_name="", granularity="", default_timezone="UTC",
+        plan_max_days=365, max_days=3650, now=NOW,
+    )
+    args.update(overrides)
+    return resolve(**args)
+
+
+def test_days_are_whole_local_days_ending_tonight():
+    w = _resolve(days=7, timezone_name="Asia/Tokyo")
+    # 15:30 UTC is already Nov 24 in Tokyo: the window is Nov 18 00:00 .. Nov 25 00:00 there.
+    assert w.start.isoformat() == "2026-11-17T15:00:00+00:00"
+    assert w.end.isoformat() == "2026-11-24T15:00:00+00:00"
+    assert w.previous_start.isoformat() == "2026-11-10T15:00:00+00:00"
+    assert w.granularity == "day"
+
+
+def test_defaults_to_the_workspace_zone_and_thirty_days():
+    w = _resolve(default_timezone="Europe/Berlin")
+    assert w.tz.key == "Europe/Berlin"
+    assert (w.end - w.start).days == 30
+
+
+def test_inclusive_end_date_and_datetimes():
+    w = _resolve(start="2026-01-01", end="2026-01-01")
+    assert (w.end - w.start).total_seconds() == 86400
+    assert w.granularity == "hour"
+    w = _resolve(start="2026-01-01T10:00:00+02:00", end="2026-01-01T12:00:00Z")
+    assert w.start.isoformat() == "2026-01-01T08:00:00+00:00"
+    assert w.end.isoformat() == "2026-01-01T12:00:00+00:00"
+
+
+def test_plan_cap_applies_to_days_with_a_notice():
+    w = _resolve(days=400)
+    assert (w.end - w.start).days == 365
+    assert w.notices == ("days capped at 365 by the plan",)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"days": 0}, "days"),
+        ({"days": 5000}, "days"),
+        ({"days": 3, "start": "2026-01-01"}, "days"),
+        ({"end": "2026-01-01"}, "start"),
+        ({"start": "2026-13-01"}, "start"),
+        ({"start": "2026-01-02", "end": "2026-01-01"}, "end"),
+        ({"start": "2020-01-01", "end": "2026-01-01"}, "start"),
+        ({"timezone_name": "Nowhere/City"}, "timezone"),
+        ({"granularity": "minute"}, "granularity"),
+        ({"days": 365, "granularity": "hour"}, "granularity"),
+    ],
+)
+def test_invalid_ranges_name_the_parameter(overrides, field):
+    with pytest.raises(ApiError) as raised:
+        _resolve(**overrides)
+    assert raised.value.field == field
