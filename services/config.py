@@ -44,7 +44,8 @@ class Settings:
     max_days: int = field(default_factory=lambda: _int("MAX_DAYS", 3650))
     max_ingest_batch: int = field(default_factory=lambda: _int("MAX_INGEST_BATCH", 5000))
     # 5-bit id of this process in event ids (see services/ids.py); from the pid when unset.
-    node_id: int = field(default_factory=lambda: _int("LINKPULSE_NODE_ID", os.getpid() % 32))
+    # 31 is reserved for the demo loader.
+    node_id: int = field(default_factory=lambda: _int("LINKPULSE_NODE_ID", os.getpid() % 31))
 
     def grpc_addr(self, service: str) -> str:
         """Listen/connect address of one of the four gRPC services."""

@@ -10,11 +10,18 @@ _GENERATED = str(Path(__file__).resolve().parent / "_generated")
 if _GENERATED not in sys.path:
     sys.path.insert(0, _GENERATED)
 
-from linkpulse.v1 import audit_pb2, audit_pb2_grpc  # noqa: E402
-from linkpulse.v1 import common_pb2, options_pb2  # noqa: E402
-from linkpulse.v1 import export_pb2, export_pb2_grpc  # noqa: E402
-from linkpulse.v1 import live_pb2, live_pb2_grpc  # noqa: E402
-from linkpulse.v1 import query_pb2, query_pb2_grpc  # noqa: E402
+from linkpulse.v1 import (  # noqa: E402  # noqa: E402  # noqa: E402  # noqa: E402  # noqa: E402
+    audit_pb2,
+    audit_pb2_grpc,
+    common_pb2,
+    export_pb2,
+    export_pb2_grpc,
+    live_pb2,
+    live_pb2_grpc,
+    options_pb2,
+    query_pb2,
+    query_pb2_grpc,
+)
 
 SERVICE_MODULES = {
     "query": (query_pb2, query_pb2_grpc, "QueryService"),

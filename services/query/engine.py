@@ -107,13 +107,13 @@ def compile_query(q: EventQuery) -> tuple[str, dict[str, Any]]:
         "timestamp < toDateTime(%(end)s)",
     ]
     if q.link_ids is not None:
-        params["links"] = list(q.link_ids)
+        params["links"] = tuple(q.link_ids)  # a tuple renders as an IN list
         where.append("link_id IN %(links)s")
     if not q.include_bots:
         where.append("is_bot = 0")
     for i, flt in enumerate(q.filters):
         column = dims[flt.dimension]
-        params[f"f{i}"] = list(flt.values)
+        params[f"f{i}"] = tuple(flt.values)
         where.append(f"{column} {'NOT IN' if flt.exclude else 'IN'} %(f{i})s")
 
     if q.compare_start is None:

@@ -49,8 +49,8 @@ async def ensure_postgres_database(url: str) -> None:
         admin = await asyncpg.connect(urlunparse(parsed._replace(path="/postgres")))
         try:
             await admin.execute(f'CREATE DATABASE "{name}"')
-        except asyncpg.DuplicateDatabaseError:
-            pass
+        except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+            pass  # created by a concurrent migrate (the catalog race surfaces as either error)
         finally:
             await admin.close()
     else:

@@ -1,0 +1,29 @@
+# One image for every linkpulse process: `linkpulse serve query|live|export|audit|worker|gateway`,
+# `linkpulse migrate` and `linkpulse demo` (see docker-compose.yml).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    LINKPULSE_RUN_DIR=/var/lib/linkpulse
+
+WORKDIR /app
+
+# Dependencies first, read from pyproject.toml alone, so that source edits reuse this layer.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+COPY . .
+# Editable install: the compiled protos and descriptor set are generated into the source tree,
+# which is where the code looks for them.
+RUN pip install --no-deps -e . \
+    && python -m services.codegen \
+    && useradd --system --home-dir /var/lib/linkpulse --create-home --shell /usr/sbin/nologin linkpulse
+
+USER linkpulse
+EXPOSE 8080 50051 50052 50053 50054
+CMD ["linkpulse", "--help"]

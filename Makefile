@@ -1,0 +1,61 @@
+# Developer and CI tasks for linkpulse. `make help` lists them.
+
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Touched after a successful install; pip runs again only when pyproject.toml is newer.
+STAMP := $(VENV)/.linkpulse-installed
+PYTEST_ARGS ?=
+RUN_DIR := $(or $(LINKPULSE_RUN_DIR),.run)
+LINT_DIRS := $(wildcard services gateway workers)
+# apt-get runs directly as root, through sudo otherwise.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
+
+.DEFAULT_GOAL := help
+.PHONY: help venv protos up down status test lint clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  variables: PY=$(PY) VENV=$(VENV) PYTEST_ARGS='$(PYTEST_ARGS)'"
+
+# Debian's python3 cannot create a venv until python3-venv (ensurepip) is installed.
+$(BIN)/python:
+	@$(PY) -m venv $(VENV) || { \
+	  echo "make: installing python3-venv so that '$(PY) -m venv' works" >&2; \
+	  rm -rf $(VENV); \
+	  $(APT) install -y python3-venv || { $(APT) update && $(APT) install -y python3-venv; }; \
+	  $(PY) -m venv $(VENV); }
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP) ## create .venv and install linkpulse with its dev tools (again when pyproject.toml changes)
+
+protos: venv ## compile protos/ into services/_generated
+	$(BIN)/python -m services.codegen
+
+up: protos ## start the dev stack: PostgreSQL, Redis, ClickHouse, migrations, demo data, services, gateway
+	$(BIN)/linkpulse stack up
+
+down: ## stop what `make up` started
+	@if [ -x $(BIN)/linkpulse ]; then $(BIN)/linkpulse stack down; else echo "make: no $(VENV), nothing to stop"; fi
+
+status: venv ## show what runs and what answers
+	$(BIN)/linkpulse stack status
+
+test: protos ## run the tests against real PostgreSQL, Redis and ClickHouse; PYTEST_ARGS=... is passed on
+	$(BIN)/linkpulse stack clickhouse
+	@echo "$(BIN)/python -m pytest $(PYTEST_ARGS)"
+	@status=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make: pytest collected no tests" >&2; status=0; fi; \
+	exit $$status
+
+lint: protos ## ruff check and mypy over services, gateway and workers
+	$(BIN)/ruff check $(LINT_DIRS)
+	$(BIN)/mypy $(LINT_DIRS)
+
+clean: ## stop the stack (ClickHouse included) and remove the run directory
+	@if [ -x $(BIN)/linkpulse ]; then $(BIN)/linkpulse stack down --all >/dev/null || true; fi
+	rm -rf $(RUN_DIR)

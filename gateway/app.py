@@ -1,0 +1,156 @@
+"""The gateway's Starlette application, assembled from the route table."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from gateway import routes as route_table
+from gateway.backends import Backends
+from gateway.binding import RequestBinder
+from gateway.comments import load_comments
+from gateway.config import GatewayConfig, load_config
+from gateway.errors import GatewayError, internal_error
+from gateway.health import check_backends, health_body
+from gateway.openapi import build_openapi
+from gateway.pipeline import BackendsRef, Pipeline, UnaryPipeline
+from gateway.responses import OrjsonResponse, error_response
+from gateway.websocket import websocket_endpoint
+from services import pb
+from services.codegen import DESCRIPTOR_SET
+from services.config import Settings
+
+logger = logging.getLogger(__name__)
+
+_HTTP_ERROR_CODES = {
+    400: "invalid_argument",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+
+PipelineWrapper = Callable[[Pipeline], Pipeline]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _http_endpoint(route: route_table.Route, pipeline: Pipeline) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        return await pipeline(route, request)
+
+    endpoint.__name__ = route.rpc
+    return endpoint
+
+
+def _upgrade_required(route: route_table.Route) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        error = GatewayError(426, "upgrade_required", f"{route.template.template} is a WebSocket")
+        return error_response(error, headers={"upgrade": "websocket"})
+
+    return endpoint
+
+
+async def _http_exception(connection: HTTPConnection, exc: Exception) -> Response:
+    """404, 405 and other router errors in the failure envelope instead of plain text."""
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_ERROR_CODES.get(exc.status_code, "http_error")
+    if exc.status_code == 404:
+        message = f"no route for {connection.url.path}"
+    elif exc.status_code == 405:
+        message = (
+            f"method {connection.scope.get('method', '')} not allowed on {connection.url.path}"
+        )
+    else:
+        message = str(exc.detail)
+    error = GatewayError(exc.status_code, code, message)
+    return error_response(error, headers=dict(exc.headers or {}))
+
+
+async def _unexpected(connection: HTTPConnection, exc: Exception) -> Response:
+    """Last resort for an exception that escaped every endpoint: log it, answer 500."""
+    logger.error("unhandled error on %s", connection.url.path, exc_info=exc)
+    return error_response(internal_error())
+
+
+def _service_names() -> dict[str, str]:
+    return {
+        key: module.DESCRIPTOR.services_by_name[name].full_name
+        for key, (module, _grpc, name) in pb.SERVICE_MODULES.items()
+    }
+
+
+def create_app(
+    settings: Settings,
+    *,
+    config: GatewayConfig | None = None,
+    wrap_pipeline: PipelineWrapper | None = None,
+) -> Starlette:
+    """The gateway app; gRPC channels open in its lifespan and close on shutdown."""
+    # wrap_pipeline gets the unary pipeline (bind -> call -> envelope) and returns the one the
+    # routes use: the snapshot cache plugs in there.
+    config = config or load_config()
+    table = route_table.build_route_table()
+    binders = {route.key: RequestBinder(route) for route in table}
+    backends = BackendsRef()
+    pipeline: Pipeline = UnaryPipeline(backends, binders, config.max_body_bytes)
+    if wrap_pipeline is not None:
+        pipeline = wrap_pipeline(pipeline)
+    openapi_bytes = orjson.dumps(build_openapi(table, binders, load_comments(DESCRIPTOR_SET)))
+    service_names = _service_names()
+
+    async def healthz(request: Request) -> Response:
+        """Backend health, 200 when every service is SERVING, else 503."""
+        statuses = await check_backends(
+            backends.get().channels, service_names, config.health_timeout_seconds
+        )
+        status, body = health_body(statuses)
+        return OrjsonResponse(body, status_code=status)
+
+    async def openapi(request: Request) -> Response:
+        """The OpenAPI document, built once at start-up."""
+        return Response(openapi_bytes, media_type="application/json")
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"], name="healthz"),
+        Route("/openapi.json", openapi, methods=["GET"], name="openapi"),
+    ]
+    for route in table:
+        if route.is_websocket:
+            endpoint = websocket_endpoint(route, binders[route.key], backends)
+            routes.append(WebSocketRoute(route.path, endpoint, name=route.rpc))
+            routes.append(Route(route.path, _upgrade_required(route), methods=["GET"]))
+        else:
+            routes.append(
+                Route(
+                    route.path,
+                    _http_endpoint(route, pipeline),
+                    methods=[route.http_method],
+                    name=route.rpc,
+                )
+            )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        opened = Backends.connect(settings, config.deadline_seconds)
+        backends.set(opened)
+        logger.info("gateway: %d routes, backends %s", len(table), list(opened.channels))
+        try:
+            yield
+        finally:
+            backends.set(None)
+            await opened.close(grace=config.shutdown_grace_seconds)
+
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
+        lifespan=lifespan,
+    )
+    app.state.route_table = table
+    return app

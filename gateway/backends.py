@@ -1,0 +1,99 @@
+"""One grpc.aio channel per service and generic unary and server-streaming calls over them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+
+from gateway.routes import Route
+from services.config import Settings
+
+SERVICES = ("query", "live", "export", "audit")
+_CHANNEL_OPTIONS = (
+    ("grpc.primary_user_agent", "linkpulse-gateway"),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+)
+
+Metadata = Sequence[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class UnaryResult:
+    """A unary call's response with the metadata the service sent around it."""
+
+    response: Message
+    initial_metadata: tuple[tuple[str, Any], ...]
+    trailing_metadata: tuple[tuple[str, Any], ...]
+
+    def metadata_value(self, key: str) -> Any:
+        """The last value of key in trailing, else initial, metadata; None if absent."""
+        for source in (self.trailing_metadata, self.initial_metadata):
+            for name, value in reversed(source):
+                if name == key:
+                    return value
+        return None
+
+
+class Backends:
+    """The gRPC channels of the four services and the generic calls the gateway makes."""
+
+    def __init__(self, channels: Mapping[str, grpc.aio.Channel], deadline: float) -> None:
+        self._channels = dict(channels)
+        self._deadline = deadline
+        self._unary: dict[str, grpc.aio.UnaryUnaryMultiCallable] = {}
+        self._streams: dict[str, grpc.aio.UnaryStreamMultiCallable] = {}
+
+    @classmethod
+    def connect(cls, settings: Settings, deadline: float) -> Backends:
+        """Insecure channels to every service address of settings (they connect lazily)."""
+        channels = {
+            service: grpc.aio.insecure_channel(
+                settings.grpc_addr(service), options=_CHANNEL_OPTIONS
+            )
+            for service in SERVICES
+        }
+        return cls(channels, deadline)
+
+    @property
+    def channels(self) -> Mapping[str, grpc.aio.Channel]:
+        """The channels by service key."""
+        return self._channels
+
+    async def unary(self, route: Route, request: Message, metadata: Metadata) -> UnaryResult:
+        """Call route's RPC once; raises grpc.aio.AioRpcError on a non-OK status."""
+        callable_ = self._unary.get(route.grpc_path)
+        if callable_ is None:
+            callable_ = self._channels[route.service].unary_unary(
+                route.grpc_path,
+                request_serializer=route.request_class.SerializeToString,
+                response_deserializer=route.response_class.FromString,
+            )
+            self._unary[route.grpc_path] = callable_
+        call = callable_(request, metadata=tuple(metadata), timeout=self._deadline)
+        response = await call
+        initial = await call.initial_metadata()
+        trailing = await call.trailing_metadata()
+        return UnaryResult(response, tuple(initial or ()), tuple(trailing or ()))
+
+    def server_stream(
+        self, route: Route, request: Message, metadata: Metadata
+    ) -> grpc.aio.UnaryStreamCall:
+        """Start route's server-streaming RPC, without deadline (feeds are long-lived)."""
+        callable_ = self._streams.get(route.grpc_path)
+        if callable_ is None:
+            callable_ = self._channels[route.service].unary_stream(
+                route.grpc_path,
+                request_serializer=route.request_class.SerializeToString,
+                response_deserializer=route.response_class.FromString,
+            )
+            self._streams[route.grpc_path] = callable_
+        return callable_(request, metadata=tuple(metadata))
+
+    async def close(self, grace: float | None = None) -> None:
+        """Close every channel, letting calls in flight finish within grace seconds."""
+        for channel in self._channels.values():
+            await channel.close(grace)

@@ -1,0 +1,306 @@
+"""Binding of path variables, query parameters and JSON bodies into request messages."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+from starlette.requests import Request
+
+from gateway.errors import GatewayError, invalid_argument
+from gateway.fields import (
+    FLOAT_TYPES,
+    INTEGER_BOUNDS,
+    INTEGER_TYPES,
+    is_map,
+    is_message,
+    is_scalar,
+    resolve_field_path,
+)
+from gateway.routes import Route
+from services import pb
+
+_INTEGER = re.compile(r"[+-]?[0-9]+\Z")
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
+_TRUE = frozenset({"true", "1"})
+_FALSE = frozenset({"false", "0"})
+_PARSE_FIELD = re.compile(r"Failed to parse (\w+) field")
+_AT_FIELD = re.compile(r" at \w+((?:\.\w+)+)")
+_NO_FIELD = re.compile(r'has no field named "([^"]+)"')
+
+
+@dataclass(frozen=True)
+class FieldBinding:
+    """A query parameter: its canonical (JSON) name and the fields it sets from the request root."""
+
+    name: str
+    fields: tuple[FieldDescriptor, ...]
+
+    @property
+    def leaf(self) -> FieldDescriptor:
+        """The scalar field the parameter sets."""
+        return self.fields[-1]
+
+    @property
+    def proto_name(self) -> str:
+        """The leaf's proto (snake_case) name, also accepted as the parameter name."""
+        return self.fields[-1].name
+
+
+def _is_flattened(field: FieldDescriptor) -> bool:
+    return bool(field.GetOptions().Extensions[pb.options_pb2.flatten])
+
+
+def _query_fields(
+    message: Descriptor, prefix: tuple[FieldDescriptor, ...] = ()
+) -> Iterator[tuple[FieldDescriptor, ...]]:
+    """Scalar fields reachable through flattened message fields."""
+    for field in message.fields:
+        if is_scalar(field):
+            yield (*prefix, field)
+        elif not field.is_repeated and not is_map(field) and _is_flattened(field):
+            yield from _query_fields(field.message_type, (*prefix, field))
+
+
+def _dotted(fields: tuple[FieldDescriptor, ...]) -> str:
+    return ".".join(f.name for f in fields)
+
+
+def expectation(field: FieldDescriptor) -> str:
+    """What a value of field must look like, e.g. `must be an integer`."""
+    if field.type in INTEGER_TYPES:
+        return "must be an integer"
+    if field.type in FLOAT_TYPES:
+        return "must be a number"
+    if field.type == FieldDescriptor.TYPE_BOOL:
+        return "must be true or false"
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        return "must be one of " + ", ".join(v.name for v in field.enum_type.values)
+    if field.type == FieldDescriptor.TYPE_BYTES:
+        return "must be base64"
+    if is_map(field):
+        value = field.message_type.fields_by_name["value"]
+        return f"must be an object with {_noun(value)} values"
+    if is_message(field):
+        return "must be an object"
+    return "must be a string"
+
+
+def _noun(field: FieldDescriptor) -> str:
+    if field.type in INTEGER_TYPES:
+        return "integer"
+    if field.type in FLOAT_TYPES:
+        return "number"
+    if field.type == FieldDescriptor.TYPE_BOOL:
+        return "boolean"
+    if is_message(field):
+        return "object"
+    return "string"
+
+
+def parse_scalar(field: FieldDescriptor, raw: str, where: str, name: str) -> Any:
+    """The typed value of one textual parameter; GatewayError naming the parameter if invalid."""
+    kind = field.type
+    if kind == FieldDescriptor.TYPE_STRING:
+        return raw
+    if kind in INTEGER_TYPES:
+        if not _INTEGER.match(raw):
+            raise invalid_argument(f"{where} '{name}' {expectation(field)}", name)
+        value = int(raw)
+        low, high = INTEGER_BOUNDS[kind]
+        if not low <= value <= high:
+            raise invalid_argument(
+                f"{where} '{name}' must be an integer between {low} and {high}", name
+            )
+        return value
+    if kind in FLOAT_TYPES:
+        if not _NUMBER.match(raw) or math.isinf(float(raw)):
+            raise invalid_argument(f"{where} '{name}' {expectation(field)}", name)
+        return float(raw)
+    if kind == FieldDescriptor.TYPE_BOOL:
+        lowered = raw.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise invalid_argument(f"{where} '{name}' {expectation(field)}", name)
+    if kind == FieldDescriptor.TYPE_ENUM:
+        value_by_name = field.enum_type.values_by_name.get(raw)
+        if value_by_name is not None:
+            return value_by_name.number
+        if _INTEGER.match(raw) and int(raw) in field.enum_type.values_by_number:
+            return int(raw)
+        raise invalid_argument(f"{where} '{name}' {expectation(field)}", name)
+    if kind == FieldDescriptor.TYPE_BYTES:
+        try:
+            padded = raw + "=" * (-len(raw) % 4)
+            return base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+        except (binascii.Error, ValueError):
+            raise invalid_argument(f"{where} '{name}' {expectation(field)}", name) from None
+    raise invalid_argument(f"{where} '{name}' cannot be bound", name)
+
+
+def _assign(message: Message, fields: tuple[FieldDescriptor, ...], value: Any) -> None:
+    target = message
+    for field in fields[:-1]:
+        target = getattr(target, field.name)
+    leaf = fields[-1]
+    if leaf.is_repeated:
+        getattr(target, leaf.name).append(value)
+    else:
+        setattr(target, leaf.name, value)
+
+
+def _too_large(limit: int) -> GatewayError:
+    return GatewayError(413, "payload_too_large", f"request body exceeds {limit} bytes")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 past limit bytes (declared or received)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class RequestBinder:
+    """Builds one route's request message from path variables, query parameters and body."""
+
+    def __init__(self, route: Route) -> None:
+        self.route = route
+        body_prefix = "" if route.body in ("", "*") else route.body
+        path_bound = {_dotted(fields) for fields in route.path_fields.values()}
+        parameters: list[FieldBinding] = []
+        by_name: dict[str, FieldBinding] = {}
+        set_by_path: dict[str, str] = {}
+        candidates = () if route.body == "*" else _query_fields(route.method.input_type)
+        for fields in candidates:
+            dotted = _dotted(fields)
+            if body_prefix and (dotted == body_prefix or dotted.startswith(body_prefix + ".")):
+                continue
+            binding = FieldBinding(name=fields[-1].json_name, fields=fields)
+            names = {binding.name, binding.proto_name}
+            if dotted in path_bound:
+                set_by_path.update(dict.fromkeys(names, dotted))
+                continue
+            for name in names:
+                if name in by_name:
+                    raise ValueError(f"{route.key}: query parameter {name!r} binds two fields")
+                by_name[name] = binding
+            parameters.append(binding)
+        self.parameters: tuple[FieldBinding, ...] = tuple(parameters)
+        self._by_name = by_name
+        self._set_by_path = set_by_path
+
+    def accepts(self, name: str) -> bool:
+        """True if name is a query parameter of this route."""
+        return name in self._by_name
+
+    def bind(
+        self,
+        path_params: Mapping[str, Any],
+        query: Iterable[tuple[str, str]],
+        body: bytes | None = None,
+    ) -> Message:
+        """The request message; GatewayError (400) naming the parameter at fault."""
+        message = self.route.request_class()
+        if self.route.body and body:
+            self._bind_body(message, body)
+        given: set[str] = set()
+        for name, raw in query:
+            binding = self._by_name.get(name)
+            if binding is None:
+                if name in self._set_by_path:
+                    raise invalid_argument(f"query parameter '{name}' is set by the path", name)
+                raise invalid_argument(f"unknown query parameter '{name}'", name)
+            if not binding.leaf.is_repeated:
+                if binding.name in given:
+                    raise invalid_argument(
+                        f"query parameter '{name}' is given more than once", name
+                    )
+                given.add(binding.name)
+            _assign(
+                message, binding.fields, parse_scalar(binding.leaf, raw, "query parameter", name)
+            )
+        for param, fields in self.route.path_fields.items():
+            if param in path_params:
+                value = parse_scalar(fields[-1], str(path_params[param]), "path parameter", param)
+                _assign(message, fields, value)
+        return message
+
+    def _bind_body(self, message: Message, body: bytes) -> None:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise invalid_argument(f"request body is not valid JSON: {exc}") from None
+        target: Message = message
+        if self.route.body != "*":
+            fields = resolve_field_path(message.DESCRIPTOR, self.route.body)
+            for field in fields[:-1]:
+                target = getattr(target, field.name)
+            data = {fields[-1].name: data}
+        elif not isinstance(data, dict):
+            raise invalid_argument("request body must be a JSON object")
+        try:
+            json_format.ParseDict(data, target)
+        except json_format.ParseError as exc:
+            raise _body_error(target.DESCRIPTOR, str(exc)) from None
+        except (TypeError, ValueError, RecursionError):
+            raise invalid_argument("request body does not match the request message") from None
+
+
+def _body_error(root: Descriptor, text: str) -> GatewayError:
+    """A readable 400 from json_format's ParseError text, naming the body field at fault."""
+    unknown = _NO_FIELD.search(text)
+    if unknown:
+        name = unknown.group(1)
+        return invalid_argument(f"unknown field '{name}' in request body", name)
+    names = _PARSE_FIELD.findall(text)
+    if not names:
+        at = _AT_FIELD.search(text)
+        names = at.group(1).lstrip(".").split(".") if at else []
+    leaf = _field_at(root, names)
+    if leaf is not None:
+        path = ".".join(names)
+        if "out of range" in text and leaf.type in INTEGER_BOUNDS:
+            low, high = INTEGER_BOUNDS[leaf.type]
+            return invalid_argument(
+                f"body field '{path}' must be an integer between {low} and {high}", path
+            )
+        if leaf.is_repeated and not is_map(leaf):
+            return invalid_argument(f"body field '{path}' must be an array", path)
+        return invalid_argument(f"body field '{path}' {expectation(leaf)}", path)
+    first_line = text.splitlines()[0].strip() if text.strip() else "invalid request body"
+    return invalid_argument(f"invalid request body: {first_line}")
+
+
+def _field_at(root: Descriptor, names: list[str]) -> FieldDescriptor | None:
+    """The field a ParseError names, through repeated fields too; None if it names none."""
+    field: FieldDescriptor | None = None
+    current: Descriptor | None = root
+    for name in names:
+        if current is None:
+            return None
+        field = current.fields_by_name.get(name) or next(
+            (f for f in current.fields if f.json_name == name), None
+        )
+        if field is None:
+            return None
+        current = field.message_type if is_message(field) else None
+    return field

@@ -1,0 +1,52 @@
+"""gRPC metadata the gateway forwards to the services for each HTTP request."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from starlette.requests import HTTPConnection
+
+from gateway.errors import invalid_argument
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}\Z")
+_PRINTABLE = re.compile(r"[\x20-\x7e]*\Z")
+_STATE_KEY = "request_id"
+
+
+def request_id(connection: HTTPConnection) -> str:
+    """The request's id: a well-formed X-Request-Id header, else a new one (kept per request)."""
+    known = getattr(connection.state, _STATE_KEY, None)
+    if isinstance(known, str):
+        return known
+    given = connection.headers.get("x-request-id", "")
+    value = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    setattr(connection.state, _STATE_KEY, value)
+    return value
+
+
+def _checked(name: str, value: str) -> str:
+    if not _PRINTABLE.match(value):
+        raise invalid_argument(f"header '{name}' must be printable ASCII", name)
+    return value
+
+
+def outgoing_metadata(
+    connection: HTTPConnection, *, fallback_token: str | None = None
+) -> tuple[tuple[str, str], ...]:
+    """authorization, x-request-id, x-forwarded-for and x-workspace-id for the backend call."""
+    headers = connection.headers
+    metadata: list[tuple[str, str]] = [("x-request-id", request_id(connection))]
+    authorization = headers.get("authorization")
+    if authorization:
+        metadata.append(("authorization", _checked("authorization", authorization)))
+    elif fallback_token:
+        metadata.append(("authorization", _checked("token", f"Bearer {fallback_token}")))
+    # The peer as uvicorn resolved it (it honours X-Forwarded-For from trusted proxies only);
+    # a client's own X-Forwarded-For is not passed on, so it cannot spoof its address.
+    if connection.client and connection.client.host:
+        metadata.append(("x-forwarded-for", connection.client.host))
+    workspace = headers.get("x-workspace-id")
+    if workspace:
+        metadata.append(("x-workspace-id", _checked("x-workspace-id", workspace)))
+    return tuple(metadata)

@@ -1,0 +1,101 @@
+"""The unary request pipeline: bind, call the service, answer in the route's envelope."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+import grpc
+from google.api import httpbody_pb2
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.backends import Backends, UnaryResult
+from gateway.binding import RequestBinder, read_body
+from gateway.errors import GatewayError, from_rpc_error, internal_error
+from gateway.jsonify import message_to_dict
+from gateway.metadata import outgoing_metadata, request_id
+from gateway.responses import error_response, success_response
+from gateway.routes import Route
+
+logger = logging.getLogger(__name__)
+
+HTTP_STATUS_KEY = "x-http-status"
+
+# What a cache (or any other layer) wraps: the whole bind -> call -> envelope of one request.
+Pipeline = Callable[[Route, Request], Awaitable[Response]]
+
+
+class BackendsRef:
+    """Where the app's lifespan puts the opened channels for the endpoints to reach."""
+
+    def __init__(self) -> None:
+        self._backends: Backends | None = None
+
+    def set(self, backends: Backends | None) -> None:
+        """Install (or, with None, remove) the open backends."""
+        self._backends = backends
+
+    def get(self) -> Backends:
+        """The open backends; raises if the app's lifespan has not run."""
+        if self._backends is None:
+            raise RuntimeError("gateway backends are not open (lifespan not started)")
+        return self._backends
+
+
+def status_override(result: UnaryResult) -> int | None:
+    """The HTTP status a service asked for with `x-http-status` metadata, if valid."""
+    raw = result.metadata_value(HTTP_STATUS_KEY)
+    if isinstance(raw, bytes):
+        raw = raw.decode("ascii", "replace")
+    if isinstance(raw, str) and raw.strip().isdigit() and 100 <= int(raw) <= 599:
+        return int(raw)
+    return None
+
+
+def render_result(route: Route, result: UnaryResult, headers: Mapping[str, str]) -> Response:
+    """The HTTP response of a successful call: raw HttpBody or the JSON envelope."""
+    status = status_override(result) or 200
+    response = result.response
+    if isinstance(response, httpbody_pb2.HttpBody):
+        media_type = response.content_type or "application/octet-stream"
+        return Response(response.data, status_code=status, media_type=media_type, headers=headers)
+    data = message_to_dict(response, proto_field_names=route.options.proto_field_names)
+    return success_response(data, route.options.envelope, status, headers)
+
+
+class UnaryPipeline:
+    """Serves unary routes: bind -> call -> envelope, each failure answered in the envelope."""
+
+    def __init__(
+        self, backends: BackendsRef, binders: Mapping[str, RequestBinder], max_body_bytes: int
+    ) -> None:
+        self._backends = backends
+        self._binders = binders
+        self._max_body_bytes = max_body_bytes
+
+    async def __call__(self, route: Route, request: Request) -> Response:
+        """The response to one HTTP request on route."""
+        headers = {"x-request-id": request_id(request)}
+        envelope = route.options.envelope
+        try:
+            body = await read_body(request, self._max_body_bytes) if route.body else None
+            message = self._binders[route.key].bind(
+                request.path_params, request.query_params.multi_items(), body
+            )
+            metadata = outgoing_metadata(request)
+            result = await self._backends.get().unary(route, message, metadata)
+        except GatewayError as error:
+            return error_response(error, envelope, headers)
+        except grpc.RpcError as rpc_error:
+            return error_response(from_rpc_error(rpc_error, route.service), envelope, headers)
+        except Exception:
+            logger.exception("%s failed (request %s)", route.key, headers["x-request-id"])
+            return error_response(internal_error(), envelope, headers)
+        try:
+            return render_result(route, result, headers)
+        except Exception:
+            logger.exception(
+                "%s: rendering failed (request %s)", route.key, headers["x-request-id"]
+            )
+            return error_response(internal_error(), envelope, headers)

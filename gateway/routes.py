@@ -1,0 +1,171 @@
+"""The route table: one record per google.api.http binding in the compiled service descriptors."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import ModuleType
+
+from google.api import annotations_pb2, http_pb2
+from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+
+from gateway.fields import INTEGER_TYPES, resolve_field_path
+from gateway.paths import PathTemplate, match_order_key, openapi_path, parse_template
+from gateway.paths import starlette_path as to_starlette_path
+from services import pb
+
+logger = logging.getLogger(__name__)
+
+HTTP_BODY = "google.api.HttpBody"
+_PATTERNS = ("get", "put", "post", "delete", "patch")
+
+
+class Streaming(enum.Enum):
+    """How an RPC streams, from its descriptor."""
+
+    UNARY = "unary"
+    SERVER = "server_streaming"
+    CLIENT = "client_streaming"
+    BIDI = "bidi_streaming"
+
+
+@dataclass(frozen=True, eq=False)
+class Route:
+    """One HTTP binding of one RPC."""
+
+    http_method: str
+    template: PathTemplate
+    service: str
+    service_full_name: str
+    rpc: str
+    grpc_path: str
+    method: MethodDescriptor
+    request_class: type[Message]
+    response_class: type[Message]
+    streaming: Streaming
+    body: str
+    options: pb.options_pb2.RouteOptions
+    path_fields: Mapping[str, tuple[FieldDescriptor, ...]]
+
+    @property
+    def key(self) -> str:
+        """Unique name of the binding, e.g. `GET /api/analytics/{link_id}/summary`."""
+        return f"{self.http_method} {self.template.template}"
+
+    @property
+    def path(self) -> str:
+        """The Starlette path, integer variables with the `:int` convertor."""
+        convertors = {
+            param: "int"
+            for param, fields in self.path_fields.items()
+            if fields[-1].type in INTEGER_TYPES
+        }
+        return to_starlette_path(self.template, convertors)
+
+    @property
+    def openapi_path(self) -> str:
+        """The OpenAPI path, variables as `{param}`."""
+        return openapi_path(self.template)
+
+    @property
+    def returns_http_body(self) -> bool:
+        """True when the response is a google.api.HttpBody passed through raw."""
+        return self.method.output_type.full_name == HTTP_BODY
+
+    @property
+    def is_websocket(self) -> bool:
+        """True for server-streaming GET bindings, served as WebSockets."""
+        return self.streaming is Streaming.SERVER and self.http_method == "GET"
+
+
+def _streaming(method: MethodDescriptor) -> Streaming:
+    if method.client_streaming and method.server_streaming:
+        return Streaming.BIDI
+    if method.client_streaming:
+        return Streaming.CLIENT
+    if method.server_streaming:
+        return Streaming.SERVER
+    return Streaming.UNARY
+
+
+def _bindings(rule: http_pb2.HttpRule) -> Iterable[tuple[str, str, str]]:
+    """(HTTP method, path template, body) of a rule and its additional bindings."""
+    for binding in (rule, *rule.additional_bindings):
+        pattern = binding.WhichOneof("pattern")
+        if pattern is None:
+            continue
+        if pattern == "custom":
+            yield binding.custom.kind.upper(), binding.custom.path, binding.body
+        elif pattern in _PATTERNS:
+            yield pattern.upper(), getattr(binding, pattern), binding.body
+
+
+def _route(
+    service_key: str,
+    service: ServiceDescriptor,
+    method: MethodDescriptor,
+    http_method: str,
+    template_text: str,
+    body: str,
+) -> Route:
+    template = parse_template(template_text)
+    path_fields: dict[str, tuple[FieldDescriptor, ...]] = {}
+    for variable in template.variables:
+        fields = resolve_field_path(method.input_type, variable.field_path)
+        if fields[-1].is_repeated or fields[-1].message_type is not None:
+            raise ValueError(
+                f"{method.full_name}: path variable {variable.field_path!r} is not scalar"
+            )
+        path_fields[variable.param] = fields
+    if body not in ("", "*"):
+        resolve_field_path(method.input_type, body)
+    options = pb.options_pb2.RouteOptions()
+    options.CopyFrom(method.GetOptions().Extensions[pb.options_pb2.route])
+    return Route(
+        http_method=http_method,
+        template=template,
+        service=service_key,
+        service_full_name=service.full_name,
+        rpc=method.name,
+        grpc_path=f"/{service.full_name}/{method.name}",
+        method=method,
+        request_class=GetMessageClass(method.input_type),
+        response_class=GetMessageClass(method.output_type),
+        streaming=_streaming(method),
+        body=body,
+        options=options,
+        path_fields=path_fields,
+    )
+
+
+def build_route_table(
+    service_modules: Mapping[str, tuple[ModuleType, ModuleType, str]] | None = None,
+) -> tuple[Route, ...]:
+    """Every servable HTTP binding of the services, literal paths before templated ones."""
+    modules = pb.SERVICE_MODULES if service_modules is None else service_modules
+    routes: list[Route] = []
+    for service_key, (pb2_module, _grpc_module, service_name) in modules.items():
+        service = pb2_module.DESCRIPTOR.services_by_name[service_name]
+        for method in service.methods:
+            rule = method.GetOptions().Extensions[annotations_pb2.http]
+            for http_method, template, body in _bindings(rule):
+                route = _route(service_key, service, method, http_method, template, body)
+                if route.streaming in (Streaming.CLIENT, Streaming.BIDI) or (
+                    route.streaming is Streaming.SERVER and not route.is_websocket
+                ):
+                    logger.warning(
+                        "%s: %s streaming is not served over HTTP", route.key, route.streaming.value
+                    )
+                    continue
+                routes.append(route)
+    keys = [r.key for r in routes]
+    duplicates = {k for k in keys if keys.count(k) > 1}
+    if duplicates:
+        raise ValueError(f"HTTP bindings declared twice: {sorted(duplicates)}")
+    # Stable: methods sharing a path keep their declaration order.
+    routes.sort(key=lambda r: match_order_key(r.template))
+    return tuple(routes)

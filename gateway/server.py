@@ -1,0 +1,31 @@
+"""Run the gateway under uvicorn."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from gateway.app import create_app
+from gateway.config import GatewayConfig, load_config
+from services.config import Settings
+
+
+def serve(settings: Settings, config: GatewayConfig | None = None) -> None:
+    """Serve the gateway on settings.gateway_host:gateway_port until SIGINT/SIGTERM (blocking)."""
+    config = config or load_config()
+    app = create_app(settings, config=config)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.gateway_host,
+            port=settings.gateway_port,
+            lifespan="on",
+            # Only loopback proxies may set the client address through X-Forwarded-For.
+            proxy_headers=True,
+            forwarded_allow_ips="127.0.0.1",
+            timeout_graceful_shutdown=int(config.shutdown_grace_seconds),
+            server_header=False,
+        )
+    )
+    # uvicorn handles SIGTERM/SIGINT: stop accepting, finish open requests, run the lifespan
+    # shutdown (which closes the gRPC channels).
+    server.run()

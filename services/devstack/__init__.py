@@ -1,0 +1,1 @@
+"""Local development stack: backends, ClickHouse and the linkpulse processes on loopback."""

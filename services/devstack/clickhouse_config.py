@@ -1,0 +1,157 @@
+"""The project's ClickHouse server config: where it lives under the run dir, and its XML."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+from xml.sax.saxutils import escape
+
+from services.config import Settings
+from services.devstack.endpoints import from_url
+
+DEFAULT_NATIVE_PORT = 9000
+
+# Keys understood by both the Debian 18.16 server and current releases; <yandex> is still
+# accepted as the root element by current servers. Users live in this file, which both
+# read when users_config is not set.
+_TEMPLATE = """\
+<?xml version="1.0"?>
+<!-- Rendered by `linkpulse stack`; edits are overwritten on the next start. -->
+<yandex>
+  <logger>
+    <level>warning</level>
+    <log>{log_dir}server.log</log>
+    <errorlog>{log_dir}err.log</errorlog>
+    <size>100M</size>
+    <count>2</count>
+  </logger>
+  <listen_host>{listen_host}</listen_host>
+  <tcp_port>{tcp_port}</tcp_port>
+  <http_port>{http_port}</http_port>
+  <path>{data_dir}</path>
+  <tmp_path>{tmp_dir}</tmp_path>
+  <user_files_path>{user_files_dir}</user_files_path>
+  <timezone>UTC</timezone>
+  <mark_cache_size>536870912</mark_cache_size>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <users>
+{users}
+  </users>
+  <profiles>
+    <default>
+      <max_memory_usage>4000000000</max_memory_usage>
+    </default>
+  </profiles>
+  <quotas>
+    <default>
+      <interval>
+        <duration>3600</duration>
+        <queries>0</queries>
+        <errors>0</errors>
+        <result_rows>0</result_rows>
+        <read_rows>0</read_rows>
+        <execution_time>0</execution_time>
+      </interval>
+    </default>
+  </quotas>
+</yandex>
+"""
+
+_USER = """\
+    <{name}>
+      <password>{password}</password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </{name}>"""
+
+
+@dataclass(frozen=True)
+class ClickHouseLayout:
+    """Ports, credentials and paths of the dev-stack ClickHouse server."""
+
+    root: Path
+    tcp_port: int
+    http_port: int
+    listen_host: str = "127.0.0.1"
+    user: str = "default"
+    password: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ClickHouseLayout:
+        """Layout under <run_dir>/clickhouse with the ports and user of the settings."""
+        endpoint = from_url(settings.clickhouse_url, DEFAULT_NATIVE_PORT)
+        parts = urlsplit(settings.clickhouse_url)
+        return cls(
+            root=settings.run_dir / "clickhouse",
+            tcp_port=endpoint.port,
+            http_port=settings.clickhouse_http_port,
+            listen_host="::1" if endpoint.connect_host == "::1" else "127.0.0.1",
+            user=unquote(parts.username or "default"),
+            password=unquote(parts.password or ""),
+        )
+
+    @property
+    def config_path(self) -> Path:
+        """The rendered config.xml."""
+        return self.root / "config.xml"
+
+    @property
+    def data_dir(self) -> Path:
+        """Table data and metadata."""
+        return self.root / "data"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Temporary data of large queries."""
+        return self.root / "tmp"
+
+    @property
+    def log_dir(self) -> Path:
+        """server.log and err.log."""
+        return self.root / "logs"
+
+    @property
+    def user_files_dir(self) -> Path:
+        """Files readable by the file() table function."""
+        return self.root / "user_files"
+
+    def users(self) -> Mapping[str, str]:
+        """User name to plain-text password: default, plus the URL's user if different."""
+        users = {"default": self.password if self.user == "default" else ""}
+        users[self.user] = self.password
+        return users
+
+
+def _dir(path: Path) -> str:
+    # ClickHouse concatenates file names onto these paths, so they need the trailing slash.
+    return escape(str(path.resolve()).rstrip("/") + "/")
+
+
+def render_config(layout: ClickHouseLayout) -> str:
+    """config.xml text for the layout."""
+    users = "\n".join(
+        _USER.format(name=escape(name), password=escape(password))
+        for name, password in layout.users().items()
+    )
+    return _TEMPLATE.format(
+        log_dir=_dir(layout.log_dir),
+        listen_host=escape(layout.listen_host),
+        tcp_port=layout.tcp_port,
+        http_port=layout.http_port,
+        data_dir=_dir(layout.data_dir),
+        tmp_dir=_dir(layout.tmp_dir),
+        user_files_dir=_dir(layout.user_files_dir),
+        users=users,
+    )
+
+
+def write_config(layout: ClickHouseLayout) -> Path:
+    """Create the directories and write config.xml; return its path."""
+    for directory in (layout.data_dir, layout.tmp_dir, layout.log_dir, layout.user_files_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    layout.config_path.write_text(render_config(layout))
+    return layout.config_path

@@ -1,0 +1,67 @@
+"""The linkpulse processes of the stack (`linkpulse serve X`) and how to tell they are ready."""
+
+from __future__ import annotations
+
+import sys
+
+from services.config import Settings
+from services.devstack.endpoints import Endpoint, from_addr
+from services.devstack.probes import Probe, http_probe, tcp_probe
+from services.devstack.processes import ProcessSpec
+
+GRPC_SERVICES = ("query", "live", "export", "audit")
+# Start order: the gRPC services, the worker, then the gateway that calls them.
+COMPONENTS = (*GRPC_SERVICES, "worker", "gateway")
+HEALTH_PATH = "/healthz"
+
+
+def gateway_endpoint(settings: Settings) -> Endpoint:
+    """Where the HTTP gateway listens."""
+    return Endpoint(settings.gateway_host, settings.gateway_port)
+
+
+def gateway_url(settings: Settings) -> str:
+    """Base URL of the gateway as a client reaches it."""
+    endpoint = gateway_endpoint(settings)
+    host = endpoint.connect_host
+    return f"http://[{host}]:{endpoint.port}" if ":" in host else f"http://{host}:{endpoint.port}"
+
+
+def endpoint_of(settings: Settings, name: str) -> Endpoint | None:
+    """Listening endpoint of a component (None for the worker, which listens nowhere)."""
+    if name in GRPC_SERVICES:
+        return from_addr(settings.grpc_addr(name))
+    if name == "gateway":
+        return gateway_endpoint(settings)
+    return None
+
+
+def _probe(settings: Settings, name: str) -> Probe | None:
+    endpoint = endpoint_of(settings, name)
+    if endpoint is None:
+        return None
+    if name == "gateway":
+        return http_probe(endpoint, HEALTH_PATH)
+    return tcp_probe(endpoint)
+
+
+def spec(settings: Settings, name: str, ready_timeout: float = 60.0) -> ProcessSpec:
+    """How to run `linkpulse serve <name>` in the background."""
+    argv = (sys.executable, "-m", "services.cli.main", "serve", name)
+    return ProcessSpec(
+        name=name,
+        argv=argv,
+        pid_path=settings.run_dir / "pids" / f"{name}.pid",
+        log_path=settings.run_dir / "logs" / f"{name}.log",
+        ready=_probe(settings, name),
+        marker=f"services.cli.main serve {name}",
+        env={"PYTHONUNBUFFERED": "1"},
+        ready_timeout=ready_timeout,
+        settle_seconds=3.0,
+        stop_grace=15.0,
+    )
+
+
+def specs(settings: Settings, ready_timeout: float = 60.0) -> list[ProcessSpec]:
+    """Specs of every component in start order."""
+    return [spec(settings, name, ready_timeout) for name in COMPONENTS]

@@ -1,0 +1,175 @@
+"""`stack up/down/status`: the whole local stack, in dependency order."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from services.config import Settings
+from services.devstack import backends, clickhouse, components, processes
+from services.devstack.errors import DevstackError
+from services.devstack.processes import ProcessSpec, ProcessState
+
+STATE_FILE = "stack.json"
+DEMO_FILE = "demo.json"
+OVERVIEW_PATH = "/api/analytics/workspace/overview?days=30"
+
+
+def say(message: str) -> None:
+    """Progress line on stderr (stdout is kept for the result)."""
+    print(f"linkpulse stack: {message}", file=sys.stderr, flush=True)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _write_json(path: Path, value: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def run_linkpulse(*args: str, capture: bool = False) -> str:
+    """Run a linkpulse sub-command to completion; its stdout if captured, else ''."""
+    argv = [sys.executable, "-m", "services.cli.main", *args]
+    say(f"linkpulse {' '.join(args)}")
+    result = subprocess.run(
+        argv, stdout=subprocess.PIPE if capture else sys.stderr, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise DevstackError(f"`linkpulse {' '.join(args)}` failed with status {result.returncode}")
+    return result.stdout or ""
+
+
+def parse_json_object(output: str) -> dict[str, Any]:
+    """The last JSON object printed in output (commands may log lines before it)."""
+    decoder = json.JSONDecoder()
+    starts = [i for i, ch in enumerate(output) if ch == "{" and (i == 0 or output[i - 1] == "\n")]
+    for start in reversed(starts):
+        try:
+            value, _ = decoder.raw_decode(output[start:])
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    raise DevstackError(f"expected a JSON object from the command, got: {output[-500:]!r}")
+
+
+def curl_line(settings: Settings, api_key: str) -> str:
+    """A ready-to-paste request against the workspace overview route."""
+    url = components.gateway_url(settings) + OVERVIEW_PATH
+    return f'curl -H "Authorization: Bearer {api_key}" "{url}"'
+
+
+def _external(spec: ProcessSpec) -> ProcessState | None:
+    # Something we did not start already serves this port: a second copy would only clash.
+    if processes.running_pid(spec) is None and spec.ready is not None and spec.ready():
+        return ProcessState(spec.name, "external", None, spec.log_path, True)
+    return None
+
+
+def up(
+    settings: Settings, clickhouse_bin: str | None = None, timeout: float = 60.0
+) -> dict[str, Any]:
+    """Start backends, ClickHouse, migrations, demo data and every process; return the summary."""
+    state_path = settings.run_dir / STATE_FILE
+    for backend in backends.ensure_all(settings):
+        say(f"{backend.name} {backend.state} at {backend.endpoint}")
+    ch = clickhouse.ensure(settings, clickhouse_bin)
+    say(f"ClickHouse {ch.version} {ch.state} at {ch.endpoint}")
+    state = _read_json(state_path)
+    state["clickhouse_started"] = bool(state.get("clickhouse_started")) or ch.state == "started"
+    _write_json(state_path, state)
+
+    run_linkpulse("migrate")
+    demo = parse_json_object(run_linkpulse("demo", capture=True))
+    _write_json(settings.run_dir / DEMO_FILE, demo)
+
+    started: list[ProcessState] = []
+    for spec in components.specs(settings, timeout):
+        result = _external(spec) or processes.start(spec)
+        say(f"{spec.name} {result.state}" + (f" (pid {result.pid})" if result.pid else ""))
+        started.append(result)
+    state["processes"] = [p.name for p in started if p.state in ("started", "running")]
+    _write_json(state_path, state)
+    return summary(settings, demo, ch, started)
+
+
+def summary(
+    settings: Settings,
+    demo: dict[str, Any],
+    ch: clickhouse.ClickHouseState,
+    procs: list[ProcessState],
+) -> dict[str, Any]:
+    """What a developer needs after `up`: URLs, addresses, the demo key and a curl line."""
+    api_key = str(demo.get("api_key", ""))
+    return {
+        "gateway": components.gateway_url(settings),
+        "grpc": {name: settings.grpc_addr(name) for name in components.GRPC_SERVICES},
+        "workspace_id": demo.get("workspace_id"),
+        "api_key": api_key,
+        "curl": curl_line(settings, api_key or "<API_KEY>"),
+        "clickhouse": ch.as_dict(),
+        "processes": [p.as_dict() for p in procs],
+        "logs": str(settings.run_dir / "logs"),
+    }
+
+
+def format_summary(result: dict[str, Any]) -> str:
+    """The summary of `up` as lines for a terminal."""
+    ch = result["clickhouse"]
+    lines = [
+        "linkpulse dev stack is up",
+        "",
+        f"  gateway     {result['gateway']}",
+        *(f"  {name:<11} {addr}" for name, addr in result["grpc"].items()),
+        f"  clickhouse  {ch['host']}:{ch['port']} ({ch['state']}, {ch['version']})",
+        f"  workspace   {result['workspace_id']}",
+        f"  api key     {result['api_key']}",
+        f"  logs        {result['logs']}",
+        "",
+        "  " + result["curl"],
+        "",
+        "Stop it with `make down` (or `linkpulse stack down`).",
+    ]
+    return "\n".join(lines)
+
+
+def down(settings: Settings, include_clickhouse: bool = False) -> dict[str, Any]:
+    """Stop the processes up started, and ClickHouse if up started it (or include_clickhouse)."""
+    state_path = settings.run_dir / STATE_FILE
+    state = _read_json(state_path)
+    stopped = [processes.stop(spec) for spec in reversed(components.specs(settings))]
+    for result in stopped:
+        if result.state == "stopped":
+            say(f"{result.name} stopped (pid {result.pid})")
+    ch: dict[str, Any] | None = None
+    if include_clickhouse or state.get("clickhouse_started"):
+        ch_state = clickhouse.stop(settings)
+        say(f"ClickHouse {ch_state.state}")
+        ch = ch_state.as_dict()
+    state_path.unlink(missing_ok=True)
+    return {"processes": [p.as_dict() for p in stopped], "clickhouse": ch}
+
+
+def status(settings: Settings) -> dict[str, Any]:
+    """Backends, ClickHouse and each process: running, ready, pid and log."""
+    procs = [_external(spec) or processes.status(spec) for spec in components.specs(settings)]
+    demo = _read_json(settings.run_dir / DEMO_FILE)
+    return {
+        "backends": [b.as_dict() for b in backends.status(settings)],
+        "clickhouse": clickhouse.status(settings).as_dict(),
+        "processes": [p.as_dict() for p in procs],
+        "gateway": components.gateway_url(settings),
+        "api_key": demo.get("api_key"),
+        "started_by_up": _read_json(settings.run_dir / STATE_FILE),
+    }
