@@ -23,11 +23,15 @@ class Settings:
     """Addresses, credentials and tunables; every field has an environment variable."""
 
     database_url: str = field(
-        default_factory=lambda: _env("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/linkpulse")
+        default_factory=lambda: _env(
+            "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/linkpulse"
+        )
     )
     redis_url: str = field(default_factory=lambda: _env("REDIS_URL", "redis://127.0.0.1:6379/0"))
     clickhouse_url: str = field(
-        default_factory=lambda: _env("CLICKHOUSE_URL", "clickhouse://default@127.0.0.1:9000/linkpulse")
+        default_factory=lambda: _env(
+            "CLICKHOUSE_URL", "clickhouse://default@127.0.0.1:9000/linkpulse"
+        )
     )
     clickhouse_http_port: int = field(default_factory=lambda: _int("CLICKHOUSE_HTTP_PORT", 8123))
     query_addr: str = field(default_factory=lambda: _env("QUERY_GRPC_ADDR", "127.0.0.1:50051"))
@@ -37,9 +41,13 @@ class Settings:
     gateway_host: str = field(default_factory=lambda: _env("GATEWAY_HOST", "127.0.0.1"))
     gateway_port: int = field(default_factory=lambda: _int("GATEWAY_PORT", 8080))
     # Where the dev stack keeps ClickHouse data, logs and pid files.
-    run_dir: Path = field(default_factory=lambda: Path(_env("LINKPULSE_RUN_DIR", str(ROOT / ".run"))))
+    run_dir: Path = field(
+        default_factory=lambda: Path(_env("LINKPULSE_RUN_DIR", str(ROOT / ".run")))
+    )
     # Seconds an authenticated token is trusted before it is looked up again.
-    auth_cache_seconds: float = field(default_factory=lambda: float(_env("AUTH_CACHE_SECONDS", "5")))
+    auth_cache_seconds: float = field(
+        default_factory=lambda: float(_env("AUTH_CACHE_SECONDS", "5"))
+    )
     # Largest `days` accepted before the plan's cap applies.
     max_days: int = field(default_factory=lambda: _int("MAX_DAYS", 3650))
     max_ingest_batch: int = field(default_factory=lambda: _int("MAX_INGEST_BATCH", 5000))

@@ -56,7 +56,9 @@ def unavailable(message: str) -> ApiError:
 
 def not_implemented(method: str) -> ApiError:
     """An RPC of the contract that this release does not serve yet."""
-    return ApiError(grpc.StatusCode.UNIMPLEMENTED, "not_implemented", f"{method} is not available yet")
+    return ApiError(
+        grpc.StatusCode.UNIMPLEMENTED, "not_implemented", f"{method} is not available yet"
+    )
 
 
 # SQLSTATE classes (first two characters) to gRPC codes.
@@ -106,6 +108,3 @@ async def abort(context: grpc.aio.ServicerContext, error: ApiError) -> NoReturn:
         error.code, error.message, trailing_metadata=((STATUS_DETAILS_KEY, status_details(error)),)
     )
     raise AssertionError("unreachable")  # context.abort always raises
-
-
-

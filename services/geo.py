@@ -16,7 +16,9 @@ _BY_CONTINENT = {
     "SA": "AR BO BR CL CO EC FK GF GY PY PE SR UY VE",
 }
 
-CONTINENT_OF = {country: continent for continent, codes in _BY_CONTINENT.items() for country in codes.split()}
+CONTINENT_OF = {
+    country: continent for continent, codes in _BY_CONTINENT.items() for country in codes.split()
+}
 CONTINENTS = tuple(_BY_CONTINENT)
 
 

@@ -39,7 +39,9 @@ class FxTable:
         if time.monotonic() - self._loaded_at > self._ttl:
             rows = await self._pool.fetch(_RATES_SQL)
             self._currencies = {
-                r["code"].strip(): Currency(r["code"].strip(), r["minor_units"], float(r["usd_per_unit"]))
+                r["code"].strip(): Currency(
+                    r["code"].strip(), r["minor_units"], float(r["usd_per_unit"])
+                )
                 for r in rows
                 if r["usd_per_unit"] is not None
             }
@@ -61,5 +63,6 @@ class FxTable:
         supported = await self.currencies()
         into = supported[target]
         return {
-            c.code: c.usd_per_unit / (10**c.minor_units) / into.usd_per_unit for c in supported.values()
+            c.code: c.usd_per_unit / (10**c.minor_units) / into.usd_per_unit
+            for c in supported.values()
         }

@@ -18,18 +18,16 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 @dataclass(frozen=True)
 class Window:
-    """A half-open UTC range [start, end), the equal-length period before it, and how to bucket it."""
+    """A half-open UTC range [start, end), the period before it, and how to bucket it."""
 
     start: datetime
     end: datetime
+    # Start of the period of equal length that ends where this one starts: as many local days
+    # for a range of whole days (so DST does not shift it off midnight), else the same duration.
+    previous_start: datetime
     tz: ZoneInfo
     granularity: str
     notices: tuple[str, ...] = field(default=())
-
-    @property
-    def previous_start(self) -> datetime:
-        """Start of the period of equal length that ends where this one starts."""
-        return self.start - (self.end - self.start)
 
 
 def parse_timezone(name: str, default: str) -> ZoneInfo:
@@ -51,7 +49,7 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
 
 
 def parse_instant(name: str, value: str, tz: ZoneInfo, inclusive_end: bool = False) -> datetime:
-    """An ISO date (local midnight in tz; the next one for an inclusive end) or date-time, in UTC."""
+    """An ISO date (local midnight in tz; the next for an inclusive end) or date-time, in UTC."""
     text = value.strip()
     try:
         if _DATE.match(text):
@@ -60,7 +58,8 @@ def parse_instant(name: str, value: str, tz: ZoneInfo, inclusive_end: bool = Fal
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError as exc:
         raise errors.invalid_argument(
-            name, f"{name} must be an ISO-8601 date (2025-01-31) or date-time (2025-01-31T12:00:00Z)"
+            name,
+            f"{name} must be an ISO-8601 date (2025-01-31) or date-time (2025-01-31T12:00:00Z)",
         ) from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
@@ -106,6 +105,7 @@ def resolve(
     if start:
         begin = parse_instant("start", start, tz)
         finish = parse_instant("end", end, tz, inclusive_end=True) if end else now
+        whole_days = bool(_DATE.match(start.strip()) and _DATE.match(end.strip()))
         if finish <= begin:
             raise errors.invalid_argument("end", "end must be after start")
         if finish - begin > timedelta(days=plan_max_days + 1):
@@ -123,6 +123,12 @@ def resolve(
         today = now.astimezone(tz).date()
         begin = local_midnight(today - timedelta(days=count - 1), tz)
         finish = local_midnight(today + timedelta(days=1), tz)
+        whole_days = True
+    if whole_days:
+        first, last = begin.astimezone(tz).date(), finish.astimezone(tz).date()
+        previous = local_midnight(first - (last - first), tz)
+    else:
+        previous = begin - (finish - begin)
     chosen = granularity.strip().lower() or default_granularity(begin, finish)
     if chosen not in GRANULARITIES:
         raise errors.invalid_argument("granularity", "granularity must be one of hour, day, month")
@@ -132,4 +138,4 @@ def resolve(
             f"granularity={chosen} over this range gives more than {MAX_BUCKETS} buckets; "
             "choose a coarser granularity or a shorter range",
         )
-    return Window(begin, finish, tz, chosen, tuple(notices))
+    return Window(begin, finish, previous, tz, chosen, tuple(notices))

@@ -69,7 +69,9 @@ async def _fresh_databases(settings: config.Settings) -> None:
 def _spec(settings: config.Settings, name: str) -> processes.ProcessSpec:
     run = settings.run_dir / "test"
     if name == "gateway":
-        ready = http_probe(from_addr(f"{settings.gateway_host}:{settings.gateway_port}"), "/openapi.json")
+        ready = http_probe(
+            from_addr(f"{settings.gateway_host}:{settings.gateway_port}"), "/openapi.json"
+        )
     else:
         ready = tcp_probe(from_addr(settings.grpc_addr(name)))
     return processes.ProcessSpec(
@@ -175,7 +177,9 @@ def tenant(pg: asyncpg.Pool) -> Callable[..., Awaitable[Tenant]]:
         links_count: int = 2,
         scopes: tuple[str, ...] = DEFAULT_SCOPES,
     ) -> Tenant:
-        ws = await tenants.create_workspace(pg, "Test", plan=plan, timezone=timezone, currency=currency)
+        ws = await tenants.create_workspace(
+            pg, "Test", plan=plan, timezone=timezone, currency=currency
+        )
         key = await credentials.create_api_key(pg, ws["id"], list(scopes))
         made = [
             await links.create_link(

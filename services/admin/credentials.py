@@ -67,8 +67,8 @@ async def create_session(
 ) -> dict[str, Any]:
     """A session for the user with email (created if new), a member of workspace_id with role."""
     user_id = await conn.fetchval(
-        "INSERT INTO users (email) VALUES ($1) ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email"
-        " RETURNING id",
+        "INSERT INTO users (email) VALUES ($1)"
+        " ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email RETURNING id",
         email,
     )
     await conn.execute(

@@ -44,8 +44,8 @@ async def create_link(
         raise ValueError("destination_url must be an http(s) URL")
     row = await conn.fetchrow(
         "INSERT INTO links (workspace_id, domain, slug, destination_url, campaign_id, folder_id)"
-        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, workspace_id, domain, slug, destination_url,"
-        " campaign_id, folder_id",
+        " VALUES ($1, $2, $3, $4, $5, $6)"
+        " RETURNING id, workspace_id, domain, slug, destination_url, campaign_id, folder_id",
         workspace_id,
         domain,
         slug,

@@ -34,7 +34,9 @@ ORDER BY w.id
 """
 
 
-def _principal(row: asyncpg.Record, actor: str, scopes: tuple[str, ...], ids: tuple[int, ...]) -> Principal:
+def _principal(
+    row: asyncpg.Record, actor: str, scopes: tuple[str, ...], ids: tuple[int, ...]
+) -> Principal:
     return Principal(
         actor=actor,
         workspace_id=row["workspace_id"],
@@ -81,8 +83,12 @@ class TokenResolver:
         if row is None:
             raise errors.unauthenticated("invalid or expired token")
         if workspace_id is not None and workspace_id != row["workspace_id"]:
-            raise errors.permission_denied("forbidden", f"the key has no access to workspace {workspace_id}")
-        return _principal(row, f"api_key:{row['key_id']}", tuple(row["scopes"]), (row["workspace_id"],))
+            raise errors.permission_denied(
+                "forbidden", f"the key has no access to workspace {workspace_id}"
+            )
+        return _principal(
+            row, f"api_key:{row['key_id']}", tuple(row["scopes"]), (row["workspace_id"],)
+        )
 
     async def _session(self, digest: bytes, workspace_id: int | None) -> Principal:
         rows = await self._pool.fetch(_SESSION_SQL, digest)

@@ -82,9 +82,17 @@ async def cmd_link_create(args: argparse.Namespace) -> dict[str, Any]:
     async def create(pool: Any) -> dict[str, Any]:
         async with pool.acquire() as conn, conn.transaction():
             ws = args.workspace
-            campaign = await links.create_group(conn, "campaigns", ws, args.campaign) if args.campaign else None
-            folder = await links.create_group(conn, "folders", ws, args.folder) if args.folder else None
-            tags = [await links.create_group(conn, "tags", ws, t) for t in args.tags.split(",") if t]
+            campaign = (
+                await links.create_group(conn, "campaigns", ws, args.campaign)
+                if args.campaign
+                else None
+            )
+            folder = (
+                await links.create_group(conn, "folders", ws, args.folder) if args.folder else None
+            )
+            tags = [
+                await links.create_group(conn, "tags", ws, t) for t in args.tags.split(",") if t
+            ]
             return await links.create_link(
                 conn,
                 ws,
@@ -129,7 +137,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--id", type=int, required=True)
     p.set_defaults(handler=cmd_apikey_revoke)
 
-    sessions = sub.add_parser("session", help="sessions").add_subparsers(dest="action", required=True)
+    sessions = sub.add_parser("session", help="sessions").add_subparsers(
+        dest="action", required=True
+    )
     p = sessions.add_parser("create", help="create a session token")
     p.add_argument("--workspace", type=int, required=True)
     p.add_argument("--email", required=True)

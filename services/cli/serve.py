@@ -13,7 +13,9 @@ PROCESSES = ("query", "live", "export", "audit", "gateway", "worker")
 
 def cmd_serve(args: argparse.Namespace) -> None:
     """Run a gRPC service, the gateway or the arq worker until SIGTERM."""
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     settings = config.load()
     if args.name == "gateway":
         from gateway.server import serve

@@ -82,7 +82,8 @@ def _check_lengths(prefix: str, event: pb.live_pb2.ClickEvent) -> None:
     for descriptor, value in event.ListFields():
         if isinstance(value, str) and len(value) > MAX_FIELD:
             raise errors.invalid_argument(
-                f"{prefix}{descriptor.name}", f"{prefix}{descriptor.name} is longer than {MAX_FIELD}"
+                f"{prefix}{descriptor.name}",
+                f"{prefix}{descriptor.name} is longer than {MAX_FIELD}",
             )
 
 
@@ -102,8 +103,12 @@ def click_row(
     info = client_info(event.user_agent) if event.user_agent else None
     country = event.country.strip().upper()
     if country and (len(country) != 2 or not country.isalpha()):
-        raise errors.invalid_argument(f"{prefix}country", f"{prefix}country must be ISO-3166 alpha-2")
-    referrer = event.referrer or (urlparse(event.referrer_url).hostname or "" if event.referrer_url else "")
+        raise errors.invalid_argument(
+            f"{prefix}country", f"{prefix}country must be ISO-3166 alpha-2"
+        )
+    referrer = event.referrer or (
+        urlparse(event.referrer_url).hostname or "" if event.referrer_url else ""
+    )
     is_bot = bool(info and info.is_bot) or event.device == "bot"
     return (
         event_id,

@@ -22,13 +22,16 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
 
     async def _destinations(self, workspace_id: int, link_ids: set[int]) -> dict[int, str]:
         rows = await self.deps.pg.fetch(
-            "SELECT id, destination_url FROM links WHERE workspace_id = $1 AND id = ANY($2::bigint[])",
+            "SELECT id, destination_url FROM links"
+            " WHERE workspace_id = $1 AND id = ANY($2::bigint[])",
             workspace_id,
             list(link_ids),
         )
         return {r["id"]: r["destination_url"] for r in rows}
 
-    async def accept(self, events: list[pb.live_pb2.ClickEvent], batch: bool) -> pb.live_pb2.IngestResponse:
+    async def accept(
+        self, events: list[pb.live_pb2.ClickEvent], batch: bool
+    ) -> pb.live_pb2.IngestResponse:
         """Validate every event (all or nothing), enrich and insert them; returns their ids."""
         limit = self.deps.settings.max_ingest_batch
         if not events:

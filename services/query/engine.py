@@ -25,7 +25,12 @@ DIMENSIONS = {
     "link": "link_id",
 }
 # Dimensions only clicks carry.
-CLICK_DIMENSIONS = {**DIMENSIONS, "rule": "rule_id", "condition": "condition_id", "destination": "destination_url"}
+CLICK_DIMENSIONS = {
+    **DIMENSIONS,
+    "rule": "rule_id",
+    "condition": "condition_id",
+    "destination": "destination_url",
+}
 FILTERABLE = ("country", "device", "browser", "os", "trigger", "referrer", "continent")
 
 
@@ -80,7 +85,9 @@ def _metrics(q: EventQuery, cond: str | None) -> list[str]:
     else:
         metrics.append("toUInt64(0)")
     if q.kind == "sales":
-        metrics.append(agg("sum", "amount * transform(currency, %(fx_codes)s, %(fx_factors)s, 0.0)"))
+        metrics.append(
+            agg("sum", "amount * transform(currency, %(fx_codes)s, %(fx_factors)s, 0.0)")
+        )
     else:
         metrics.append("toFloat64(0)")
     return metrics

@@ -1,16 +1,14 @@
-"""Analytics routes as presets: each builds EventQuerys over a QueryContext and shapes the answer."""
+"""Analytics routes as presets: EventQuerys built over a QueryContext, answers shaped."""
 
 from __future__ import annotations
 
 import asyncio
 
-from services import pb
+from services.pb import common_pb2 as c
 from services.query import buckets, engine
 from services.query.engine import Row
 from services.query.params import QueryContext
 from services.stores.clickhouse import ClickHouse
-
-c = pb.common_pb2
 
 
 def _rate(numerator: int, denominator: int) -> float:

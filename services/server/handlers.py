@@ -7,6 +7,7 @@ from typing import Any
 
 import grpc
 
+
 def wrap_handler(
     handler: grpc.RpcMethodHandler,
     before: Callable[[grpc.aio.ServicerContext], Awaitable[Callable[[], None]]],
@@ -29,7 +30,9 @@ def wrap_handler(
             await on_error(exc, context)
             raise
 
-    async def _stream(behavior: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    async def _stream(
+        behavior: Any, request: Any, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
         try:
             cleanup = await before(context)
             try:

@@ -29,7 +29,9 @@ async def _nothing(_context: grpc.aio.ServicerContext) -> Callable[[], None]:
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
     """Translates every exception escaping a handler into one gRPC status with ErrorInfo."""
 
-    async def intercept_service(self, continuation: Continuation, details: grpc.HandlerCallDetails) -> Any:
+    async def intercept_service(
+        self, continuation: Continuation, details: grpc.HandlerCallDetails
+    ) -> Any:
         handler = await continuation(details)
         if handler is None:
             return None
@@ -52,11 +54,15 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Validates the bearer token, binds the Principal, enforces the RPC's scope and feature."""
 
-    def __init__(self, resolver: TokenResolver, policies: dict[str, pb.options_pb2.RouteOptions]) -> None:
+    def __init__(
+        self, resolver: TokenResolver, policies: dict[str, pb.options_pb2.RouteOptions]
+    ) -> None:
         self._resolver = resolver
         self._policies = policies
 
-    async def intercept_service(self, continuation: Continuation, details: grpc.HandlerCallDetails) -> Any:
+    async def intercept_service(
+        self, continuation: Continuation, details: grpc.HandlerCallDetails
+    ) -> Any:
         handler = await continuation(details)
         policy = self._policies.get(details.method)
         if handler is None or policy is None or policy.public:

@@ -52,7 +52,13 @@ class ClickHouseTarget:
 
 
 # Failures that mean "the server is not there", as opposed to a bad query.
-_UNAVAILABLE = (ch_errors.NetworkError, ch_errors.SocketTimeoutError, ConnectionError, OSError, EOFError)
+_UNAVAILABLE = (
+    ch_errors.NetworkError,
+    ch_errors.SocketTimeoutError,
+    ConnectionError,
+    OSError,
+    EOFError,
+)
 
 
 class ClickHouse:

@@ -26,7 +26,9 @@ class Migration:
 
     def statements(self) -> list[str]:
         """Statements split on `;` at line ends (ClickHouse runs one statement per call)."""
-        body = "\n".join(line for line in self.sql.splitlines() if not line.lstrip().startswith("--"))
+        body = "\n".join(
+            line for line in self.sql.splitlines() if not line.lstrip().startswith("--")
+        )
         return [s.strip() for s in re.split(r";\s*$", body, flags=re.M) if s.strip()]
 
 
@@ -97,7 +99,9 @@ async def _migrate_clickhouse(target: ClickHouseTarget) -> list[str]:
             # Statements are idempotent (IF NOT EXISTS), so a crash between them is safe to rerun.
             for statement in migration.statements():
                 await ch.command(statement)
-            await ch.insert("schema_migrations", ("version", "name"), [(migration.version, migration.name)])
+            await ch.insert(
+                "schema_migrations", ("version", "name"), [(migration.version, migration.name)]
+            )
             done.append(f"clickhouse/{migration.name}")
         return done
     finally:

@@ -15,7 +15,10 @@ async def test_missing_and_bad_tokens_are_401(system, http):
     for headers in ({}, {"Authorization": "Bearer lp_not-a-key"}, {"Authorization": "Basic abc"}):
         r = await http.get(OVERVIEW, headers=headers)
         assert r.status_code == 401, r.text
-        assert r.json() == {"success": False, "error": {"code": "unauthorized", "message": r.json()["error"]["message"]}}
+        assert r.json() == {
+            "success": False,
+            "error": {"code": "unauthorized", "message": r.json()["error"]["message"]},
+        }
 
 
 async def test_missing_scope_is_403(system, http, tenant):
@@ -24,7 +27,9 @@ async def test_missing_scope_is_403(system, http, tenant):
     assert r.status_code == 403
     assert r.json()["error"]["code"] == "insufficient_scope"
     reader = await tenant(scopes=("analytics:read",))
-    r = await http.post("/api/track/click", json={"linkId": reader.link_ids[0]}, headers=reader.headers)
+    r = await http.post(
+        "/api/track/click", json={"linkId": reader.link_ids[0]}, headers=reader.headers
+    )
     assert r.status_code == 403
     assert "events:write" in r.json()["error"]["message"]
 
@@ -35,7 +40,9 @@ async def test_grpc_callers_get_the_same_checks(system, tenant):
         stub = pb.live_pb2_grpc.LiveServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as denied:
             await stub.Ingest(
-                pb.live_pb2.IngestRequest(events=[pb.live_pb2.ClickEvent(link_id=reader.link_ids[0])]),
+                pb.live_pb2.IngestRequest(
+                    events=[pb.live_pb2.ClickEvent(link_id=reader.link_ids[0])]
+                ),
                 metadata=reader.metadata,
             )
         assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -46,7 +53,9 @@ async def test_grpc_callers_get_the_same_checks(system, tenant):
 
 async def test_session_tokens_authenticate(system, http, pg, tenant):
     t = await tenant()
-    member = await credentials.create_session(pg, "member@example.com", t.workspace_id, role="member")
+    member = await credentials.create_session(
+        pg, "member@example.com", t.workspace_id, role="member"
+    )
     headers = {"Authorization": f"Bearer {member['token']}"}
     assert (await http.get(OVERVIEW, headers=headers)).status_code == 200
     # a member may read but not ingest
@@ -86,7 +95,5 @@ async def test_workspaces_never_see_each_other(system, http, tenant):
     assert r.status_code == 404
     r = await http.post("/api/track/click", json={"linkId": b.link_ids[0]}, headers=a.headers)
     assert r.status_code == 404
-    series = await http.get(
-        "/api/analytics/workspace/timeseries", params=params, headers=a.headers
-    )
+    series = await http.get("/api/analytics/workspace/timeseries", params=params, headers=a.headers)
     assert sum(p["clicks"] for p in series.json()["data"]["points"]) == 0

@@ -18,7 +18,9 @@ async def test_success_and_failure_envelopes(system, http, tenant):
     ok = await http.get("/api/analytics/workspace/overview", headers=t.headers)
     assert ok.status_code == 200
     assert set(ok.json()) == {"success", "data"} and ok.json()["success"] is True
-    bad = await http.get("/api/analytics/workspace/overview", params={"days": "x"}, headers=t.headers)
+    bad = await http.get(
+        "/api/analytics/workspace/overview", params={"days": "x"}, headers=t.headers
+    )
     assert set(bad.json()) == {"success", "error"}
     assert set(bad.json()["error"]) >= {"code", "message"}
 

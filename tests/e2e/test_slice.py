@@ -1,8 +1,8 @@
-"""A click goes in over REST and gRPC, lands in ClickHouse and comes back out of the query routes."""
+"""A click goes in over REST and gRPC, lands in ClickHouse and comes back out of the routes."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from services import pb
 
@@ -16,7 +16,7 @@ UA_BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.htm
 async def test_rest_and_grpc_ingest_are_counted_exactly(system, http, ch, tenant):
     t = await tenant()
     link_a, link_b = t.link_ids
-    base = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)
+    base = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
     # Over REST: 3 clicks on link A by two visitors.
     for i, visitor in enumerate(["v1", "v1", "v2"]):
         body = {
@@ -99,9 +99,9 @@ async def test_previous_period_and_bots(system, http, tenant):
         r = await http.post("/api/track/click", json=body, headers=t.headers)
         assert r.status_code == 200, r.text
     params = {"start": "2026-10-12", "end": "2026-10-18"}
-    data = (await http.get("/api/analytics/workspace/overview", params=params, headers=t.headers)).json()[
-        "data"
-    ]
+    data = (
+        await http.get("/api/analytics/workspace/overview", params=params, headers=t.headers)
+    ).json()["data"]
     assert data["totals"]["clicks"] == 2
     assert data["previous"]["clicks"] == 1
     assert data["meta"]["previousStart"].startswith("2026-10-05")

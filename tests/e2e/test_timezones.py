@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -47,7 +47,7 @@ async def _ingest(system, t, instants: list[datetime]) -> None:
 async def test_hour_buckets_across_dst(system, http, tenant, zone, day, hours_in_day):
     t = await tenant()
     tz = ZoneInfo(zone)
-    start = datetime.fromisoformat(day).replace(tzinfo=tz).astimezone(timezone.utc) - timedelta(hours=2)
+    start = datetime.fromisoformat(day).replace(tzinfo=tz).astimezone(UTC) - timedelta(hours=2)
     instants = [start + timedelta(minutes=17 * i) for i in range(120)]  # ~34 hours, every 17 min
     await _ingest(system, t, instants)
 
@@ -68,7 +68,7 @@ async def test_hour_buckets_across_dst(system, http, tenant, zone, day, hours_in
 async def test_day_buckets_follow_local_midnight(system, http, tenant):
     t = await tenant()
     tz = ZoneInfo("America/Los_Angeles")
-    first = datetime(2026, 10, 30, tzinfo=timezone.utc)
+    first = datetime(2026, 10, 30, tzinfo=UTC)
     instants = [first + timedelta(hours=5 * i) for i in range(40)]  # spans the 2026-11-01 change
     await _ingest(system, t, instants)
     r = await http.get(
@@ -97,11 +97,19 @@ async def test_day_buckets_follow_local_midnight(system, http, tenant):
 async def test_month_buckets(system, http, tenant):
     t = await tenant()
     # 23:30 UTC on Jan 31 is already February in Tokyo.
-    instants = [datetime(2026, 1, 31, 23, 30, tzinfo=timezone.utc), datetime(2026, 1, 15, tzinfo=timezone.utc)]
+    instants = [
+        datetime(2026, 1, 31, 23, 30, tzinfo=UTC),
+        datetime(2026, 1, 15, tzinfo=UTC),
+    ]
     await _ingest(system, t, instants)
     r = await http.get(
         "/api/analytics/workspace/timeseries",
-        params={"start": "2026-01-01", "end": "2026-02-28", "timezone": "Asia/Tokyo", "granularity": "month"},
+        params={
+            "start": "2026-01-01",
+            "end": "2026-02-28",
+            "timezone": "Asia/Tokyo",
+            "granularity": "month",
+        },
         headers=t.headers,
     )
     points = r.json()["data"]["points"]

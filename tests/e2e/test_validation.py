@@ -50,7 +50,9 @@ async def test_days_beyond_the_plan_are_capped_with_a_notice(system, http, tenan
 
 async def test_explicit_range_beyond_the_plan_is_400(system, http, tenant):
     t = await tenant(plan="free")
-    r = await http.get(OVERVIEW, params={"start": "2025-01-01", "end": "2025-12-31"}, headers=t.headers)
+    r = await http.get(
+        OVERVIEW, params={"start": "2025-01-01", "end": "2025-12-31"}, headers=t.headers
+    )
     assert r.status_code == 400
     assert "start" in r.json()["error"]["message"] or r.json()["error"].get("field") == "start"
 

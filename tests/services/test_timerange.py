@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from services.errors import ApiError
 from services.timerange import resolve
 
-NOW = datetime(2026, 11, 23, 15, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)
 
 
 def _resolve(**overrides):
     args = dict(
-        days=None, start="", end="", timezone_name="", granularity="", default_timezone="UTC",
-        plan_max_days=365, max_days=3650, now=NOW,
+        days=None,
+        start="",
+        end="",
+        timezone_name="",
+        granularity="",
+        default_timezone="UTC",
+        plan_max_days=365,
+        max_days=3650,
+        now=NOW,
     )
     args.update(overrides)
     return resolve(**args)
@@ -70,3 +77,12 @@ def test_invalid_ranges_name_the_parameter(overrides, field):
     with pytest.raises(ApiError) as raised:
         _resolve(**overrides)
     assert raised.value.field == field
+
+
+def test_previous_period_of_whole_days_keeps_local_midnight_across_dst():
+    # Oct 25 .. Nov 23 in New York spans the Nov 1 change: 30 local days, 30 days + 1 hour.
+    w = _resolve(days=30, timezone_name="America/New_York")
+    assert w.start.isoformat() == "2026-10-25T04:00:00+00:00"
+    assert w.previous_start.isoformat() == "2026-09-25T04:00:00+00:00"  # Sep 25 00:00 local
+    w = _resolve(start="2026-01-01T00:00:00Z", end="2026-01-01T06:00:00Z")
+    assert w.previous_start.isoformat() == "2025-12-31T18:00:00+00:00"
