@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
-
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw else default
-
-
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw else default
+from services.config import env_float, env_int
 
 
 @dataclass(frozen=True)
@@ -22,17 +13,17 @@ class GatewayConfig:
 
     # Deadline of each unary backend call.
     deadline_seconds: float = field(
-        default_factory=lambda: _float("GATEWAY_DEADLINE_SECONDS", 30.0)
+        default_factory=lambda: env_float("GATEWAY_DEADLINE_SECONDS", 30.0)
     )
     # Largest request body accepted; larger ones are answered 413.
-    max_body_bytes: int = field(default_factory=lambda: _int("GATEWAY_MAX_BODY_BYTES", 1 << 20))
+    max_body_bytes: int = field(default_factory=lambda: env_int("GATEWAY_MAX_BODY_BYTES", 1 << 20))
     # Deadline of each backend health check of /healthz.
     health_timeout_seconds: float = field(
-        default_factory=lambda: _float("GATEWAY_HEALTH_TIMEOUT_SECONDS", 1.0)
+        default_factory=lambda: env_float("GATEWAY_HEALTH_TIMEOUT_SECONDS", 1.0)
     )
     # Seconds uvicorn waits for open requests on shutdown.
     shutdown_grace_seconds: float = field(
-        default_factory=lambda: _float("GATEWAY_SHUTDOWN_GRACE_SECONDS", 10.0)
+        default_factory=lambda: env_float("GATEWAY_SHUTDOWN_GRACE_SECONDS", 10.0)
     )
 
 

@@ -9,13 +9,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _env(name: str, default: str) -> str:
+def env_str(name: str, default: str) -> str:
+    """Environment variable name, or default when unset or empty."""
     return os.environ.get(name) or default
 
 
-def _int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
+    """Integer environment variable name, or default when unset or empty."""
     raw = os.environ.get(name)
     return int(raw) if raw else default
+
+
+def env_float(name: str, default: float) -> float:
+    """Float environment variable name, or default when unset or empty."""
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
 
 
 @dataclass(frozen=True)
@@ -23,37 +31,35 @@ class Settings:
     """Addresses, credentials and tunables; every field has an environment variable."""
 
     database_url: str = field(
-        default_factory=lambda: _env(
+        default_factory=lambda: env_str(
             "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/linkpulse"
         )
     )
-    redis_url: str = field(default_factory=lambda: _env("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    redis_url: str = field(default_factory=lambda: env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
     clickhouse_url: str = field(
-        default_factory=lambda: _env(
+        default_factory=lambda: env_str(
             "CLICKHOUSE_URL", "clickhouse://default@127.0.0.1:9000/linkpulse"
         )
     )
-    clickhouse_http_port: int = field(default_factory=lambda: _int("CLICKHOUSE_HTTP_PORT", 8123))
-    query_addr: str = field(default_factory=lambda: _env("QUERY_GRPC_ADDR", "127.0.0.1:50051"))
-    live_addr: str = field(default_factory=lambda: _env("LIVE_GRPC_ADDR", "127.0.0.1:50052"))
-    export_addr: str = field(default_factory=lambda: _env("EXPORT_GRPC_ADDR", "127.0.0.1:50053"))
-    audit_addr: str = field(default_factory=lambda: _env("AUDIT_GRPC_ADDR", "127.0.0.1:50054"))
-    gateway_host: str = field(default_factory=lambda: _env("GATEWAY_HOST", "127.0.0.1"))
-    gateway_port: int = field(default_factory=lambda: _int("GATEWAY_PORT", 8080))
+    clickhouse_http_port: int = field(default_factory=lambda: env_int("CLICKHOUSE_HTTP_PORT", 8123))
+    query_addr: str = field(default_factory=lambda: env_str("QUERY_GRPC_ADDR", "127.0.0.1:50051"))
+    live_addr: str = field(default_factory=lambda: env_str("LIVE_GRPC_ADDR", "127.0.0.1:50052"))
+    export_addr: str = field(default_factory=lambda: env_str("EXPORT_GRPC_ADDR", "127.0.0.1:50053"))
+    audit_addr: str = field(default_factory=lambda: env_str("AUDIT_GRPC_ADDR", "127.0.0.1:50054"))
+    gateway_host: str = field(default_factory=lambda: env_str("GATEWAY_HOST", "127.0.0.1"))
+    gateway_port: int = field(default_factory=lambda: env_int("GATEWAY_PORT", 8080))
     # Where the dev stack keeps ClickHouse data, logs and pid files.
     run_dir: Path = field(
-        default_factory=lambda: Path(_env("LINKPULSE_RUN_DIR", str(ROOT / ".run")))
+        default_factory=lambda: Path(env_str("LINKPULSE_RUN_DIR", str(ROOT / ".run")))
     )
     # Seconds an authenticated token is trusted before it is looked up again.
-    auth_cache_seconds: float = field(
-        default_factory=lambda: float(_env("AUTH_CACHE_SECONDS", "5"))
-    )
+    auth_cache_seconds: float = field(default_factory=lambda: env_float("AUTH_CACHE_SECONDS", 5.0))
     # Largest `days` accepted before the plan's cap applies.
-    max_days: int = field(default_factory=lambda: _int("MAX_DAYS", 3650))
-    max_ingest_batch: int = field(default_factory=lambda: _int("MAX_INGEST_BATCH", 5000))
+    max_days: int = field(default_factory=lambda: env_int("MAX_DAYS", 3650))
+    max_ingest_batch: int = field(default_factory=lambda: env_int("MAX_INGEST_BATCH", 5000))
     # 5-bit id of this process in event ids (see services/ids.py); from the pid when unset.
     # 31 is reserved for the demo loader.
-    node_id: int = field(default_factory=lambda: _int("LINKPULSE_NODE_ID", os.getpid() % 31))
+    node_id: int = field(default_factory=lambda: env_int("LINKPULSE_NODE_ID", os.getpid() % 31))
 
     def grpc_addr(self, service: str) -> str:
         """Listen/connect address of one of the four gRPC services."""
