@@ -32,6 +32,7 @@ CLICK_DIMENSIONS = {
     "destination": "destination_url",
 }
 FILTERABLE = ("country", "device", "browser", "os", "trigger", "referrer", "continent")
+METRIC_ORDER = ("events", "visitors", "revenue")
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,8 @@ class EventQuery:
     end: datetime
     # When set, every metric is also computed for [compare_start, start) as prev_*.
     compare_start: datetime | None = None
-    # None (totals), "time" (buckets of granularity in tz) or a dimension name.
-    group_by: str | None = None
+    # () for totals; else one or more of "time" (buckets of granularity in tz) and dimensions.
+    group_by: tuple[str, ...] = ()
     granularity: str = "day"
     tz: str = "UTC"
     # None: every link of the workspace; a tuple: only these (empty: none).
@@ -93,8 +94,8 @@ def _metrics(q: EventQuery, cond: str | None) -> list[str]:
     return metrics
 
 
-def compile_query(q: EventQuery) -> tuple[str, dict[str, Any]]:
-    """SQL and parameters returning rows of (key, events, visitors, revenue[, prev_* …])."""
+def _where(q: EventQuery) -> tuple[list[str], dict[str, Any]]:
+    """Predicates shared by every query of q: workspace first, range, links, bots, filters."""
     if q.kind not in EVENT_KINDS:
         raise ValueError(f"unknown event kind {q.kind!r}")
     dims = _dimensions(q.kind)
@@ -102,12 +103,9 @@ def compile_query(q: EventQuery) -> tuple[str, dict[str, Any]]:
         "ws": q.workspace_id,
         "end": int(q.end.timestamp()),
         "start": int(q.start.timestamp()),
-        "tz": q.tz,
-        "fx_codes": list(q.revenue_factors),
-        "fx_factors": [float(v) for v in q.revenue_factors.values()],
+        "compare_start": int(q.compare_start.timestamp()) if q.compare_start else 0,
     }
     lower = "start" if q.compare_start is None else "compare_start"
-    params["compare_start"] = int(q.compare_start.timestamp()) if q.compare_start else 0
     where = [
         "workspace_id = %(ws)s",
         f"timestamp >= toDateTime(%({lower})s)",
@@ -119,10 +117,20 @@ def compile_query(q: EventQuery) -> tuple[str, dict[str, Any]]:
     if not q.include_bots:
         where.append("is_bot = 0")
     for i, flt in enumerate(q.filters):
-        column = dims[flt.dimension]
         params[f"f{i}"] = tuple(flt.values)
-        where.append(f"{column} {'NOT IN' if flt.exclude else 'IN'} %(f{i})s")
+        where.append(f"{dims[flt.dimension]} {'NOT IN' if flt.exclude else 'IN'} %(f{i})s")
+    return where, params
 
+
+def compile_query(q: EventQuery) -> tuple[str, dict[str, Any]]:
+    """SQL and parameters returning rows of (key, events, visitors, revenue[, prev_* …])."""
+    where, params = _where(q)
+    dims = _dimensions(q.kind)
+    params.update(
+        tz=q.tz,
+        fx_codes=list(q.revenue_factors),
+        fx_factors=[float(v) for v in q.revenue_factors.values()],
+    )
     if q.compare_start is None:
         metrics = _metrics(q, None)
     else:
@@ -130,26 +138,29 @@ def compile_query(q: EventQuery) -> tuple[str, dict[str, Any]]:
         previous = "timestamp < toDateTime(%(start)s)"
         metrics = _metrics(q, current) + _metrics(q, previous)
 
-    if q.group_by is None:
-        key = "0"
-    elif q.group_by == "time":
-        key = BUCKET_SQL[q.granularity].format(col="timestamp")
-    else:
-        key = dims[q.group_by]
-    sql = f"SELECT {key} AS k, {', '.join(metrics)} FROM {q.kind} WHERE {' AND '.join(where)}"
-    if q.group_by is not None:
-        sql += " GROUP BY k"
-        order = {"events": 2, "visitors": 3, "revenue": 4}[q.order_by]
-        sql += f" ORDER BY {order} DESC, k" if q.group_by != "time" else " ORDER BY k"
-        if q.limit is not None and q.group_by != "time":
-            params["limit"] = q.limit
-            sql += " LIMIT %(limit)s"
+    keys = [
+        BUCKET_SQL[q.granularity].format(col="timestamp") if name == "time" else dims[name]
+        for name in q.group_by
+    ] or ["0"]
+    width = len(keys)
+    selected = ", ".join(f"{expr} AS k{i}" for i, expr in enumerate(keys))
+    sql = f"SELECT {selected}, {', '.join(metrics)} FROM {q.kind} WHERE {' AND '.join(where)}"
+    if q.group_by:
+        sql += f" GROUP BY {', '.join(f'k{i}' for i in range(width))}"
+        if "time" in q.group_by:
+            sql += f" ORDER BY {', '.join(f'k{i}' for i in range(width))}"
+        else:
+            column = width + 1 + METRIC_ORDER.index(q.order_by)
+            sql += f" ORDER BY {column} DESC, k0"
+            if q.limit is not None:
+                params["limit"] = q.limit
+                sql += " LIMIT %(limit)s"
     return sql, params
 
 
 @dataclass(frozen=True)
 class Row:
-    """One result row: key plus current (and previous-period) metrics."""
+    """One result row: key (a tuple when grouped by several) plus current (and previous) metrics."""
 
     key: Any
     events: int
@@ -163,7 +174,137 @@ class Row:
 async def run(ch: ClickHouse, q: EventQuery) -> list[Row]:
     """Execute an event query; an empty link scope answers without touching ClickHouse."""
     if q.link_ids is not None and not q.link_ids:
-        return [] if q.group_by is not None else [Row(0, 0, 0, 0.0)]
+        return [] if q.group_by else [Row(0, 0, 0, 0.0)]
     sql, params = compile_query(q)
-    rows = await ch.fetch(sql, params)
-    return [Row(r[0], int(r[1]), int(r[2]), float(r[3]), *r[4:]) for r in rows]
+    width = max(len(q.group_by), 1)
+    return [
+        Row(
+            r[0] if width == 1 else tuple(r[:width]),
+            int(r[width]),
+            int(r[width + 1]),
+            float(r[width + 2]),
+            *r[width + 3 :],
+        )
+        for r in await ch.fetch(sql, params)
+    ]
+
+
+# Columns a listing may return, per kind (every kind has event_id and timestamp first).
+LIST_COLUMNS = {
+    "clicks": (
+        "event_id", "timestamp", "link_id", "visitor_id", "country", "region", "city",
+        "continent", "device", "browser", "os", "referrer", "referrer_url", "trigger", "rule_id",
+        "condition_id", "destination_url", "is_bot",
+    ),
+    "leads": (
+        "event_id", "timestamp", "link_id", "click_id", "customer_id", "event_name", "country",
+        "city", "device", "browser", "os", "referrer", "trigger", "visitor_id",
+    ),
+    "sales": (
+        "event_id", "timestamp", "link_id", "click_id", "customer_id", "event_name", "amount",
+        "currency", "invoice_id", "country", "city", "device", "browser", "os", "referrer",
+        "trigger", "visitor_id",
+    ),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """Raw events of one kind in (timestamp, event_id) order, one page after a position."""
+
+    kind: str
+    workspace_id: int
+    start: datetime
+    end: datetime
+    columns: tuple[str, ...]
+    limit: int
+    link_ids: tuple[int, ...] | None = None
+    filters: tuple[DimensionFilter, ...] = ()
+    include_bots: bool = True
+    # Page position: events strictly after (or, descending, before) this (epoch seconds, id).
+    after: tuple[int, int] | None = None
+    descending: bool = False
+
+
+def compile_list(q: ListQuery) -> tuple[str, dict[str, Any]]:
+    """SQL and parameters of one page of raw events."""
+    unknown = set(q.columns) - set(LIST_COLUMNS[q.kind])
+    if unknown:
+        raise ValueError(f"columns not allowed for {q.kind}: {sorted(unknown)}")
+    base = EventQuery(
+        kind=q.kind,
+        workspace_id=q.workspace_id,
+        start=q.start,
+        end=q.end,
+        link_ids=q.link_ids,
+        filters=q.filters,
+        include_bots=q.include_bots,
+    )
+    where, params = _where(base)
+    if q.after is not None:
+        op = "<" if q.descending else ">"
+        params["after_ts"], params["after_id"] = q.after
+        where.append(
+            f"(timestamp {op} toDateTime(%(after_ts)s) OR (timestamp = toDateTime(%(after_ts)s)"
+            f" AND event_id {op} %(after_id)s))"
+        )
+    direction = "DESC" if q.descending else "ASC"
+    columns = ", ".join(
+        "toUInt32(timestamp)" if column == "timestamp" else column for column in q.columns
+    )
+    params["limit"] = q.limit
+    sql = (
+        f"SELECT {columns} FROM {q.kind} WHERE {' AND '.join(where)}"
+        f" ORDER BY timestamp {direction}, event_id {direction} LIMIT %(limit)s"
+    )
+    return sql, params
+
+
+async def run_list(ch: ClickHouse, q: ListQuery) -> list[dict[str, Any]]:
+    """One page of raw events as dicts keyed by column (timestamp as epoch seconds)."""
+    if q.link_ids is not None and not q.link_ids:
+        return []
+    sql, params = compile_list(q)
+    return [dict(zip(q.columns, row, strict=True)) for row in await ch.fetch(sql, params)]
+
+
+@dataclass(frozen=True)
+class SequenceQuery:
+    """Per visitor, their clicks (time, link) in order, for visitors who clicked `through`."""
+
+    workspace_id: int
+    start: datetime
+    end: datetime
+    through: int
+    max_visitors: int = 20000
+    include_bots: bool = False
+
+
+def compile_sequences(q: SequenceQuery) -> tuple[str, dict[str, Any]]:
+    """SQL returning (visitor_id, [epoch seconds], [link ids]) sorted by time per visitor."""
+    where, params = _where(
+        EventQuery(
+            kind="clicks",
+            workspace_id=q.workspace_id,
+            start=q.start,
+            end=q.end,
+            include_bots=q.include_bots,
+        )
+    )
+    params.update(through=q.through, max_visitors=q.max_visitors)
+    condition = " AND ".join(where)
+    sql = (
+        "SELECT visitor_id, arrayMap(p -> p.1, pairs), arrayMap(p -> p.2, pairs) FROM ("
+        " SELECT visitor_id, arraySort(groupArray((toUInt32(timestamp), link_id))) AS pairs"
+        f" FROM clicks WHERE {condition} AND visitor_id IN ("
+        f"  SELECT visitor_id FROM clicks WHERE {condition} AND link_id = %(through)s"
+        "   GROUP BY visitor_id LIMIT %(max_visitors)s)"
+        " GROUP BY visitor_id)"
+    )
+    return sql, params
+
+
+async def run_sequences(ch: ClickHouse, q: SequenceQuery) -> list[tuple[str, list[int], list[int]]]:
+    """Click sequences of the visitors who clicked q.through in the range."""
+    sql, params = compile_sequences(q)
+    return [(r[0], list(r[1]), list(r[2])) for r in await ch.fetch(sql, params)]

@@ -64,7 +64,7 @@ async def overview(ch: ClickHouse, ctx: QueryContext) -> c.OverviewResponse:
 
 async def timeseries(ch: ClickHouse, ctx: QueryContext) -> c.TimeseriesResponse:
     """Per bucket of the granularity in the time zone, every metric; empty buckets are zeros."""
-    rows = await _per_kind(ch, ctx, group_by="time")
+    rows = await _per_kind(ch, ctx, group_by=("time",))
     by_kind = {kind: {int(r.key): r for r in found} for kind, found in rows.items()}
     tz = ctx.window.tz
     points = []
