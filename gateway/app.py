@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import orjson
@@ -91,10 +91,11 @@ def create_app(
     *,
     config: GatewayConfig | None = None,
     wrap_pipeline: PipelineWrapper | None = None,
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> Starlette:
     """The gateway app; gRPC channels open in its lifespan and close on shutdown."""
     # wrap_pipeline gets the unary pipeline (bind -> call -> envelope) and returns the one the
-    # routes use: the snapshot cache plugs in there.
+    # routes use: the snapshot cache plugs in there. on_shutdown closes what it holds (Redis).
     config = config or load_config()
     table = route_table.build_route_table()
     binders = {route.key: RequestBinder(route) for route in table}
@@ -146,6 +147,8 @@ def create_app(
         finally:
             backends.set(None)
             await opened.close(grace=config.shutdown_grace_seconds)
+            for close in on_shutdown:
+                await close()
 
     app = Starlette(
         routes=routes,

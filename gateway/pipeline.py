@@ -25,6 +25,14 @@ HTTP_STATUS_KEY = "x-http-status"
 # What a cache (or any other layer) wraps: the whole bind -> call -> envelope of one request.
 Pipeline = Callable[[Route, Request], Awaitable[Response]]
 
+_RESULT_STATE = "unary_result"
+
+
+def call_result(request: Request) -> UnaryResult | None:
+    """The backend call's result (response and metadata) once the pipeline made the call."""
+    result = getattr(request.state, _RESULT_STATE, None)
+    return result if isinstance(result, UnaryResult) else None
+
 
 class BackendsRef:
     """Where the app's lifespan puts the opened channels for the endpoints to reach."""
@@ -85,6 +93,7 @@ class UnaryPipeline:
             )
             metadata = outgoing_metadata(request)
             result = await self._backends.get().unary(route, message, metadata)
+            setattr(request.state, _RESULT_STATE, result)  # for wrapping layers (the cache)
         except GatewayError as error:
             return error_response(error, envelope, headers)
         except grpc.RpcError as rpc_error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from gateway.app import create_app
+from gateway.cache import SnapshotCache
 from gateway.config import GatewayConfig, load_config
 from services.config import Settings
 
@@ -12,7 +13,13 @@ from services.config import Settings
 def serve(settings: Settings, config: GatewayConfig | None = None) -> None:
     """Serve the gateway on settings.gateway_host:gateway_port until SIGINT/SIGTERM (blocking)."""
     config = config or load_config()
-    app = create_app(settings, config=config)
+    cache = SnapshotCache.from_settings(settings) if settings.snapshot_cache else None
+    app = create_app(
+        settings,
+        config=config,
+        wrap_pipeline=cache.wrap if cache else None,
+        on_shutdown=(cache.aclose,) if cache else (),
+    )
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -54,6 +54,14 @@ class Settings:
     )
     # Seconds an authenticated token is trusted before it is looked up again.
     auth_cache_seconds: float = field(default_factory=lambda: env_float("AUTH_CACHE_SECONDS", 5.0))
+    # The gateway answers cacheable GET routes from Redis snapshots (SNAPSHOT_CACHE=off disables).
+    snapshot_cache: bool = field(
+        default_factory=lambda: (
+            env_str("SNAPSHOT_CACHE", "on").lower() not in ("0", "off", "false", "no")
+        )
+    )
+    # Seconds a snapshot is served; relative windows (`days=N`) may be this much behind "now".
+    snapshot_ttl_seconds: int = field(default_factory=lambda: env_int("SNAPSHOT_TTL_SECONDS", 60))
     # Largest `days` accepted before the plan's cap applies.
     max_days: int = field(default_factory=lambda: env_int("MAX_DAYS", 3650))
     max_ingest_batch: int = field(default_factory=lambda: env_int("MAX_INGEST_BATCH", 5000))

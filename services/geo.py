@@ -25,3 +25,13 @@ CONTINENTS = tuple(_BY_CONTINENT)
 def continent_of(country: str) -> str:
     """Two-letter continent code of country, or '' when unknown."""
     return CONTINENT_OF.get(country.upper(), "")
+
+CONTINENT_NAMES = {
+    "AF": "Africa",
+    "AN": "Antarctica",
+    "AS": "Asia",
+    "EU": "Europe",
+    "NA": "North America",
+    "OC": "Oceania",
+    "SA": "South America",
+}

@@ -40,7 +40,7 @@ class DimensionFilter:
     """Keep (or, with exclude, drop) events whose dimension is one of values."""
 
     dimension: str
-    values: tuple[str, ...]
+    values: tuple[object, ...]
     exclude: bool = False
 
 
@@ -66,6 +66,9 @@ class EventQuery:
     revenue_factors: dict[str, float] = field(default_factory=dict)
     order_by: str = "events"
     limit: int | None = None
+    # For the "group" dimension: (link_id, group_id) pairs (folders, tags, campaigns); a link
+    # may be in several groups (tags) and counts in each; links in none are left out.
+    link_groups: tuple[tuple[int, int], ...] = ()
 
 
 def _dimensions(kind: str) -> dict[str, str]:
@@ -85,7 +88,7 @@ def _metrics(q: EventQuery, cond: str | None) -> list[str]:
         metrics.append(agg("uniqExact", "visitor_id"))
     else:
         metrics.append("toUInt64(0)")
-    if q.kind == "sales":
+    if q.kind == "sales" and q.revenue_factors:
         metrics.append(
             agg("sum", "amount * transform(currency, %(fx_codes)s, %(fx_factors)s, 0.0)")
         )
@@ -122,6 +125,18 @@ def _where(q: EventQuery) -> tuple[list[str], dict[str, Any]]:
     return where, params
 
 
+def _key_expression(name: str, granularity: str, dims: dict[str, str]) -> str:
+    if name == "time":
+        return BUCKET_SQL[granularity].format(col="timestamp")
+    if name == "group":
+        # Without a lambda: 18.16 loses track of columns captured by lambdas in GROUP BY keys.
+        return (
+            "arrayJoin(arraySlice(%(group_ids)s, indexOf(%(group_links)s, link_id),"
+            " countEqual(%(group_links)s, link_id)))"
+        )
+    return dims[name]
+
+
 def compile_query(q: EventQuery) -> tuple[str, dict[str, Any]]:
     """SQL and parameters returning rows of (key, events, visitors, revenue[, prev_* …])."""
     where, params = _where(q)
@@ -138,20 +153,23 @@ def compile_query(q: EventQuery) -> tuple[str, dict[str, Any]]:
         previous = "timestamp < toDateTime(%(start)s)"
         metrics = _metrics(q, current) + _metrics(q, previous)
 
-    keys = [
-        BUCKET_SQL[q.granularity].format(col="timestamp") if name == "time" else dims[name]
-        for name in q.group_by
-    ] or ["0"]
+    if "group" in q.group_by:
+        pairs = sorted(q.link_groups)  # a link's groups form one contiguous slice
+        params["group_links"] = [link for link, _ in pairs]
+        params["group_ids"] = [group for _, group in pairs]
+    keys = [_key_expression(name, q.granularity, dims) for name in q.group_by] or ["0"]
     width = len(keys)
-    selected = ", ".join(f"{expr} AS k{i}" for i, expr in enumerate(keys))
-    sql = f"SELECT {selected}, {', '.join(metrics)} FROM {q.kind} WHERE {' AND '.join(where)}"
+    selected = ", ".join(
+        [f"{expr} AS k{i}" for i, expr in enumerate(keys)]
+        + [f"{expr} AS m{i}" for i, expr in enumerate(metrics)]
+    )
+    sql = f"SELECT {selected} FROM {q.kind} WHERE {' AND '.join(where)}"
     if q.group_by:
         sql += f" GROUP BY {', '.join(f'k{i}' for i in range(width))}"
         if "time" in q.group_by:
             sql += f" ORDER BY {', '.join(f'k{i}' for i in range(width))}"
         else:
-            column = width + 1 + METRIC_ORDER.index(q.order_by)
-            sql += f" ORDER BY {column} DESC, k0"
+            sql += f" ORDER BY m{METRIC_ORDER.index(q.order_by)} DESC, k0"
             if q.limit is not None:
                 params["limit"] = q.limit
                 sql += " LIMIT %(limit)s"

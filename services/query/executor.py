@@ -29,7 +29,7 @@ class Sources:
 
     @property
     def name(self) -> str:
-        """"clickhouse", or "aggregates" when any part came from the fallback."""
+        """ "clickhouse", or "aggregates" when any part came from the fallback."""
         return "clickhouse" if self.fallback_as_of is None else "aggregates"
 
 

@@ -10,6 +10,7 @@ from services import errors, pb, timerange
 from services.auth.principal import Principal
 from services.query import scope
 from services.query.engine import FILTERABLE, DimensionFilter, EventQuery
+from services.query.executor import Sources
 from services.server.deps import Deps
 
 DEFAULT_LIMIT = 10
@@ -46,8 +47,8 @@ class QueryContext:
         )
         return replace(base, **overrides)
 
-    def meta(self, with_previous: bool = False) -> pb.common_pb2.ResponseMeta:
-        """ResponseMeta describing this context."""
+    def meta(self, sources: Sources, with_previous: bool = False) -> pb.common_pb2.ResponseMeta:
+        """ResponseMeta describing this context and where the answer came from."""
         tz = self.window.tz
         meta = pb.common_pb2.ResponseMeta(
             start=self.window.start.astimezone(tz).isoformat(),
@@ -55,9 +56,11 @@ class QueryContext:
             timezone=tz.key,
             granularity=self.window.granularity,
             currency=self.currency,
-            source="clickhouse",
-            notices=list(self.notices),
+            source=sources.name,
+            notices=[*self.notices, *sources.notices],
         )
+        if sources.fallback_as_of is not None:
+            meta.data_as_of = sources.fallback_as_of.astimezone(tz).isoformat()
         if with_previous:
             meta.previous_start = self.window.previous_start.astimezone(tz).isoformat()
             meta.previous_end = meta.start

@@ -1,4 +1,4 @@
-"""Analytics routes as presets: EventQuerys built over a QueryContext, answers shaped."""
+"""Totals and timeseries presets: EventQuerys over a QueryContext, merged across event kinds."""
 
 from __future__ import annotations
 
@@ -7,80 +7,97 @@ import asyncio
 from services.pb import common_pb2 as c
 from services.query import buckets, engine
 from services.query.engine import Row
+from services.query.executor import Executor
 from services.query.params import QueryContext
-from services.stores.clickhouse import ClickHouse
+
+ALL_KINDS = engine.EVENT_KINDS
+EMPTY = Row(0, 0, 0, 0.0)
 
 
-def _rate(numerator: int, denominator: int) -> float:
+def rate(numerator: int, denominator: int) -> float:
+    """numerator / denominator rounded to 6 places, 0 when the denominator is 0."""
     return round(numerator / denominator, 6) if denominator else 0.0
 
 
-def _money(value: float) -> float:
+def money(value: float) -> float:
+    """An amount rounded to cents for display."""
     return round(value, 2)
 
 
-async def _per_kind(ch: ClickHouse, ctx: QueryContext, **overrides: object) -> dict[str, list[Row]]:
-    """Run the same query shape over clicks, leads and sales concurrently."""
-    results = await asyncio.gather(
-        *(engine.run(ch, ctx.event_query(kind, **overrides)) for kind in engine.EVENT_KINDS)
-    )
-    return dict(zip(engine.EVENT_KINDS, results, strict=True))
+async def per_kind(
+    ex: Executor, ctx: QueryContext, kinds: tuple[str, ...], **overrides: object
+) -> dict[str, list[Row]]:
+    """Run the same query shape over each event kind concurrently; absent kinds get no rows."""
+    results = await asyncio.gather(*(ex.run(ctx.event_query(k, **overrides)) for k in kinds))
+    found = dict(zip(kinds, results, strict=True))
+    return {kind: found.get(kind, []) for kind in ALL_KINDS}
 
 
-def _totals(clicks: Row, leads: Row, sales: Row, previous: bool = False) -> c.Totals:
+def totals(rows: dict[str, list[Row]], previous: bool = False) -> c.Totals:
+    """Totals message from the first (only) row of each kind."""
+    clicks, leads, sales = (rows[k][0] if rows[k] else EMPTY for k in ALL_KINDS)
     if previous:
         return c.Totals(
             clicks=clicks.prev_events,
             unique_visitors=clicks.prev_visitors,
             leads=leads.prev_events,
             sales=sales.prev_events,
-            revenue=_money(sales.prev_revenue),
+            revenue=money(sales.prev_revenue),
         )
     return c.Totals(
         clicks=clicks.events,
         unique_visitors=clicks.visitors,
         leads=leads.events,
         sales=sales.events,
-        revenue=_money(sales.revenue),
+        revenue=money(sales.revenue),
     )
 
 
-async def overview(ch: ClickHouse, ctx: QueryContext) -> c.OverviewResponse:
+async def overview(
+    ex: Executor, ctx: QueryContext, kinds: tuple[str, ...] = ALL_KINDS
+) -> c.OverviewResponse:
     """Totals of the window and of the equal-length period before it, with conversion rates."""
-    rows = await _per_kind(ch, ctx, compare_start=ctx.window.previous_start)
-    first = {kind: found[0] for kind, found in rows.items()}
-    totals = _totals(first["clicks"], first["leads"], first["sales"])
+    rows = await per_kind(ex, ctx, kinds, compare_start=ctx.window.previous_start)
+    current = totals(rows)
     return c.OverviewResponse(
-        totals=totals,
-        previous=_totals(first["clicks"], first["leads"], first["sales"], previous=True),
+        totals=current,
+        previous=totals(rows, previous=True),
         rates=c.ConversionRates(
-            click_to_lead=_rate(totals.leads, totals.clicks),
-            lead_to_sale=_rate(totals.sales, totals.leads),
-            click_to_sale=_rate(totals.sales, totals.clicks),
+            click_to_lead=rate(current.leads, current.clicks),
+            lead_to_sale=rate(current.sales, current.leads),
+            click_to_sale=rate(current.sales, current.clicks),
         ),
-        meta=ctx.meta(with_previous=True),
+        meta=ctx.meta(ex.sources, with_previous=True),
     )
 
 
-async def timeseries(ch: ClickHouse, ctx: QueryContext) -> c.TimeseriesResponse:
-    """Per bucket of the granularity in the time zone, every metric; empty buckets are zeros."""
-    rows = await _per_kind(ch, ctx, group_by=("time",))
+async def points(
+    ex: Executor, ctx: QueryContext, kinds: tuple[str, ...] = ALL_KINDS
+) -> list[c.TimeseriesPoint]:
+    """Every bucket of the window in its time zone with each kind's metrics; gaps are zeros."""
+    rows = await per_kind(ex, ctx, kinds, group_by=("time",))
     by_kind = {kind: {int(r.key): r for r in found} for kind, found in rows.items()}
     tz = ctx.window.tz
-    points = []
+    out = []
     for start in buckets.starts(ctx.window.start, ctx.window.end, ctx.window.granularity, tz):
         key = int(start.timestamp())
-        clicks = by_kind["clicks"].get(key)
-        leads = by_kind["leads"].get(key)
-        sales = by_kind["sales"].get(key)
-        points.append(
+        clicks, leads, sales = (by_kind[k].get(key, EMPTY) for k in ALL_KINDS)
+        out.append(
             c.TimeseriesPoint(
                 time=buckets.label(start, tz),
-                clicks=clicks.events if clicks else 0,
-                unique_visitors=clicks.visitors if clicks else 0,
-                leads=leads.events if leads else 0,
-                sales=sales.events if sales else 0,
-                revenue=_money(sales.revenue) if sales else 0.0,
+                clicks=clicks.events,
+                unique_visitors=clicks.visitors,
+                leads=leads.events,
+                sales=sales.events,
+                revenue=money(sales.revenue),
             )
         )
-    return c.TimeseriesResponse(points=points, meta=ctx.meta())
+    return out
+
+
+async def timeseries(
+    ex: Executor, ctx: QueryContext, kinds: tuple[str, ...] = ALL_KINDS
+) -> c.TimeseriesResponse:
+    """Timeseries of the given kinds."""
+    found = await points(ex, ctx, kinds)
+    return c.TimeseriesResponse(points=found, meta=ctx.meta(ex.sources))

@@ -1,29 +1,174 @@
-"""QueryService: binds each RPC to its preset. RPCs not overridden here answer UNIMPLEMENTED."""
+"""QueryService: binds each RPC to its preset over the one query engine."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import grpc
 
 from services import pb
 from services.auth import principal
-from services.query import params, presets
+from services.query import billing, breakdowns, conversions, drilldowns, params, presets, raw
+from services.query.breakdowns import DEVICE_DIMENSIONS, RANKINGS, choose
+from services.query.executor import Executor
+from services.query.scope import require_link
 from services.server.deps import Deps
+
+CLICKS, LEADS, SALES = ("clicks",), ("clicks", "leads"), ("clicks", "sales")
 
 
 class QueryServicer(pb.query_pb2_grpc.QueryServiceServicer):
-    """Workspace, link and conversion analytics over ClickHouse."""
+    """Workspace, link and conversion analytics."""
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
 
-    async def _context(self, request: pb.common_pb2.AnalyticsQuery) -> params.QueryContext:
-        return await params.resolve(self.deps, principal.current(), request)
+    async def _open(
+        self, request: pb.common_pb2.AnalyticsQuery
+    ) -> tuple[Executor, params.QueryContext]:
+        ctx = await params.resolve(self.deps, principal.current(), request)
+        return Executor(self.deps.ch), ctx
 
+    async def _breakdown(self, request, dimension: str, **options):  # noqa: ANN001, ANN202
+        ex, ctx = await self._open(request)
+        return await breakdowns.breakdown(ex, ctx, dimension, **options)
+
+    async def _devices(self, request):  # noqa: ANN001, ANN202
+        return await self._breakdown(request, choose(request.by, DEVICE_DIMENSIONS, "by", "device"))
+
+    # Workspace scope.
     async def GetWorkspaceOverview(self, request, context):  # noqa: N802, ANN001
-        return await presets.overview(self.deps.ch, await self._context(request))
+        return await presets.overview(*await self._open(request))
 
     async def GetWorkspaceTimeseries(self, request, context):  # noqa: N802, ANN001
-        return await presets.timeseries(self.deps.ch, await self._context(request))
+        return await presets.timeseries(*await self._open(request))
+
+    async def GetWorkspaceRegions(self, request, context):  # noqa: N802, ANN001
+        return await self._breakdown(request, "region")
+
+    async def GetWorkspaceContinents(self, request, context):  # noqa: N802, ANN001
+        return await self._breakdown(request, "continent")
+
+    async def GetWorkspaceDevices(self, request, context):  # noqa: N802, ANN001
+        return await self._devices(request)
+
+    async def GetWorkspaceTriggers(self, request, context):  # noqa: N802, ANN001
+        return await self._breakdown(request, "trigger")
+
+    async def GetWorkspaceTopFolders(self, request, context):  # noqa: N802, ANN001
+        ex, ctx = await self._open(request)
+        return await breakdowns.group_breakdown(ex, self.deps.pg, ctx, "folder")
+
+    async def GetWorkspaceTopTags(self, request, context):  # noqa: N802, ANN001
+        ex, ctx = await self._open(request)
+        return await breakdowns.group_breakdown(ex, self.deps.pg, ctx, "tag")
+
+    async def GetCampaignRanking(self, request, context):  # noqa: N802, ANN001
+        rank_by = choose(request.sort, tuple(RANKINGS), "sort", "clicks")
+        ex, ctx = await self._open(request)
+        return await breakdowns.group_breakdown(ex, self.deps.pg, ctx, "campaign", rank_by)
+
+    async def GetWorkspaceBudgets(self, request, context):  # noqa: N802, ANN001
+        ex, ctx = await self._open(request)
+        campaign = params.optional(request, "campaign_id")
+        return await billing.budgets(ex, self.deps.pg, ctx, campaign, datetime.now(UTC))
+
+    async def GetWorkspaceUsage(self, request, context):  # noqa: N802, ANN001
+        return await billing.usage(Executor(self.deps.ch), self.deps.pg, principal.current())
+
+    # Link scope: the path binds link_id, which params.resolve checks against the workspace.
+    async def GetLinkSummary(self, request, context):  # noqa: N802, ANN001
+        return await presets.overview(*await self._open(request))
+
+    async def GetLinkTimeseries(self, request, context):  # noqa: N802, ANN001
+        return await presets.timeseries(*await self._open(request))
+
+    async def GetLinkGeo(self, request, context):  # noqa: N802, ANN001
+        return await self._breakdown(request, "country")
+
+    async def GetLinkCities(self, request, context):  # noqa: N802, ANN001
+        return await self._breakdown(request, "city")
+
+    async def GetLinkRegions(self, request, context):  # noqa: N802, ANN001
+        return await self._breakdown(request, "region")
+
+    async def GetLinkContinents(self, request, context):  # noqa: N802, ANN001
+        return await self._breakdown(request, "continent")
+
+    async def GetLinkDevices(self, request, context):  # noqa: N802, ANN001
+        return await self._devices(request)
+
+    async def GetLinkReferrers(self, request, context):  # noqa: N802, ANN001
+        return await self._breakdown(request, "referrer")
+
+    async def GetLinkTriggers(self, request, context):  # noqa: N802, ANN001
+        return await self._breakdown(request, "trigger")
+
+    async def GetLinkRules(self, request, context):  # noqa: N802, ANN001
+        ex, ctx = await self._open(request)
+        return await drilldowns.rules(ex, self.deps.pg, ctx, request.link_id)
+
+    async def GetLinkRuleConditions(self, request, context):  # noqa: N802, ANN001
+        ex, ctx = await self._open(request)
+        return await drilldowns.rule_conditions(
+            ex, self.deps.pg, ctx, request.link_id, request.rule_id
+        )
+
+    async def GetLinkTrafficFlow(self, request, context):  # noqa: N802, ANN001
+        ex, ctx = await self._open(request)
+        link = await require_link(self.deps.pg, ctx.workspace_id, request.link_id)
+        return await drilldowns.traffic_flow(ex, ctx, link)
+
+    async def GetLinkClickPaths(self, request, context):  # noqa: N802, ANN001
+        ex, ctx = await self._open(request)
+        minutes = params.optional(request, "session_minutes")
+        return await drilldowns.click_paths(ex, self.deps.pg, ctx, request.link_id, minutes)
+
+    # Unified overview and conversions.
+    async def GetOverview(self, request, context):  # noqa: N802, ANN001
+        return await presets.overview(*await self._open(request))
+
+    async def GetConversionDetails(self, request, context):  # noqa: N802, ANN001
+        ex, ctx = await self._open(request)
+        units = {code: cur.minor_units for code, cur in (await self.deps.fx.currencies()).items()}
+        return await conversions.details(ex, ctx, request.cursor, units)
+
+    async def GetLeads(self, request, context):  # noqa: N802, ANN001
+        return await presets.overview(*await self._open(request), kinds=LEADS)
+
+    async def GetLeadsTimeseries(self, request, context):  # noqa: N802, ANN001
+        return await presets.timeseries(*await self._open(request), kinds=LEADS)
+
+    async def GetLeadsBreakdown(self, request, context):  # noqa: N802, ANN001
+        dimension = breakdowns.dimension_param(request.dimension)
+        return await self._breakdown(request, dimension, kinds=LEADS, rank_by="leads")
+
+    async def GetSales(self, request, context):  # noqa: N802, ANN001
+        return await presets.overview(*await self._open(request), kinds=SALES)
+
+    async def GetSalesTimeseries(self, request, context):  # noqa: N802, ANN001
+        return await presets.timeseries(*await self._open(request), kinds=SALES)
+
+    async def GetSalesBreakdown(self, request, context):  # noqa: N802, ANN001
+        dimension = breakdowns.dimension_param(request.dimension)
+        return await self._breakdown(request, dimension, kinds=SALES, rank_by="revenue")
+
+    async def GetComposite(self, request, context):  # noqa: N802, ANN001
+        ex, ctx = await self._open(request)
+        if not request.dimension:
+            points = await presets.points(ex, ctx)
+            return pb.query_pb2.CompositeResponse(points=points, meta=ctx.meta(ex.sources))
+        dimension = breakdowns.dimension_param(request.dimension)
+        rows = await breakdowns.breakdown(ex, ctx, dimension)
+        return pb.query_pb2.CompositeResponse(
+            rows=rows.rows, dimension=dimension, meta=ctx.meta(ex.sources)
+        )
+
+    async def GetFunnel(self, request, context):  # noqa: N802, ANN001
+        return await conversions.funnel(*await self._open(request))
+
+    async def GetRawEvents(self, request, context):  # noqa: N802, ANN001
+        return await raw.raw_events(self.deps.ch, self.deps.pg, principal.current(), request)
 
 
 def register(server: grpc.aio.Server, deps: Deps) -> str:

@@ -15,11 +15,23 @@ from services.server.handlers import wrap_handler
 
 log = logging.getLogger("linkpulse.rpc")
 
+# Trailing metadata of every authorized unary call: the workspace the caller was authorized in.
+# The gateway's snapshot cache reads it; it only ever serves a snapshot to a token the service
+# has recently authorized for that route, and only the snapshot of this workspace.
+WORKSPACE_TRAILER = "x-linkpulse-workspace"
+
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
 
 
 def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
     return {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+
+
+def _add_trailer(context: grpc.aio.ServicerContext, key: str, value: str) -> None:
+    """Append key to the call's trailing metadata, keeping what the handler set."""
+    # After an abort the status (and its trailers) has already gone out; this is then a no-op.
+    kept = tuple((k, v) for k, v in (context.trailing_metadata() or ()) if k != key)
+    context.set_trailing_metadata((*kept, (key, value)))
 
 
 async def _nothing(_context: grpc.aio.ServicerContext) -> Callable[[], None]:
@@ -68,11 +80,19 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or policy is None or policy.public:
             return handler  # health, reflection, and public RPCs authenticate their own way
 
+        unary = handler.unary_unary is not None
+
         async def before(context: grpc.aio.ServicerContext) -> Callable[[], None]:
             principal = await self.authenticate(_metadata(context))
             self.authorize(principal, policy)
             token = principals.bind(principal)
-            return lambda: principals.unbind(token)
+
+            def cleanup() -> None:
+                principals.unbind(token)
+                if unary:
+                    _add_trailer(context, WORKSPACE_TRAILER, str(principal.workspace_id))
+
+            return cleanup
 
         async def passthrough(_exc: BaseException, _context: grpc.aio.ServicerContext) -> None:
             return None

@@ -1,0 +1,268 @@
+"""Snapshot cache of the cacheable GET routes in Redis, wrapped around the unary pipeline.
+
+Auth stays in the services, so a snapshot is only served to a caller the service authorized
+for the same route within AUTH_CACHE_SECONDS: the services' auth interceptor names the
+authorized workspace in the `x-linkpulse-workspace` trailer of every authorized unary call, and
+after a 200 the gateway remembers (credential, route) -> workspace for that long. Snapshots are
+kept per workspace, route and bound request message, so two callers of one workspace share them
+and no caller ever reaches another workspace's. Redis trouble never fails a request: it is then
+answered uncached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.binding import RequestBinder
+from gateway.errors import GatewayError
+from gateway.metadata import request_id
+from gateway.pipeline import Pipeline, call_result
+from gateway.routes import Route
+from services.config import Settings
+from services.server.interceptors import WORKSPACE_TRAILER
+
+logger = logging.getLogger(__name__)
+
+X_CACHE = "x-cache"
+HIT = "HIT"
+MISS = "MISS"
+
+# Request Cache-Control directives that skip the read (the fresh answer is still stored) and
+# the one that also skips the write.
+_NO_READ = frozenset({"no-cache", "no-store", "max-age=0"})
+_NO_STORE = "no-store"
+_WARN_EVERY_SECONDS = 60.0
+
+
+def is_cacheable(route: Route) -> bool:
+    """True for the GET routes whose protos mark them `cacheable`."""
+    return route.options.cacheable and route.http_method == "GET" and not route.is_websocket
+
+
+def connect(url: str, timeout_seconds: float) -> Redis:
+    """A Redis client that gives up after timeout_seconds (connect and each reply)."""
+    # Not services.stores.redisclient.create_redis: its 2 s / 5 s timeouts suit queues, not a
+    # cache consulted on every request.
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=timeout_seconds,
+        socket_timeout=timeout_seconds,
+        health_check_interval=30,
+    )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A stored answer: status, content type, body and when it was stored (unix seconds)."""
+
+    status: int
+    content_type: str
+    body: bytes
+    stored_at: float
+
+    def dump(self) -> bytes:
+        """`<status> <stored_at> <content type>\\n<body>`."""
+        return f"{self.status} {self.stored_at:.3f} {self.content_type}\n".encode() + self.body
+
+    @classmethod
+    def load(cls, raw: bytes) -> Snapshot | None:
+        """The snapshot of dump's bytes; None if they are not one."""
+        head, newline, body = raw.partition(b"\n")
+        try:
+            status, stored_at, content_type = head.decode().split(" ", 2)
+            if not newline:
+                return None
+            return cls(int(status), content_type, body, float(stored_at))
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True)
+class CacheKeys:
+    """The Redis keys of one request: its credential's memo and its snapshot's suffix."""
+
+    prefix: str
+    memo: str
+    route: str
+    params: str
+
+    def snapshot(self, workspace: str) -> str:
+        """`{prefix}:snap:{workspace}:{route key}:{sha256 of the bound request}`."""
+        return f"{self.prefix}:snap:{workspace}:{self.route}:{self.params}"
+
+
+def credential_digest(request: Request) -> str | None:
+    """sha256 of `Authorization|X-Workspace-Id` (what services authenticate); None if no token."""
+    authorization = request.headers.get("authorization")
+    if not authorization:
+        return None
+    workspace = request.headers.get("x-workspace-id", "")
+    return hashlib.sha256(f"{authorization}|{workspace}".encode()).hexdigest()
+
+
+def _directives(request: Request) -> set[str]:
+    header = request.headers.get("cache-control", "")
+    return {part.strip().lower().replace(" ", "") for part in header.split(",") if part.strip()}
+
+
+def _workspace_trailer(request: Request) -> str | None:
+    result = call_result(request)
+    if result is None:
+        return None
+    value = result.metadata_value(WORKSPACE_TRAILER)
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return value if isinstance(value, str) and value.isdigit() else None
+
+
+class SnapshotCache:
+    """Serves the cacheable GET routes from Redis snapshots; `wrap` puts it around a pipeline."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        ttl_seconds: int,
+        auth_ttl_seconds: float,
+        prefix: str = "lp",
+        timeout_seconds: float = 0.1,
+        pause_seconds: float = 1.0,
+        max_body_bytes: int = 2 << 20,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._redis = redis
+        self._ttl = ttl_seconds
+        self._auth_ttl_ms = int(auth_ttl_seconds * 1000)
+        self._prefix = prefix
+        self._timeout = timeout_seconds
+        self._pause = pause_seconds
+        self._max_body_bytes = max_body_bytes
+        self._clock = clock
+        self._binders: dict[str, RequestBinder] = {}
+        self._paused_until = 0.0
+        self._warned_at = -_WARN_EVERY_SECONDS
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, timeout_seconds: float = 0.1) -> SnapshotCache:
+        """A cache on settings.redis_url with the configured snapshot and auth TTLs."""
+        return cls(
+            connect(settings.redis_url, timeout_seconds),
+            ttl_seconds=settings.snapshot_ttl_seconds,
+            auth_ttl_seconds=settings.auth_cache_seconds,
+            timeout_seconds=timeout_seconds,
+        )
+
+    def wrap(self, pipeline: Pipeline) -> Pipeline:
+        """pipeline with cacheable GET routes answered from, and stored into, snapshots."""
+
+        async def cached(route: Route, request: Request) -> Response:
+            if not is_cacheable(route):
+                return await pipeline(route, request)
+            return await self._serve(pipeline, route, request)
+
+        return cached
+
+    async def aclose(self) -> None:
+        """Close the Redis connections."""
+        await self._redis.aclose()
+
+    async def _serve(self, pipeline: Pipeline, route: Route, request: Request) -> Response:
+        keys = self._keys(route, request)
+        directives = _directives(request)
+        if keys is not None and not directives & _NO_READ:
+            snapshot = await self._read(keys)
+            if snapshot is not None:
+                return self._hit(snapshot, request)
+        response = await pipeline(route, request)
+        if keys is not None and _NO_STORE not in directives and response.status_code == 200:
+            workspace = _workspace_trailer(request)
+            if workspace is not None:
+                await self._write(keys, workspace, response)
+        response.headers[X_CACHE] = MISS
+        return response
+
+    def _keys(self, route: Route, request: Request) -> CacheKeys | None:
+        """The request's keys; None without a token or when binding fails (the pipeline 400s)."""
+        credential = credential_digest(request)
+        if credential is None:
+            return None
+        binder = self._binders.get(route.key)
+        if binder is None:
+            binder = self._binders[route.key] = RequestBinder(route)
+        try:
+            message = binder.bind(request.path_params, request.query_params.multi_items())
+        except GatewayError:
+            return None
+        # The typed message, not the query string: order, spelling (campaignId / campaign_id)
+        # and number format (07) do not matter.
+        params = hashlib.sha256(message.SerializeToString(deterministic=True)).hexdigest()
+        memo = f"{self._prefix}:auth:{credential}:{route.key}"
+        return CacheKeys(self._prefix, memo, route.key, params)
+
+    async def _read(self, keys: CacheKeys) -> Snapshot | None:
+        if self._paused():
+            return None
+        try:
+            async with asyncio.timeout(self._timeout):
+                workspace = await self._redis.get(keys.memo)
+                if workspace is None or not workspace.isdigit():
+                    return None
+                raw = await self._redis.get(keys.snapshot(workspace.decode()))
+        except Exception as exc:  # the cache must never fail a request
+            self._unavailable(exc)
+            return None
+        return None if raw is None else Snapshot.load(raw)
+
+    async def _write(self, keys: CacheKeys, workspace: str, response: Response) -> None:
+        body = getattr(response, "body", None)
+        if (
+            self._paused()
+            or self._ttl <= 0
+            or self._auth_ttl_ms <= 0
+            or not isinstance(body, bytes)
+            or len(body) > self._max_body_bytes
+        ):
+            return
+        content_type = response.headers.get("content-type", "application/octet-stream")
+        snapshot = Snapshot(response.status_code, content_type, body, self._clock())
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.set(keys.snapshot(workspace), snapshot.dump(), ex=self._ttl)
+                    pipe.set(keys.memo, workspace, px=self._auth_ttl_ms)
+                    await pipe.execute()
+        except Exception as exc:  # the cache must never fail a request
+            self._unavailable(exc)
+
+    def _hit(self, snapshot: Snapshot, request: Request) -> Response:
+        age = max(0, int(self._clock() - snapshot.stored_at))
+        headers = {
+            "x-request-id": request_id(request),
+            "content-type": snapshot.content_type,
+            X_CACHE: HIT,
+            "age": str(age),
+        }
+        return Response(snapshot.body, status_code=snapshot.status, headers=headers)
+
+    def _paused(self) -> bool:
+        return time.monotonic() < self._paused_until
+
+    def _unavailable(self, exc: Exception) -> None:
+        """Skip Redis for a moment after a failure; warn at most once a minute."""
+        now = time.monotonic()
+        self._paused_until = now + self._pause
+        if now - self._warned_at >= _WARN_EVERY_SECONDS:
+            self._warned_at = now
+            logger.warning(
+                "snapshot cache unavailable, answering uncached: %s",
+                f"{type(exc).__name__}: {exc}",
+            )

@@ -1,0 +1,142 @@
+"""Link drilldowns: redirect rules and conditions, traffic flow, and click paths."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import asyncpg
+
+from services import errors
+from services.pb import query_pb2 as q
+from services.query import engine
+from services.query.breakdowns import breakdown
+from services.query.engine import DimensionFilter, SequenceQuery
+from services.query.executor import Executor
+from services.query.params import QueryContext
+
+DEFAULT_SESSION_MINUTES = 30
+MAX_SESSION_MINUTES = 24 * 60
+MAX_PATH_LENGTH = 10
+
+
+async def rules(ex: Executor, pg: asyncpg.Pool, ctx: QueryContext, link_id: int) -> object:
+    """Clicks per redirect rule of the link that matched (0: no rule, the default destination)."""
+    names = {
+        r["id"]: r["name"]
+        for r in await pg.fetch(
+            "SELECT id, name FROM link_rules WHERE link_id = $1 AND workspace_id = $2",
+            link_id,
+            ctx.workspace_id,
+        )
+    }
+    return await breakdown(ex, ctx, "rule", kinds=("clicks",), labels={0: "(default)", **names})
+
+
+async def rule_conditions(
+    ex: Executor, pg: asyncpg.Pool, ctx: QueryContext, link_id: int, rule_id: int
+) -> object:
+    """Clicks per condition of one rule of the link (404 for a rule of another link)."""
+    rows = await pg.fetch(
+        "SELECT c.id, c.field, c.operator, c.value FROM link_rules r"
+        " LEFT JOIN rule_conditions c ON c.rule_id = r.id"
+        " WHERE r.id = $1 AND r.link_id = $2 AND r.workspace_id = $3",
+        rule_id,
+        link_id,
+        ctx.workspace_id,
+    )
+    if not rows:
+        raise errors.not_found(f"rule {rule_id} of link {link_id}")
+    labels: dict[object, str] = {
+        r["id"]: f"{r['field']} {r['operator']} {r['value']}" for r in rows if r["id"] is not None
+    }
+    return await breakdown(
+        ex,
+        ctx,
+        "condition",
+        kinds=("clicks",),
+        labels=labels,
+        extra_filters=(DimensionFilter("rule", (rule_id,)),),
+    )
+
+
+async def traffic_flow(
+    ex: Executor, ctx: QueryContext, link: asyncpg.Record
+) -> q.TrafficFlowResponse:
+    """Referrer -> link -> destination flows as Sankey nodes and weighted edges."""
+    rows = await ex.run(
+        ctx.event_query("clicks", group_by=("referrer", "destination"), limit=ctx.limit * 5)
+    )
+    link_node = f"link:{link['id']}"
+    nodes = {
+        link_node: q.FlowNode(id=link_node, label=f"{link['domain']}/{link['slug']}", kind="link")
+    }
+    sources: Counter[str] = Counter()
+    destinations: Counter[str] = Counter()
+    for row in rows:
+        referrer, destination = row.key
+        sources[referrer or "(direct)"] += row.events
+        destinations[destination or link["destination_url"]] += row.events
+    edges = []
+    for prefix, counts, kind in (("src", sources, "source"), ("dst", destinations, "destination")):
+        for value, weight in counts.most_common(ctx.limit):
+            node = f"{prefix}:{value}"
+            nodes[node] = q.FlowNode(id=node, label=value, kind=kind)
+            pair = (node, link_node) if kind == "source" else (link_node, node)
+            edges.append(q.FlowEdge(source=pair[0], target=pair[1], weight=weight))
+    return q.TrafficFlowResponse(nodes=list(nodes.values()), edges=edges, meta=ctx.meta(ex.sources))
+
+
+def _sessions(times: list[int], links: list[int], gap: int) -> list[list[int]]:
+    sessions: list[list[int]] = []
+    last = None
+    for when, link in zip(times, links, strict=True):
+        if last is None or when - last > gap:
+            sessions.append([])
+        if not sessions[-1] or sessions[-1][-1] != link:  # repeated clicks on one link count once
+            sessions[-1].append(link)
+        last = when
+    return sessions
+
+
+async def click_paths(
+    ex: Executor, pg: asyncpg.Pool, ctx: QueryContext, link_id: int, session_minutes: int | None
+) -> q.ClickPathsResponse:
+    """The most frequent ordered link sequences of visitors' sessions that include the link."""
+    minutes = DEFAULT_SESSION_MINUTES if session_minutes is None else session_minutes
+    if not 1 <= minutes <= MAX_SESSION_MINUTES:
+        raise errors.invalid_argument(
+            "sessionMinutes", f"sessionMinutes must be between 1 and {MAX_SESSION_MINUTES}"
+        )
+    found = await engine.run_sequences(
+        ex.ch,
+        SequenceQuery(
+            workspace_id=ctx.workspace_id,
+            start=ctx.window.start,
+            end=ctx.window.end,
+            through=link_id,
+            include_bots=ctx.include_bots,
+        ),
+    )
+    counts: Counter[tuple[int, ...]] = Counter()
+    for _visitor, times, links in found:
+        for session in _sessions(times, links, minutes * 60):
+            if link_id in session and len(session) > 1:
+                counts[tuple(session[:MAX_PATH_LENGTH])] += 1
+    top = counts.most_common(ctx.limit)
+    ids = sorted({link for path, _ in top for link in path})
+    names = {
+        r["id"]: f"{r['domain']}/{r['slug']}"
+        for r in await pg.fetch(
+            "SELECT id, domain, slug FROM links WHERE workspace_id = $1 AND id = ANY($2::bigint[])",
+            ctx.workspace_id,
+            ids,
+        )
+    }
+    return q.ClickPathsResponse(
+        paths=[
+            q.ClickPath(link_ids=list(path), labels=[names.get(i, str(i)) for i in path], count=n)
+            for path, n in top
+        ],
+        session_minutes=minutes,
+        meta=ctx.meta(ex.sources),
+    )
