@@ -48,3 +48,17 @@ def starts(start: datetime, end: datetime, granularity: str, tz: ZoneInfo) -> li
 def label(instant: datetime, tz: ZoneInfo) -> str:
     """ISO-8601 of a bucket start with the zone's offset at that instant."""
     return instant.astimezone(tz).isoformat()
+
+
+def whole_hour_offsets(tz_name: str, start: datetime, end: datetime) -> bool:
+    """True when tz's UTC offset is a whole number of hours throughout [start, end], so its
+    local hours, days and months begin on UTC hours (offsets change at most once a day)."""
+    tz = ZoneInfo(tz_name)
+    instant = start
+    while True:
+        offset = instant.astimezone(tz).utcoffset()
+        if offset is None or offset.total_seconds() % 3600:
+            return False
+        if instant >= end:
+            return True
+        instant = min(instant + timedelta(days=1), end)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.query.buckets import BUCKET_SQL
+from services.query.buckets import BUCKET_SQL, whole_hour_offsets
 from services.stores.clickhouse import ClickHouse
 
 EVENT_KINDS = ("clicks", "leads", "sales")
@@ -75,29 +75,70 @@ def _dimensions(kind: str) -> dict[str, str]:
     return CLICK_DIMENSIONS if kind == "clicks" else DIMENSIONS
 
 
-def _metrics(q: EventQuery, cond: str | None) -> list[str]:
-    """Aggregates for the kind; with cond, the -If variants restricted to it."""
+@dataclass(frozen=True)
+class Source:
+    """A table an EventQuery can read: raw events or an hourly rollup, and how to aggregate it."""
 
-    def agg(fn: str, arg: str = "") -> str:
-        if cond is None:
-            return f"{fn}({arg})"
-        return f"{fn}If({arg + ', ' if arg else ''}{cond})"
+    table: str
+    time: str
+    events: str  # (function, argument) templates, see _metrics
+    visitors: str
+    amount: str
 
-    metrics = [agg("count")]
+
+RAW = {
+    kind: Source(kind, "timestamp", "count()", "uniq(visitor_id)", "amount") for kind in EVENT_KINDS
+}
+ROLLUP = {
+    "clicks": Source("clicks_hourly", "hour", "countMerge(events)", "uniqMerge(visitors)", ""),
+    "leads": Source("leads_hourly", "hour", "sum(events)", "", ""),
+    "sales": Source("sales_hourly", "hour", "sum(events)", "", "amount"),
+}
+# What a rollup keeps besides the hour: a query needing anything else reads the raw table.
+ROLLUP_DIMENSIONS = frozenset({"time", "link"})
+
+
+def _conditional(aggregate: str, cond: str | None) -> str:
+    """f(x) -> fIf(x, cond) (fMerge(x) -> fMergeIf(x, cond)); unchanged without cond."""
+    if cond is None:
+        return aggregate
+    name, _, rest = aggregate.partition("(")
+    args = rest[:-1]
+    return f"{name}If({args + ', ' if args else ''}{cond})"
+
+
+def _metrics(q: EventQuery, source: Source, cond: str | None) -> list[str]:
+    """events, visitors and revenue aggregates for the kind (restricted to cond when given)."""
+    metrics = [_conditional(source.events, cond)]
     if q.kind == "clicks":
-        metrics.append(agg("uniqExact", "visitor_id"))
+        metrics.append(_conditional(source.visitors, cond))
     else:
         metrics.append("toUInt64(0)")
     if q.kind == "sales" and q.revenue_factors:
-        metrics.append(
-            agg("sum", "amount * transform(currency, %(fx_codes)s, %(fx_factors)s, 0.0)")
-        )
+        revenue = f"sum({source.amount} * transform(currency, %(fx_codes)s, %(fx_factors)s, 0.0))"
+        metrics.append(_conditional(revenue, cond))
     else:
         metrics.append("toFloat64(0)")
     return metrics
 
 
-def _where(q: EventQuery) -> tuple[list[str], dict[str, Any]]:
+def _on_hours(*instants: datetime | None) -> bool:
+    return all(i is None or int(i.timestamp()) % 3600 == 0 for i in instants)
+
+
+def choose_source(q: EventQuery) -> Source:
+    """The hourly rollup when it gives the same answer as the raw table, else the raw table."""
+    if (
+        set(q.group_by) <= ROLLUP_DIMENSIONS
+        and not q.filters
+        and _on_hours(q.start, q.end, q.compare_start)
+        and ("time" not in q.group_by or whole_hour_offsets(q.tz, q.start, q.end))
+    ):
+        return ROLLUP[q.kind]
+    return RAW[q.kind]
+
+
+def _where(q: EventQuery, time: str = "timestamp") -> tuple[list[str], dict[str, Any]]:
     """Predicates shared by every query of q: workspace first, range, links, bots, filters."""
     if q.kind not in EVENT_KINDS:
         raise ValueError(f"unknown event kind {q.kind!r}")
@@ -111,8 +152,8 @@ def _where(q: EventQuery) -> tuple[list[str], dict[str, Any]]:
     lower = "start" if q.compare_start is None else "compare_start"
     where = [
         "workspace_id = %(ws)s",
-        f"timestamp >= toDateTime(%({lower})s)",
-        "timestamp < toDateTime(%(end)s)",
+        f"{time} >= toDateTime(%({lower})s)",
+        f"{time} < toDateTime(%(end)s)",
     ]
     if q.link_ids is not None:
         params["links"] = tuple(q.link_ids)  # a tuple renders as an IN list
@@ -125,9 +166,9 @@ def _where(q: EventQuery) -> tuple[list[str], dict[str, Any]]:
     return where, params
 
 
-def _key_expression(name: str, granularity: str, dims: dict[str, str]) -> str:
+def _key_expression(name: str, granularity: str, dims: dict[str, str], time: str) -> str:
     if name == "time":
-        return BUCKET_SQL[granularity].format(col="timestamp")
+        return BUCKET_SQL[granularity].format(col=time)
     if name == "group":
         # Without a lambda: 18.16 loses track of columns captured by lambdas in GROUP BY keys.
         return (
@@ -139,7 +180,8 @@ def _key_expression(name: str, granularity: str, dims: dict[str, str]) -> str:
 
 def compile_query(q: EventQuery) -> tuple[str, dict[str, Any]]:
     """SQL and parameters returning rows of (key, events, visitors, revenue[, prev_* …])."""
-    where, params = _where(q)
+    source = choose_source(q)
+    where, params = _where(q, source.time)
     dims = _dimensions(q.kind)
     params.update(
         tz=q.tz,
@@ -147,23 +189,23 @@ def compile_query(q: EventQuery) -> tuple[str, dict[str, Any]]:
         fx_factors=[float(v) for v in q.revenue_factors.values()],
     )
     if q.compare_start is None:
-        metrics = _metrics(q, None)
+        metrics = _metrics(q, source, None)
     else:
-        current = "timestamp >= toDateTime(%(start)s)"
-        previous = "timestamp < toDateTime(%(start)s)"
-        metrics = _metrics(q, current) + _metrics(q, previous)
+        current = f"{source.time} >= toDateTime(%(start)s)"
+        previous = f"{source.time} < toDateTime(%(start)s)"
+        metrics = _metrics(q, source, current) + _metrics(q, source, previous)
 
     if "group" in q.group_by:
         pairs = sorted(q.link_groups)  # a link's groups form one contiguous slice
         params["group_links"] = [link for link, _ in pairs]
         params["group_ids"] = [group for _, group in pairs]
-    keys = [_key_expression(name, q.granularity, dims) for name in q.group_by] or ["0"]
+    keys = [_key_expression(n, q.granularity, dims, source.time) for n in q.group_by] or ["0"]
     width = len(keys)
     selected = ", ".join(
         [f"{expr} AS k{i}" for i, expr in enumerate(keys)]
         + [f"{expr} AS m{i}" for i, expr in enumerate(metrics)]
     )
-    sql = f"SELECT {selected} FROM {q.kind} WHERE {' AND '.join(where)}"
+    sql = f"SELECT {selected} FROM {source.table} WHERE {' AND '.join(where)}"
     if q.group_by:
         sql += f" GROUP BY {', '.join(f'k{i}' for i in range(width))}"
         if "time" in q.group_by:
