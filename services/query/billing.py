@@ -14,7 +14,7 @@ from services.query import scope
 from services.query.engine import EventQuery
 from services.query.executor import Executor
 from services.query.params import QueryContext
-from services.query.presets import money, rate
+from services.query.presets import money
 from services.timerange import local_midnight
 
 BUDGETS_SQL = """
@@ -67,7 +67,7 @@ async def budgets(
             budget=money(amount),
             spend=money(spend),
             remaining=money(amount - spend),
-            pacing=rate(round(spend * 100), round(expected * 100)),
+            pacing=round(spend / expected, 6) if expected else 0.0,
             period_start=budget["period_start"].isoformat(),
             period_end=budget["period_end"].isoformat(),
         )
