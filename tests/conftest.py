@@ -29,6 +29,9 @@ TEST_ENV = {
     "GATEWAY_HOST": "127.0.0.1",
     "GATEWAY_PORT": "57080",
     "AUTH_CACHE_SECONDS": "1",
+    # Workspace ids restart with the fresh databases: short-lived snapshots keep a quick re-run
+    # from meeting the last run's (Redis db 15 is not flushed).
+    "SNAPSHOT_TTL_SECONDS": "3",
 }
 for _name, _value in TEST_ENV.items():
     os.environ[_name] = os.environ.get(f"LINKPULSE_TEST_{_name}", _value)
