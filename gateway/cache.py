@@ -28,7 +28,8 @@ from gateway.metadata import request_id
 from gateway.pipeline import Pipeline, call_result
 from gateway.routes import Route
 from services.config import Settings
-from services.server.interceptors import WORKSPACE_TRAILER
+from services.server.trailers import WORKSPACE_TRAILER
+from services.stores.redisclient import create_redis
 
 logger = logging.getLogger(__name__)
 
@@ -46,18 +47,6 @@ _WARN_EVERY_SECONDS = 60.0
 def is_cacheable(route: Route) -> bool:
     """True for the GET routes whose protos mark them `cacheable`."""
     return route.options.cacheable and route.http_method == "GET" and not route.is_websocket
-
-
-def connect(url: str, timeout_seconds: float) -> Redis:
-    """A Redis client that gives up after timeout_seconds (connect and each reply)."""
-    # Not services.stores.redisclient.create_redis: its 2 s / 5 s timeouts suit queues, not a
-    # cache consulted on every request.
-    return Redis.from_url(
-        url,
-        socket_connect_timeout=timeout_seconds,
-        socket_timeout=timeout_seconds,
-        health_check_interval=30,
-    )
 
 
 @dataclass(frozen=True)
@@ -155,7 +144,7 @@ class SnapshotCache:
     def from_settings(cls, settings: Settings, *, timeout_seconds: float = 0.1) -> SnapshotCache:
         """A cache on settings.redis_url with the configured snapshot and auth TTLs."""
         return cls(
-            connect(settings.redis_url, timeout_seconds),
+            create_redis(settings.redis_url, timeout_seconds, timeout_seconds),
             ttl_seconds=settings.snapshot_ttl_seconds,
             auth_ttl_seconds=settings.auth_cache_seconds,
             timeout_seconds=timeout_seconds,

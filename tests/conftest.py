@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import sys
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +16,32 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Test processes listen on their own ports and use their own databases, so a running dev stack
-# (`make up`) is left alone; the ClickHouse server itself is shared.
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# Each test session gets its own ports, databases and run dir, so a running dev stack
+# (`make up`) and other test sessions are left alone; the ClickHouse server itself is shared.
+SESSION = f"test_{os.getpid()}"
 TEST_ENV = {
-    "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/linkpulse_test",
-    "CLICKHOUSE_URL": "clickhouse://default@127.0.0.1:9000/linkpulse_test",
+    "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/linkpulse_{SESSION}",
+    "CLICKHOUSE_URL": f"clickhouse://default@127.0.0.1:9000/linkpulse_{SESSION}",
     "REDIS_URL": "redis://127.0.0.1:6379/15",
-    "QUERY_GRPC_ADDR": "127.0.0.1:57051",
-    "LIVE_GRPC_ADDR": "127.0.0.1:57052",
-    "EXPORT_GRPC_ADDR": "127.0.0.1:57053",
-    "AUDIT_GRPC_ADDR": "127.0.0.1:57054",
+    "QUERY_GRPC_ADDR": f"127.0.0.1:{_free_port()}",
+    "LIVE_GRPC_ADDR": f"127.0.0.1:{_free_port()}",
+    "EXPORT_GRPC_ADDR": f"127.0.0.1:{_free_port()}",
+    "AUDIT_GRPC_ADDR": f"127.0.0.1:{_free_port()}",
     "GATEWAY_HOST": "127.0.0.1",
-    "GATEWAY_PORT": "57080",
+    "GATEWAY_PORT": str(_free_port()),
     "AUTH_CACHE_SECONDS": "1",
-    # Workspace ids restart with the fresh databases: short-lived snapshots keep a quick re-run
-    # from meeting the last run's (Redis db 15 is not flushed).
+    # Pid files and logs of the test processes (ClickHouse keeps the project's .run).
+    "LINKPULSE_RUN_DIR": str(ROOT / ".run" / SESSION),
+    # Workspace ids restart with each session's databases: short-lived snapshots keep one
+    # session from meeting another's in the shared Redis db.
     "SNAPSHOT_TTL_SECONDS": "3",
 }
 for _name, _value in TEST_ENV.items():
@@ -39,9 +50,7 @@ for _name, _value in TEST_ENV.items():
 from services import config  # noqa: E402
 from services.admin import credentials, links, tenants  # noqa: E402
 from services.devstack import clickhouse as devstack_clickhouse  # noqa: E402
-from services.devstack import processes  # noqa: E402
-from services.devstack.endpoints import from_addr  # noqa: E402
-from services.devstack.probes import http_probe, tcp_probe  # noqa: E402
+from services.devstack import components, processes  # noqa: E402
 from services.stores.clickhouse import ClickHouse, ClickHouseTarget  # noqa: E402
 from services.stores.migrate import migrate  # noqa: E402
 
@@ -54,7 +63,7 @@ def settings() -> config.Settings:
     return config.load()
 
 
-async def _fresh_databases(settings: config.Settings) -> None:
+async def _drop_databases(settings: config.Settings) -> None:
     url = settings.database_url
     name = url.rsplit("/", 1)[1]
     admin = await asyncpg.connect(url.rsplit("/", 1)[0] + "/postgres")
@@ -66,27 +75,6 @@ async def _fresh_databases(settings: config.Settings) -> None:
     server = ClickHouse(ClickHouseTarget(**{**target.__dict__, "database": "default"}), pool_size=1)
     await server.command(f"DROP DATABASE IF EXISTS {target.database}")
     server.close()
-    await migrate(settings.database_url, settings.clickhouse_url)
-
-
-def _spec(settings: config.Settings, name: str) -> processes.ProcessSpec:
-    run = settings.run_dir / "test"
-    if name == "gateway":
-        ready = http_probe(
-            from_addr(f"{settings.gateway_host}:{settings.gateway_port}"), "/openapi.json"
-        )
-    else:
-        ready = tcp_probe(from_addr(settings.grpc_addr(name)))
-    return processes.ProcessSpec(
-        name=f"test-{name}",
-        argv=(sys.executable, "-m", "services.cli.main", "serve", name),
-        pid_path=run / "pids" / f"{name}.pid",
-        log_path=run / "logs" / f"{name}.log",
-        ready=ready,
-        marker=f"services.cli.main serve {name}",
-        env={k: os.environ[k] for k in TEST_ENV},
-        ready_timeout=60,
-    )
 
 
 @dataclass
@@ -109,17 +97,20 @@ class System:
 @pytest.fixture(scope="session")
 async def system(settings: config.Settings) -> AsyncIterator[System]:
     """ClickHouse ensured, fresh databases migrated, every service and the gateway running."""
-    devstack_clickhouse.ensure(settings)
-    await _fresh_databases(settings)
+    devstack_clickhouse.ensure(replace(settings, run_dir=ROOT / ".run"))
+    await _drop_databases(settings)
+    await migrate(settings.database_url, settings.clickhouse_url)
     running = System(settings)
     for name in PROCESSES:
-        spec = _spec(settings, name)
-        processes.stop(spec)  # a leftover from an interrupted run must not serve old code
+        spec = components.spec(settings, name)
         processes.start(spec)
         running.specs[name] = spec
-    yield running
-    for spec in running.specs.values():
-        processes.stop(spec)
+    try:
+        yield running
+    finally:
+        for spec in running.specs.values():
+            processes.stop(spec)
+        await _drop_databases(settings)  # the logs stay in LINKPULSE_RUN_DIR
 
 
 @pytest.fixture(scope="session")

@@ -12,13 +12,13 @@ from services import errors, pb
 from services.auth import principal as principals
 from services.auth.resolver import TokenResolver
 from services.server.handlers import wrap_handler
+from services.server.trailers import WORKSPACE_TRAILER
 
 log = logging.getLogger("linkpulse.rpc")
 
 # Trailing metadata of every authorized unary call: the workspace the caller was authorized in.
 # The gateway's snapshot cache reads it; it only ever serves a snapshot to a token the service
 # has recently authorized for that route, and only the snapshot of this workspace.
-WORKSPACE_TRAILER = "x-linkpulse-workspace"
 
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
 

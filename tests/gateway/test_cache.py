@@ -22,13 +22,14 @@ from starlette.applications import Starlette
 
 from gateway import routes as route_table
 from gateway.app import create_app
-from gateway.cache import SnapshotCache, connect, is_cacheable
+from gateway.cache import SnapshotCache, is_cacheable
 from gateway.config import GatewayConfig
 from services import errors, pb
 from services.auth import principal as principals
 from services.config import Settings
 from services.server.interceptors import WORKSPACE_TRAILER, AuthInterceptor, ErrorInterceptor
 from services.server.policies import route_policies
+from services.stores.redisclient import create_redis
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -402,7 +403,7 @@ async def test_redis_trouble_serves_uncached(
 ) -> None:
     async with _redis_port(failure) as port:
         cache = SnapshotCache(
-            connect(f"redis://127.0.0.1:{port}/15", 0.1),
+            create_redis(f"redis://127.0.0.1:{port}/15", 0.1, 0.1),
             ttl_seconds=60,
             auth_ttl_seconds=AUTH_TTL,
             prefix=f"lptest-{uuid.uuid4().hex[:12]}",
