@@ -28,11 +28,17 @@ ORDER BY c.name, b.period_start
 
 
 async def budgets(
-    ex: Executor, pg: asyncpg.Pool, ctx: QueryContext, campaign_id: int | None, now: datetime
+    ex: Executor,
+    pg: asyncpg.Pool,
+    ctx: QueryContext,
+    campaign_id: int | None,
+    workspace_tz: str,
+    now: datetime,
 ) -> q.BudgetsResponse:
     """Per campaign budget overlapping the window: spend (clicks x cost per click), remaining,
-    and pacing = spend / the spend expected by now at an even rate over the budget period."""
-    tz = ctx.window.tz
+    and pacing = spend / the spend expected by now at an even rate over the budget period.
+    Budget periods are dates in the workspace's zone, whatever zone the request asks for."""
+    tz = ZoneInfo(workspace_tz)
     first = ctx.window.start.astimezone(tz).date()
     last = (ctx.window.end - timedelta(seconds=1)).astimezone(tz).date()
     found = await pg.fetch(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import asyncpg
@@ -63,8 +64,9 @@ async def traffic_flow(
     ex: Executor, ctx: QueryContext, link: asyncpg.Record
 ) -> q.TrafficFlowResponse:
     """Referrer -> link -> destination flows as Sankey nodes and weighted edges."""
-    rows = await ex.run(
-        ctx.event_query("clicks", group_by=("referrer", "destination"), limit=ctx.limit * 5)
+    referrers, destinations_found = await asyncio.gather(
+        ex.run(ctx.event_query("clicks", group_by=("referrer",), limit=ctx.limit)),
+        ex.run(ctx.event_query("clicks", group_by=("destination",), limit=ctx.limit + 1)),
     )
     link_node = f"link:{link['id']}"
     nodes = {
@@ -72,10 +74,10 @@ async def traffic_flow(
     }
     sources: Counter[str] = Counter()
     destinations: Counter[str] = Counter()
-    for row in rows:
-        referrer, destination = row.key
-        sources[referrer or "(direct)"] += row.events
-        destinations[destination or link["destination_url"]] += row.events
+    for row in referrers:
+        sources[row.key or "(direct)"] += row.events
+    for row in destinations_found:  # a click without a recorded destination went to the link's
+        destinations[row.key or link["destination_url"]] += row.events
     edges = []
     for prefix, counts, kind in (("src", sources, "source"), ("dst", destinations, "destination")):
         for value, weight in counts.most_common(ctx.limit):
@@ -115,6 +117,7 @@ async def click_paths(
             end=ctx.window.end,
             through=link_id,
             include_bots=ctx.include_bots,
+            filters=ctx.filters,
         ),
     )
     counts: Counter[tuple[int, ...]] = Counter()

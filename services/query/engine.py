@@ -338,6 +338,7 @@ class SequenceQuery:
     through: int
     max_visitors: int = 20000
     include_bots: bool = False
+    filters: tuple[DimensionFilter, ...] = ()
 
 
 def compile_sequences(q: SequenceQuery) -> tuple[str, dict[str, Any]]:
@@ -349,6 +350,7 @@ def compile_sequences(q: SequenceQuery) -> tuple[str, dict[str, Any]]:
             start=q.start,
             end=q.end,
             include_bots=q.include_bots,
+            filters=q.filters,
         )
     )
     params.update(through=q.through, max_visitors=q.max_visitors)

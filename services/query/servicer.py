@@ -14,8 +14,6 @@ from services.query.executor import Executor
 from services.query.scope import require_link
 from services.server.deps import Deps
 
-CLICKS, LEADS, SALES = ("clicks",), ("clicks", "leads"), ("clicks", "sales")
-
 
 class QueryServicer(pb.query_pb2_grpc.QueryServiceServicer):
     """Workspace, link and conversion analytics."""
@@ -71,7 +69,8 @@ class QueryServicer(pb.query_pb2_grpc.QueryServiceServicer):
     async def GetWorkspaceBudgets(self, request, context):  # noqa: N802, ANN001
         ex, ctx = await self._open(request)
         campaign = params.optional(request, "campaign_id")
-        return await billing.budgets(ex, self.deps.pg, ctx, campaign, datetime.now(UTC))
+        zone = principal.current().timezone
+        return await billing.budgets(ex, self.deps.pg, ctx, campaign, zone, datetime.now(UTC))
 
     async def GetWorkspaceUsage(self, request, context):  # noqa: N802, ANN001
         return await billing.usage(Executor(self.deps.ch), self.deps.pg, principal.current())
@@ -134,24 +133,24 @@ class QueryServicer(pb.query_pb2_grpc.QueryServiceServicer):
         return await conversions.details(ex, ctx, request.cursor, units)
 
     async def GetLeads(self, request, context):  # noqa: N802, ANN001
-        return await presets.overview(*await self._open(request), kinds=LEADS)
+        return await presets.overview(*await self._open(request))
 
     async def GetLeadsTimeseries(self, request, context):  # noqa: N802, ANN001
-        return await presets.timeseries(*await self._open(request), kinds=LEADS)
+        return await presets.timeseries(*await self._open(request))
 
     async def GetLeadsBreakdown(self, request, context):  # noqa: N802, ANN001
         dimension = breakdowns.dimension_param(request.dimension)
-        return await self._breakdown(request, dimension, kinds=LEADS, rank_by="leads")
+        return await self._breakdown(request, dimension, rank_by="leads")
 
     async def GetSales(self, request, context):  # noqa: N802, ANN001
-        return await presets.overview(*await self._open(request), kinds=SALES)
+        return await presets.overview(*await self._open(request))
 
     async def GetSalesTimeseries(self, request, context):  # noqa: N802, ANN001
-        return await presets.timeseries(*await self._open(request), kinds=SALES)
+        return await presets.timeseries(*await self._open(request))
 
     async def GetSalesBreakdown(self, request, context):  # noqa: N802, ANN001
         dimension = breakdowns.dimension_param(request.dimension)
-        return await self._breakdown(request, dimension, kinds=SALES, rank_by="revenue")
+        return await self._breakdown(request, dimension, rank_by="revenue")
 
     async def GetComposite(self, request, context):  # noqa: N802, ANN001
         ex, ctx = await self._open(request)
