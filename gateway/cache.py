@@ -28,7 +28,7 @@ from gateway.metadata import request_id
 from gateway.pipeline import Pipeline, call_result
 from gateway.routes import Route
 from services.config import Settings
-from services.server.trailers import WORKSPACE_TRAILER
+from services.server.trailers import NO_STORE_TRAILER, WORKSPACE_TRAILER
 from services.stores.redisclient import create_redis
 
 logger = logging.getLogger(__name__)
@@ -104,8 +104,9 @@ def _directives(request: Request) -> set[str]:
 
 
 def _workspace_trailer(request: Request) -> str | None:
+    """The workspace the service authorized the call for; None if the answer must not be kept."""
     result = call_result(request)
-    if result is None:
+    if result is None or result.metadata_value(NO_STORE_TRAILER) is not None:
         return None
     value = result.metadata_value(WORKSPACE_TRAILER)
     if isinstance(value, bytes):

@@ -26,6 +26,7 @@ def continent_of(country: str) -> str:
     """Two-letter continent code of country, or '' when unknown."""
     return CONTINENT_OF.get(country.upper(), "")
 
+
 CONTINENT_NAMES = {
     "AF": "Africa",
     "AN": "Antarctica",

@@ -11,6 +11,7 @@ from arq.worker import run_worker as arq_run_worker
 from services.config import Settings
 from services.server.deps import Deps
 from workers.maintenance import purge_expired_sessions
+from workers.rollups import RollupSettings, refresh_daily_aggregates
 
 QUEUE = "linkpulse:queue"
 
@@ -18,9 +19,13 @@ QUEUE = "linkpulse:queue"
 def worker_settings(settings: Settings) -> dict[str, Any]:
     """arq settings for the queue in settings.redis_url, with the stores opened into ctx."""
 
+    rollups = RollupSettings()
+
     async def startup(ctx: dict[str, Any]) -> None:
         deps = await Deps.open(settings)
-        ctx.update(deps=deps, pg=deps.pg, ch=deps.ch, redis_store=deps.redis)
+        ctx.update(
+            deps=deps, pg=deps.pg, ch=deps.ch, redis_store=deps.redis, rollup_settings=rollups
+        )
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         await ctx["deps"].close()
@@ -28,8 +33,19 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
     return {
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "queue_name": QUEUE,
-        "functions": [purge_expired_sessions],
-        "cron_jobs": [cron(purge_expired_sessions, minute={7}, run_at_startup=False)],
+        "functions": [purge_expired_sessions, refresh_daily_aggregates],
+        "cron_jobs": [
+            cron(purge_expired_sessions, minute={7}, run_at_startup=False),
+            # The fallback's daily aggregates: at start-up (a first backfill), then every few
+            # minutes; a run still going when the next is due makes that one skip its workspaces.
+            cron(
+                refresh_daily_aggregates,
+                minute=rollups.minutes(),
+                run_at_startup=True,
+                timeout=rollups.timeout_seconds,
+                max_tries=1,
+            ),
+        ],
         "on_startup": startup,
         "on_shutdown": shutdown,
         "handle_signals": True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -17,6 +18,10 @@ class Fallback(Protocol):
 
     async def run(self, q: EventQuery) -> tuple[list[Row], datetime]:
         """Rows for q and the time the source was last refreshed."""
+        ...
+
+    def notices(self, q: EventQuery) -> list[str]:
+        """What the response should say about an answer to q from this source."""
         ...
 
 
@@ -36,10 +41,17 @@ class Sources:
 class Executor:
     """Executes event queries for one request and records which source answered."""
 
-    def __init__(self, ch: ClickHouse, fallback: Fallback | None = None) -> None:
+    def __init__(
+        self,
+        ch: ClickHouse,
+        fallback: Fallback | None = None,
+        on_fallback: Callable[[], None] = lambda: None,
+    ) -> None:
         self.ch = ch
         self.fallback = fallback
         self.sources = Sources()
+        # Called once when the fallback first answers (the servicer marks the call uncacheable).
+        self._on_fallback = on_fallback
 
     async def run(self, q: EventQuery) -> list[Row]:
         """Rows of q from ClickHouse; from the fallback when ClickHouse is down and it can."""
@@ -49,8 +61,13 @@ class Executor:
             if self.fallback is None:
                 raise
         rows, as_of = await self.fallback.run(q)
+        if self.sources.fallback_as_of is None:
+            self._on_fallback()
         if self.sources.fallback_as_of is None or as_of < self.sources.fallback_as_of:
             self.sources.fallback_as_of = as_of
+        for notice in self.fallback.notices(q):
+            if notice not in self.sources.notices:
+                self.sources.notices.append(notice)
         return rows
 
     async def fetch(self, sql: str, params: dict[str, object]) -> list[tuple[object, ...]]:

@@ -9,10 +9,12 @@ import grpc
 from services import pb
 from services.auth import principal
 from services.query import billing, breakdowns, conversions, drilldowns, params, presets, raw
+from services.query.aggregates import DailyAggregates
 from services.query.breakdowns import DEVICE_DIMENSIONS, RANKINGS, choose
 from services.query.executor import Executor
 from services.query.scope import require_link
 from services.server.deps import Deps
+from services.server.trailers import NO_STORE_TRAILER
 
 
 class QueryServicer(pb.query_pb2_grpc.QueryServiceServicer):
@@ -21,139 +23,148 @@ class QueryServicer(pb.query_pb2_grpc.QueryServiceServicer):
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
 
+    def _executor(self, context: grpc.aio.ServicerContext) -> Executor:
+        """An executor with the daily aggregates as fallback; their answers are marked no-store."""
+        return Executor(
+            self.deps.ch,
+            fallback=DailyAggregates(self.deps.pg),
+            on_fallback=lambda: context.set_trailing_metadata(((NO_STORE_TRAILER, "1"),)),
+        )
+
     async def _open(
-        self, request: pb.common_pb2.AnalyticsQuery
+        self, request: pb.common_pb2.AnalyticsQuery, context: grpc.aio.ServicerContext
     ) -> tuple[Executor, params.QueryContext]:
         ctx = await params.resolve(self.deps, principal.current(), request)
-        return Executor(self.deps.ch), ctx
+        return self._executor(context), ctx
 
-    async def _breakdown(self, request, dimension: str, **options):  # noqa: ANN001, ANN202
-        ex, ctx = await self._open(request)
+    async def _breakdown(self, request, context, dimension: str, **options):  # noqa: ANN001, ANN202
+        ex, ctx = await self._open(request, context)
         return await breakdowns.breakdown(ex, ctx, dimension, **options)
 
-    async def _devices(self, request):  # noqa: ANN001, ANN202
-        return await self._breakdown(request, choose(request.by, DEVICE_DIMENSIONS, "by", "device"))
+    async def _devices(self, request, context):  # noqa: ANN001, ANN202
+        by = choose(request.by, DEVICE_DIMENSIONS, "by", "device")
+        return await self._breakdown(request, context, by)
 
     # Workspace scope.
     async def GetWorkspaceOverview(self, request, context):  # noqa: N802, ANN001
-        return await presets.overview(*await self._open(request))
+        return await presets.overview(*await self._open(request, context))
 
     async def GetWorkspaceTimeseries(self, request, context):  # noqa: N802, ANN001
-        return await presets.timeseries(*await self._open(request))
+        return await presets.timeseries(*await self._open(request, context))
 
     async def GetWorkspaceRegions(self, request, context):  # noqa: N802, ANN001
-        return await self._breakdown(request, "region")
+        return await self._breakdown(request, context, "region")
 
     async def GetWorkspaceContinents(self, request, context):  # noqa: N802, ANN001
-        return await self._breakdown(request, "continent")
+        return await self._breakdown(request, context, "continent")
 
     async def GetWorkspaceDevices(self, request, context):  # noqa: N802, ANN001
-        return await self._devices(request)
+        return await self._devices(request, context)
 
     async def GetWorkspaceTriggers(self, request, context):  # noqa: N802, ANN001
-        return await self._breakdown(request, "trigger")
+        return await self._breakdown(request, context, "trigger")
 
     async def GetWorkspaceTopFolders(self, request, context):  # noqa: N802, ANN001
-        ex, ctx = await self._open(request)
+        ex, ctx = await self._open(request, context)
         return await breakdowns.group_breakdown(ex, self.deps.pg, ctx, "folder")
 
     async def GetWorkspaceTopTags(self, request, context):  # noqa: N802, ANN001
-        ex, ctx = await self._open(request)
+        ex, ctx = await self._open(request, context)
         return await breakdowns.group_breakdown(ex, self.deps.pg, ctx, "tag")
 
     async def GetCampaignRanking(self, request, context):  # noqa: N802, ANN001
         rank_by = choose(request.sort, tuple(RANKINGS), "sort", "clicks")
-        ex, ctx = await self._open(request)
+        ex, ctx = await self._open(request, context)
         return await breakdowns.group_breakdown(ex, self.deps.pg, ctx, "campaign", rank_by)
 
     async def GetWorkspaceBudgets(self, request, context):  # noqa: N802, ANN001
-        ex, ctx = await self._open(request)
+        ex, ctx = await self._open(request, context)
         campaign = params.optional(request, "campaign_id")
         zone = principal.current().timezone
         return await billing.budgets(ex, self.deps.pg, ctx, campaign, zone, datetime.now(UTC))
 
     async def GetWorkspaceUsage(self, request, context):  # noqa: N802, ANN001
-        return await billing.usage(Executor(self.deps.ch), self.deps.pg, principal.current())
+        return await billing.usage(self._executor(context), self.deps.pg, principal.current())
 
     # Link scope: the path binds link_id, which params.resolve checks against the workspace.
     async def GetLinkSummary(self, request, context):  # noqa: N802, ANN001
-        return await presets.overview(*await self._open(request))
+        return await presets.overview(*await self._open(request, context))
 
     async def GetLinkTimeseries(self, request, context):  # noqa: N802, ANN001
-        return await presets.timeseries(*await self._open(request))
+        return await presets.timeseries(*await self._open(request, context))
 
     async def GetLinkGeo(self, request, context):  # noqa: N802, ANN001
-        return await self._breakdown(request, "country")
+        return await self._breakdown(request, context, "country")
 
     async def GetLinkCities(self, request, context):  # noqa: N802, ANN001
-        return await self._breakdown(request, "city")
+        return await self._breakdown(request, context, "city")
 
     async def GetLinkRegions(self, request, context):  # noqa: N802, ANN001
-        return await self._breakdown(request, "region")
+        return await self._breakdown(request, context, "region")
 
     async def GetLinkContinents(self, request, context):  # noqa: N802, ANN001
-        return await self._breakdown(request, "continent")
+        return await self._breakdown(request, context, "continent")
 
     async def GetLinkDevices(self, request, context):  # noqa: N802, ANN001
-        return await self._devices(request)
+        return await self._devices(request, context)
 
     async def GetLinkReferrers(self, request, context):  # noqa: N802, ANN001
-        return await self._breakdown(request, "referrer")
+        return await self._breakdown(request, context, "referrer")
 
     async def GetLinkTriggers(self, request, context):  # noqa: N802, ANN001
-        return await self._breakdown(request, "trigger")
+        return await self._breakdown(request, context, "trigger")
 
     async def GetLinkRules(self, request, context):  # noqa: N802, ANN001
-        ex, ctx = await self._open(request)
+        ex, ctx = await self._open(request, context)
         return await drilldowns.rules(ex, self.deps.pg, ctx, request.link_id)
 
     async def GetLinkRuleConditions(self, request, context):  # noqa: N802, ANN001
-        ex, ctx = await self._open(request)
+        ex, ctx = await self._open(request, context)
         return await drilldowns.rule_conditions(
             ex, self.deps.pg, ctx, request.link_id, request.rule_id
         )
 
     async def GetLinkTrafficFlow(self, request, context):  # noqa: N802, ANN001
-        ex, ctx = await self._open(request)
+        ex, ctx = await self._open(request, context)
         link = await require_link(self.deps.pg, ctx.workspace_id, request.link_id)
         return await drilldowns.traffic_flow(ex, ctx, link)
 
     async def GetLinkClickPaths(self, request, context):  # noqa: N802, ANN001
-        ex, ctx = await self._open(request)
+        ex, ctx = await self._open(request, context)
         minutes = params.optional(request, "session_minutes")
         return await drilldowns.click_paths(ex, self.deps.pg, ctx, request.link_id, minutes)
 
     # Unified overview and conversions.
     async def GetOverview(self, request, context):  # noqa: N802, ANN001
-        return await presets.overview(*await self._open(request))
+        return await presets.overview(*await self._open(request, context))
 
     async def GetConversionDetails(self, request, context):  # noqa: N802, ANN001
-        ex, ctx = await self._open(request)
+        ex, ctx = await self._open(request, context)
         units = {code: cur.minor_units for code, cur in (await self.deps.fx.currencies()).items()}
         return await conversions.details(ex, ctx, request.cursor, units)
 
     async def GetLeads(self, request, context):  # noqa: N802, ANN001
-        return await presets.overview(*await self._open(request))
+        return await presets.overview(*await self._open(request, context))
 
     async def GetLeadsTimeseries(self, request, context):  # noqa: N802, ANN001
-        return await presets.timeseries(*await self._open(request))
+        return await presets.timeseries(*await self._open(request, context))
 
     async def GetLeadsBreakdown(self, request, context):  # noqa: N802, ANN001
         dimension = breakdowns.dimension_param(request.dimension)
-        return await self._breakdown(request, dimension, rank_by="leads")
+        return await self._breakdown(request, context, dimension, rank_by="leads")
 
     async def GetSales(self, request, context):  # noqa: N802, ANN001
-        return await presets.overview(*await self._open(request))
+        return await presets.overview(*await self._open(request, context))
 
     async def GetSalesTimeseries(self, request, context):  # noqa: N802, ANN001
-        return await presets.timeseries(*await self._open(request))
+        return await presets.timeseries(*await self._open(request, context))
 
     async def GetSalesBreakdown(self, request, context):  # noqa: N802, ANN001
         dimension = breakdowns.dimension_param(request.dimension)
-        return await self._breakdown(request, dimension, rank_by="revenue")
+        return await self._breakdown(request, context, dimension, rank_by="revenue")
 
     async def GetComposite(self, request, context):  # noqa: N802, ANN001
-        ex, ctx = await self._open(request)
+        ex, ctx = await self._open(request, context)
         if not request.dimension:
             points = await presets.points(ex, ctx)
             return pb.query_pb2.CompositeResponse(points=points, meta=ctx.meta(ex.sources))
@@ -164,7 +175,7 @@ class QueryServicer(pb.query_pb2_grpc.QueryServiceServicer):
         )
 
     async def GetFunnel(self, request, context):  # noqa: N802, ANN001
-        return await conversions.funnel(*await self._open(request))
+        return await conversions.funnel(*await self._open(request, context))
 
     async def GetRawEvents(self, request, context):  # noqa: N802, ANN001
         return await raw.raw_events(self.deps.ch, self.deps.pg, principal.current(), request)

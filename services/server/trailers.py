@@ -5,3 +5,6 @@ from __future__ import annotations
 # The workspace the call was authorized for (set by the auth interceptor on success); the
 # gateway's snapshot cache keys on it.
 WORKSPACE_TRAILER = "x-linkpulse-workspace"
+
+# Present when the answer must not be kept by a cache (it came from a stand-in source).
+NO_STORE_TRAILER = "x-linkpulse-no-store"

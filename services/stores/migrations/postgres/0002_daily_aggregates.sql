@@ -36,19 +36,19 @@ CREATE TABLE daily_revenue (
     day          date NOT NULL,
     link_id      bigint NOT NULL,
     value        text NOT NULL,
-    currency     char(3) NOT NULL,
+    currency     text NOT NULL,
     amount       bigint NOT NULL DEFAULT 0,
     bot_amount   bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (workspace_id, dimension, day, link_id, value, currency)
 );
 
--- Per workspace: the zone the days are in, the first day covered and when ClickHouse was read.
--- No row: nothing computed yet (the fallback answers 503). Deleting a workspace drops the
--- state; the job then removes its aggregate rows.
+-- Per workspace: the zone its days are in, the first day covered and when ClickHouse was last
+-- read for it. refreshed_at is NULL while the first build runs (the fallback then answers 503).
+-- Written before any aggregate row, so the job can drop the rows of a deleted workspace.
 CREATE TABLE daily_aggregate_state (
-    workspace_id bigint PRIMARY KEY REFERENCES workspaces (id) ON DELETE CASCADE,
+    workspace_id bigint PRIMARY KEY,
     timezone     text NOT NULL,
     covered_from date NOT NULL,
-    refreshed_at timestamptz NOT NULL,
+    refreshed_at timestamptz,
     run_seconds  double precision NOT NULL DEFAULT 0
 );
