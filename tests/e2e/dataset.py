@@ -769,3 +769,15 @@ def expect(ds: Dataset, params: dict[str, Any], rates: dict[str, tuple[int, floa
         filters={k: params[k] for k in FILTER_PARAMS if k in params},
         rates=rates,
     )
+
+
+async def get(http, ds: Dataset, path: str, params: dict[str, Any], status: int = 200) -> Any:
+    """GET path as the dataset's workspace; the `data` of a success, the body otherwise."""
+    r = await http.get(path, params=params, headers=ds.headers)
+    assert r.status_code == status, r.text
+    body = r.json()
+    if status != 200:
+        assert body["success"] is False
+        return body
+    assert body["success"] is True
+    return body["data"]

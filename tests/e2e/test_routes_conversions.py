@@ -7,33 +7,9 @@ from typing import Any
 import pytest
 
 from tests.e2e import dataset as d
-from tests.e2e.dataset import WINDOW, Dataset
+from tests.e2e.dataset import WINDOW, Dataset, get
 
 API = "/api/analytics"
-
-
-@pytest.fixture(scope="module")
-async def ds(system, pg, ch) -> Dataset:
-    """One workspace with the dataset, shared by this module's tests (they only read)."""
-    return await d.build(pg, ch)
-
-
-@pytest.fixture(scope="module")
-async def rates(pg) -> dict[str, tuple[int, float]]:
-    """FX rates as PostgreSQL holds them."""
-    return await d.fx_rates(pg)
-
-
-async def get(http, ds: Dataset, path: str, params: dict[str, Any], status: int = 200) -> Any:
-    """GET path as the dataset's workspace; the `data` of a success, the body otherwise."""
-    r = await http.get(path, params=params, headers=ds.headers)
-    assert r.status_code == status, r.text
-    body = r.json()
-    if status != 200:
-        assert body["success"] is False
-        return body
-    assert body["success"] is True
-    return body["data"]
 
 
 def scoped(ds: Dataset, case: dict[str, Any]) -> dict[str, Any]:
