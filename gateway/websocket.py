@@ -1,4 +1,18 @@
-"""Server-streaming RPCs served as WebSockets: one JSON text frame per streamed message."""
+"""Server-streaming RPCs served as WebSockets: one JSON text frame per streamed message.
+
+Auth: the client's Authorization header, or ``?token=`` (browsers cannot set headers on a
+WebSocket), is forwarded to the service as the bearer token.
+
+Heartbeats: every ``GATEWAY_WS_HEARTBEAT_SECONDS`` (15 s; 0 turns them off) the gateway sends
+the text frame ``{"type":"heartbeat"}``, so a client (a browser too, which never sees
+protocol pings) can tell a quiet feed from a dead one. Streamed messages never have a "type".
+
+Slow consumers: each connection has a bounded send queue of ``GATEWAY_WS_SEND_QUEUE`` frames
+(1,000). A client that does not read fast enough fills it (after the socket buffers), and the
+gateway then cancels its stream and closes the socket with 4008 "consumer too slow" instead of
+buffering without bound; other connections are unaffected. Reconnect with the cursor of the
+last event received to resume.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import grpc
 import orjson
@@ -18,6 +33,7 @@ from gateway.metadata import outgoing_metadata, request_id
 from gateway.pipeline import BackendsRef
 from gateway.responses import error_body
 from gateway.routes import Route
+from services.config import env_float, env_int
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +42,47 @@ NORMAL_CLOSURE = 1000
 TOKEN_PARAMETER = "token"
 # Close codes 4000 + HTTP status (4401, 4403, 4501, ...) say why the feed ended.
 ERROR_CLOSE_BASE = 4000
+# The client does not read fast enough: its send queue is full.
+TOO_SLOW_CLOSE = 4008
+TOO_SLOW_REASON = "consumer too slow"
+HEARTBEAT_FRAME = '{"type":"heartbeat"}'
 
 WebSocketEndpoint = Callable[[WebSocket], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class WebSocketConfig:
+    """Heartbeat interval and send-queue bound of every WebSocket; each has an env variable."""
+
+    heartbeat_seconds: float = field(
+        default_factory=lambda: env_float("GATEWAY_WS_HEARTBEAT_SECONDS", 15.0)
+    )
+    send_queue: int = field(default_factory=lambda: env_int("GATEWAY_WS_SEND_QUEUE", 1000))
+
+
 class _ClientGone(Exception):
     """The client closed the socket while frames were being sent."""
+
+
+class _TooSlow(Exception):
+    """The connection's send queue is full: the client does not keep up."""
+
+
+@dataclass(frozen=True)
+class _End:
+    """Last item of a send queue: the stream ended, with failure if it failed."""
+
+    failure: BaseException | None = None
+
+
+Outbox = asyncio.Queue[str | _End]
+
+
+def _offer(outbox: Outbox, frame: str) -> None:
+    try:
+        outbox.put_nowait(frame)
+    except asyncio.QueueFull:
+        raise _TooSlow from None
 
 
 async def _fail(websocket: WebSocket, error: GatewayError) -> None:
@@ -41,15 +92,41 @@ async def _fail(websocket: WebSocket, error: GatewayError) -> None:
         await websocket.close(code=ERROR_CLOSE_BASE + error.status, reason=error.code[:120])
 
 
-async def _pump(call: grpc.aio.UnaryStreamCall, websocket: WebSocket, route: Route) -> None:
-    """Forward every streamed message as a text frame until the stream ends."""
+async def _pump(call: grpc.aio.UnaryStreamCall, outbox: Outbox, route: Route) -> None:
+    """Queue every streamed message as a text frame, then the end of the stream."""
     proto_names = route.options.proto_field_names
-    async for item in call:
-        frame = orjson.dumps(message_to_dict(item, proto_field_names=proto_names)).decode()
+    try:
+        async for item in call:
+            _offer(
+                outbox, orjson.dumps(message_to_dict(item, proto_field_names=proto_names)).decode()
+            )
+    except _TooSlow:
+        raise
+    except Exception as exc:  # the RPC failed: its error goes out after the frames queued
+        await outbox.put(_End(exc))
+        return
+    await outbox.put(_End())
+
+
+async def _send(websocket: WebSocket, outbox: Outbox) -> _End:
+    """Send queued frames in order until the end of the stream."""
+    while True:
+        item = await outbox.get()
+        if isinstance(item, _End):
+            return item
         try:
-            await websocket.send_text(frame)
+            await websocket.send_text(item)
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:
             raise _ClientGone from exc
+
+
+async def _beat(outbox: Outbox, interval: float) -> None:
+    """Queue a heartbeat frame every interval seconds; never when interval is not positive."""
+    if interval <= 0:
+        await asyncio.Event().wait()
+    while True:
+        await asyncio.sleep(interval)
+        _offer(outbox, HEARTBEAT_FRAME)
 
 
 async def _until_disconnect(websocket: WebSocket) -> None:
@@ -60,10 +137,28 @@ async def _until_disconnect(websocket: WebSocket) -> None:
             return
 
 
+def _too_slow(done: set[asyncio.Task[object]]) -> bool:
+    return any(
+        task.done() and not task.cancelled() and isinstance(task.exception(), _TooSlow)
+        for task in done
+    )
+
+
+async def _close_too_slow(websocket: WebSocket) -> None:
+    # The close frame waits behind what the client has not read yet; the server's close
+    # timeout then drops a client that reads nothing at all.
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+        await websocket.close(code=TOO_SLOW_CLOSE, reason=TOO_SLOW_REASON)
+
+
 def websocket_endpoint(
-    route: Route, binder: RequestBinder, backends: BackendsRef
+    route: Route,
+    binder: RequestBinder,
+    backends: BackendsRef,
+    config: WebSocketConfig | None = None,
 ) -> WebSocketEndpoint:
     """The WebSocket endpoint serving route's server-streaming RPC."""
+    config = config or WebSocketConfig()
 
     async def endpoint(websocket: WebSocket) -> None:
         rid = request_id(websocket)
@@ -85,23 +180,42 @@ def websocket_endpoint(
             logger.exception("%s: could not start the stream (request %s)", route.key, rid)
             await _fail(websocket, internal_error())
             return
-        pump = asyncio.create_task(_pump(call, websocket, route))
+        outbox: Outbox = asyncio.Queue(maxsize=max(1, config.send_queue))
+        pump = asyncio.create_task(_pump(call, outbox, route))
+        sender = asyncio.create_task(_send(websocket, outbox))
         listen = asyncio.create_task(_until_disconnect(websocket))
+        beat = asyncio.create_task(_beat(outbox, config.heartbeat_seconds))
+        tasks: set[asyncio.Task[object]] = {pump, sender, listen, beat}  # type: ignore[arg-type]
+        pending = set(tasks)
         try:
-            done, _ = await asyncio.wait({pump, listen}, return_when=asyncio.FIRST_COMPLETED)
+            while True:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                # the stream ended and its end is queued: wait for the sender to deliver it
+                if done == {pump} and not pump.cancelled() and pump.exception() is None:
+                    continue
+                break
         finally:
             call.cancel()  # no-op once the stream has ended
-            for task in (pump, listen):
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(pump, listen, return_exceptions=True)
-        if pump not in done or pump.cancelled():
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if _too_slow(done):
+            logger.info("%s: closing a consumer too slow (request %s)", route.key, rid)
+            await _close_too_slow(websocket)
+            return
+        if sender not in done or sender.cancelled():
             return  # the client left first; the call is cancelled
-        failure = pump.exception()
+        if isinstance(sender.exception(), _ClientGone):
+            return
+        if sender.exception() is not None:
+            logger.error(
+                "%s: sending failed (request %s)", route.key, rid, exc_info=sender.exception()
+            )
+            return
+        failure = sender.result().failure
         if failure is None:
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await websocket.close(code=NORMAL_CLOSURE)
-        elif isinstance(failure, _ClientGone):
-            return
         elif isinstance(failure, grpc.RpcError):
             await _fail(websocket, from_rpc_error(failure, route.service))
         else:

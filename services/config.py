@@ -65,6 +65,31 @@ class Settings:
     # Largest `days` accepted before the plan's cap applies.
     max_days: int = field(default_factory=lambda: env_int("MAX_DAYS", 3650))
     max_ingest_batch: int = field(default_factory=lambda: env_int("MAX_INGEST_BATCH", 5000))
+    # Durable ingestion: the Redis Stream accepted events go to, and the prefix of the
+    # ingestion keys (dedup markers, click and customer attribution caches).
+    ingest_stream: str = field(default_factory=lambda: env_str("INGEST_STREAM", "lp:ingest"))
+    ingest_key_prefix: str = field(default_factory=lambda: env_str("INGEST_KEY_PREFIX", "lp"))
+    # How long a client event id is remembered as accepted (duplicates within it count once).
+    ingest_dedup_seconds: int = field(
+        default_factory=lambda: env_int("INGEST_DEDUP_SECONDS", 86400)
+    )
+    # How long a click's dimensions stay in Redis for lead attribution (then ClickHouse answers).
+    click_cache_seconds: int = field(default_factory=lambda: env_int("CLICK_CACHE_SECONDS", 172800))
+    # The flusher (stream -> ClickHouse): consumer group, batch bounds, crash recovery, retries.
+    flusher_group: str = field(default_factory=lambda: env_str("FLUSHER_GROUP", "flusher"))
+    flusher_batch_size: int = field(default_factory=lambda: env_int("FLUSHER_BATCH_SIZE", 5000))
+    flusher_max_wait_ms: int = field(default_factory=lambda: env_int("FLUSHER_MAX_WAIT_MS", 500))
+    # Entries pending this long on another consumer are taken over (that consumer crashed).
+    flusher_claim_idle_ms: int = field(
+        default_factory=lambda: env_int("FLUSHER_CLAIM_IDLE_MS", 60000)
+    )
+    flusher_backoff_max_ms: int = field(
+        default_factory=lambda: env_int("FLUSHER_BACKOFF_MAX_MS", 10000)
+    )
+    # Test hook: sleep this long between a batch's insert and its acknowledgement.
+    flusher_pause_after_insert_ms: int = field(
+        default_factory=lambda: env_int("FLUSHER_PAUSE_AFTER_INSERT_MS", 0)
+    )
     # 5-bit id of this process in event ids (see services/ids.py); from the pid when unset.
     # 31 is reserved for the demo loader.
     node_id: int = field(default_factory=lambda: env_int("LINKPULSE_NODE_ID", os.getpid() % 31))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -13,9 +15,9 @@ import asyncpg
 import grpc
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 ROOT = Path(__file__).resolve().parent.parent
-
 
 
 def _free_port() -> int:
@@ -43,6 +45,11 @@ TEST_ENV = {
     # Workspace ids restart with each session's databases: short-lived snapshots keep one
     # session from meeting another's in the shared Redis db.
     "SNAPSHOT_TTL_SECONDS": "3",
+    # The ingestion stream and keys live in the shared Redis db: one set per session, and a
+    # flusher that writes promptly (tests wait for it with `System.drained`).
+    "INGEST_STREAM": f"lp:ingest:{SESSION}",
+    "INGEST_KEY_PREFIX": f"lp:{SESSION}",
+    "FLUSHER_MAX_WAIT_MS": "20",
 }
 for _name, _value in TEST_ENV.items():
     os.environ[_name] = os.environ.get(f"LINKPULSE_TEST_{_name}", _value)
@@ -54,7 +61,7 @@ from services.devstack import components, processes  # noqa: E402
 from services.stores.clickhouse import ClickHouse, ClickHouseTarget  # noqa: E402
 from services.stores.migrate import migrate  # noqa: E402
 
-PROCESSES = ("query", "live", "export", "audit", "gateway")
+PROCESSES = ("query", "live", "export", "audit", "flusher", "gateway")
 
 
 @pytest.fixture(scope="session")
@@ -92,6 +99,31 @@ class System:
     def channel(self, service: str) -> grpc.aio.Channel:
         """A new insecure channel to one of the gRPC services."""
         return grpc.aio.insecure_channel(self.settings.grpc_addr(service))
+
+    async def drained(self, seconds: float = 30.0) -> None:
+        """Wait until the flusher has written every accepted event to ClickHouse."""
+        await wait_drained(self.settings, seconds)
+
+
+async def wait_drained(settings: config.Settings, seconds: float = 30.0) -> None:
+    """Wait until the ingestion stream's flusher group has read and acknowledged everything."""
+    redis = Redis.from_url(settings.redis_url)
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            if await redis.exists(settings.ingest_stream):
+                last = (await redis.xinfo_stream(settings.ingest_stream))["last-generated-id"]
+                groups = {
+                    g["name"].decode(): g for g in await redis.xinfo_groups(settings.ingest_stream)
+                }
+                group = groups.get(settings.flusher_group)
+                if group and not group["pending"] and group["last-delivered-id"] == last:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{settings.ingest_stream} not drained in {seconds}s")
+            await asyncio.sleep(0.02)
+    finally:
+        await redis.aclose()
 
 
 @pytest.fixture(scope="session")
@@ -133,7 +165,16 @@ def ch(system: System) -> Iterator[ClickHouse]:
 @pytest.fixture(scope="session")
 async def http(system: System) -> AsyncIterator[httpx.AsyncClient]:
     """HTTP client on the gateway."""
-    async with httpx.AsyncClient(base_url=system.gateway_url, timeout=30) as client:
+
+    async def after_ingest(response: httpx.Response) -> None:
+        # Ingestion is asynchronous (stream, then flusher): a test that tracks an event and
+        # then queries sees it once the flusher has caught up.
+        if response.request.url.path.startswith("/api/track/") and response.status_code == 200:
+            await system.drained()
+
+    async with httpx.AsyncClient(
+        base_url=system.gateway_url, timeout=30, event_hooks={"response": [after_ingest]}
+    ) as client:
         yield client
 
 

@@ -8,11 +8,11 @@ import logging
 
 from services import config
 
-PROCESSES = ("query", "live", "export", "audit", "gateway", "worker")
+PROCESSES = ("query", "live", "export", "audit", "gateway", "worker", "flusher")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    """Run a gRPC service, the gateway or the arq worker until SIGTERM."""
+    """Run a gRPC service, the gateway, the arq worker or the ingestion flusher until SIGTERM."""
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -25,6 +25,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
         from workers.main import run_worker
 
         run_worker(settings)
+    elif args.name == "flusher":
+        from services.live.flusher import run as run_flusher
+
+        asyncio.run(run_flusher(settings))
     else:
         from services.server.app import run
 
@@ -33,7 +37,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `serve`."""
-    p = sub.add_parser("serve", help="run one process (a gRPC service, the gateway or the worker)")
+    p = sub.add_parser(
+        "serve", help="run one process (a gRPC service, the gateway, the worker or the flusher)"
+    )
     p.add_argument("name", choices=PROCESSES)
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(handler=cmd_serve)

@@ -10,8 +10,8 @@ from services.devstack.probes import Probe, http_probe, tcp_probe
 from services.devstack.processes import ProcessSpec
 
 GRPC_SERVICES = ("query", "live", "export", "audit")
-# Start order: the gRPC services, the worker, then the gateway that calls them.
-COMPONENTS = (*GRPC_SERVICES, "worker", "gateway")
+# Start order: the gRPC services, the worker, the ingestion flusher, then the gateway.
+COMPONENTS = (*GRPC_SERVICES, "worker", "flusher", "gateway")
 HEALTH_PATH = "/healthz"
 
 
@@ -28,7 +28,7 @@ def gateway_url(settings: Settings) -> str:
 
 
 def endpoint_of(settings: Settings, name: str) -> Endpoint | None:
-    """Listening endpoint of a component (None for the worker, which listens nowhere)."""
+    """Listening endpoint of a component (None for the worker and flusher: they listen nowhere)."""
     if name in GRPC_SERVICES:
         return from_addr(settings.grpc_addr(name))
     if name == "gateway":

@@ -1,7 +1,13 @@
-"""LiveService: accepts clicks for links of the caller's workspace and writes them to ClickHouse."""
+"""LiveService: validates clicks, leads and sales of the caller's workspace and enqueues them.
+
+Accepted events go to the durable ingestion stream (services.live.stream); the flusher
+(services.live.flusher) writes them to ClickHouse. A request succeeds only once its events are
+in the stream; if Redis cannot take them it fails with UNAVAILABLE and none of them was taken.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import grpc
@@ -9,16 +15,25 @@ import grpc
 from services import errors, pb
 from services.auth import principal
 from services.ids import EventIds
+from services.live import conversions, feed, stats
+from services.live.attribution import Attribution, click_cache_value
 from services.live.enrich import CLICK_COLUMNS, click_row
+from services.live.stream import Accepted, EventStream
 from services.server.deps import Deps
 
 
 class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
-    """Ingestion (batch and single click); feeds come in a later release."""
+    """Ingestion: batch, client-streaming and single clicks, leads and sales."""
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.ids = EventIds(deps.settings.node_id)
+        self.stream = EventStream(deps.redis, deps.settings)
+        # One shared stream reader per workspace for every subscriber of this process.
+        self.feeds = feed.FeedHub(deps.redis)
+        self.attribution = Attribution(
+            deps.redis, deps.ch, self.stream.keys, deps.settings.click_cache_seconds
+        )
 
     async def _destinations(self, workspace_id: int, link_ids: set[int]) -> dict[int, str]:
         rows = await self.deps.pg.fetch(
@@ -29,20 +44,14 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
         )
         return {r["id"]: r["destination_url"] for r in rows}
 
-    async def accept(
-        self, events: list[pb.live_pb2.ClickEvent], batch: bool
-    ) -> pb.live_pb2.IngestResponse:
-        """Validate every event (all or nothing), enrich and insert them; returns their ids."""
-        limit = self.deps.settings.max_ingest_batch
-        if not events:
-            raise errors.invalid_argument("events", "events must hold at least one click")
-        if len(events) > limit:
-            raise errors.invalid_argument("events", f"at most {limit} events per batch")
-        workspace_id = principal.current().workspace_id
+    async def _clicks(
+        self, workspace_id: int, events: list[pb.live_pb2.ClickEvent], batch: bool, offset: int = 0
+    ) -> list[Accepted]:
+        """Validate every click (all or nothing) and build what is enqueued."""
         destinations = await self._destinations(workspace_id, {e.link_id for e in events})
         now = datetime.now(UTC)
-        rows = []
-        for i, event in enumerate(events):
+        accepted = []
+        for i, event in enumerate(events, start=offset):
             prefix = f"events[{i}]." if batch else ""
             if event.link_id <= 0:
                 raise errors.invalid_argument(f"{prefix}link_id", f"{prefix}link_id is required")
@@ -54,24 +63,147 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
                     f"{prefix}link_id",
                 )
             event_id = event.event_id or self.ids.next()
-            rows.append(
-                click_row(
-                    prefix,
-                    event,
-                    workspace_id=workspace_id,
-                    destination_url=destinations[event.link_id],
-                    event_id=event_id,
-                    now=now,
+            values = click_row(
+                prefix,
+                event,
+                workspace_id=workspace_id,
+                destination_url=destinations[event.link_id],
+                event_id=event_id,
+                now=now,
+            )
+            row = dict(zip(CLICK_COLUMNS, values, strict=True))
+            accepted.append(
+                Accepted(
+                    "click",
+                    row,
+                    client_id=bool(event.event_id),
+                    cache_field=str(event_id),
+                    cache_value=click_cache_value(row),
                 )
             )
-        await self.deps.ch.insert("clicks", CLICK_COLUMNS, rows)
-        return pb.live_pb2.IngestResponse(accepted=len(rows), event_ids=[r[0] for r in rows])
+        return accepted
+
+    async def _enqueue(self, workspace_id: int, events: list[Accepted]) -> int:
+        """Append events to the stream; returns how many were duplicates."""
+        appended = await self.stream.enqueue(workspace_id, events)
+        return appended.count(False)
+
+    def _check_size(self, count: int) -> None:
+        limit = self.deps.settings.max_ingest_batch
+        if not count:
+            raise errors.invalid_argument("events", "events must hold at least one click")
+        if count > limit:
+            raise errors.invalid_argument("events", f"at most {limit} events per batch")
+
+    async def accept(
+        self, events: list[pb.live_pb2.ClickEvent], batch: bool
+    ) -> pb.live_pb2.IngestResponse:
+        """Validate every event (all or nothing), enrich and enqueue them; returns their ids."""
+        self._check_size(len(events))
+        workspace_id = principal.current().workspace_id
+        accepted = await self._clicks(workspace_id, events, batch)
+        duplicates = await self._enqueue(workspace_id, accepted)
+        return pb.live_pb2.IngestResponse(
+            accepted=len(accepted),
+            event_ids=[a.event_id for a in accepted],
+            duplicates=duplicates,
+        )
 
     async def Ingest(self, request, context):  # noqa: N802, ANN001
         return await self.accept(list(request.events), batch=True)
 
+    async def IngestStream(self, request_iterator, context):  # noqa: N802, ANN001
+        # Enqueued in chunks of MAX_INGEST_BATCH as they arrive, so memory stays bounded. An
+        # invalid event fails the call; the chunks before it stay accepted (the error says how
+        # many), and resending with client event ids counts nothing twice.
+        workspace_id = principal.current().workspace_id
+        limit = self.deps.settings.max_ingest_batch
+        chunk: list[pb.live_pb2.ClickEvent] = []
+        ids: list[int] = []
+        duplicates = 0
+
+        async def flush() -> None:
+            nonlocal duplicates
+            try:
+                accepted = await self._clicks(workspace_id, chunk, True, offset=len(ids))
+                duplicates += await self._enqueue(workspace_id, accepted)
+            except errors.ApiError as exc:
+                if ids:
+                    exc.message = f"{exc.message} ({len(ids)} earlier events were accepted)"
+                raise
+            ids.extend(a.event_id for a in accepted)
+            chunk.clear()
+
+        events: AsyncIterator[pb.live_pb2.ClickEvent] = request_iterator
+        async for event in events:
+            chunk.append(event)
+            if len(chunk) >= limit:
+                await flush()
+        if chunk:
+            await flush()
+        if not ids:
+            raise errors.invalid_argument("events", "the stream held no click")
+        return pb.live_pb2.IngestResponse(accepted=len(ids), event_ids=ids, duplicates=duplicates)
+
     async def TrackClick(self, request, context):  # noqa: N802, ANN001
         return await self.accept([request], batch=False)
+
+    async def TrackLead(self, request, context):  # noqa: N802, ANN001
+        conversions.check_lead(request)
+        workspace_id = principal.current().workspace_id
+        click = await self.attribution.click(workspace_id, request.click_id, "click_id")
+        event_id = request.event_id or self.ids.next()
+        row = conversions.lead_row(
+            request,
+            workspace_id=workspace_id,
+            event_id=event_id,
+            click=click,
+            now=datetime.now(UTC),
+        )
+        lead = Accepted(
+            "lead",
+            row,
+            client_id=bool(request.event_id),
+            cache_field=row["customer_id"],
+            cache_value=click_cache_value({**click, "event_id": click["click_id"]}),
+        )
+        duplicates = await self._enqueue(workspace_id, [lead])
+        return pb.live_pb2.IngestResponse(accepted=1, event_ids=[event_id], duplicates=duplicates)
+
+    async def TrackSale(self, request, context):  # noqa: N802, ANN001
+        supported = set(await self.deps.fx.currencies())
+        currency = conversions.check_sale(request, supported)
+        workspace_id = principal.current().workspace_id
+        if request.click_id:
+            click = await self.attribution.click(workspace_id, request.click_id, "click_id")
+        else:
+            customer = request.customer_id.strip()
+            click = await self.attribution.customer(workspace_id, customer, "customer_id")
+        event_id = request.event_id or self.ids.next()
+        row = conversions.sale_row(
+            request,
+            workspace_id=workspace_id,
+            event_id=event_id,
+            currency=currency,
+            click=click,
+            now=datetime.now(UTC),
+        )
+        sale = Accepted("sale", row, client_id=bool(request.event_id))
+        duplicates = await self._enqueue(workspace_id, [sale])
+        return pb.live_pb2.IngestResponse(accepted=1, event_ids=[event_id], duplicates=duplicates)
+
+
+    async def ListLive(self, request, context):  # noqa: N802, ANN001
+        workspace_id = principal.current().workspace_id
+        return await feed.list_live(self.deps.redis, workspace_id, request, self.deps.pg)
+
+    async def Subscribe(self, request, context):  # noqa: N802, ANN001
+        workspace_id = principal.current().workspace_id
+        async for event in self.feeds.subscribe(workspace_id, request, self.deps.pg):
+            yield event
+
+    async def GetLiveStats(self, request, context):  # noqa: N802, ANN001
+        return await stats.live_stats(self.deps.redis, principal.current().workspace_id)
 
 
 def register(server: grpc.aio.Server, deps: Deps) -> str:

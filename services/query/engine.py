@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -370,3 +371,22 @@ async def run_sequences(ch: ClickHouse, q: SequenceQuery) -> list[tuple[str, lis
     """Click sequences of the visitors who clicked q.through in the range."""
     sql, params = compile_sequences(q)
     return [(r[0], list(r[1]), list(r[2])) for r in await ch.fetch(sql, params)]
+
+
+async def existing_event_ids(
+    ch: ClickHouse, kind: str, keys: Iterable[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    """Which (workspace_id, event_id) pairs are already stored in a raw event table."""
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"unknown event table {kind!r}")
+    wanted = set(keys)
+    if not wanted:
+        return set()
+    workspaces = tuple(sorted({w for w, _ in wanted}))
+    ids = tuple(sorted({e for _, e in wanted}))
+    rows = await ch.fetch(
+        f"SELECT DISTINCT workspace_id, event_id FROM {kind}"
+        " WHERE workspace_id IN %(w)s AND event_id IN %(ids)s",
+        {"w": workspaces, "ids": ids},
+    )
+    return {(int(w), int(e)) for w, e in rows} & wanted

@@ -18,7 +18,9 @@ from tests.devstack.helpers import isolated_settings
 
 def test_components_start_in_dependency_order(tmp_path: Path) -> None:
     specs = components.specs(isolated_settings(tmp_path))
-    assert [s.name for s in specs] == ["query", "live", "export", "audit", "worker", "gateway"]
+    assert [s.name for s in specs] == [
+        "query", "live", "export", "audit", "worker", "flusher", "gateway",
+    ]  # fmt: skip
 
 
 def test_component_spec_runs_linkpulse_serve(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ async def test_success_and_failure_envelopes(system, http, tenant):
 
 async def test_routes_of_later_releases_answer_501(system, http, tenant):
     t = await tenant()
-    r = await http.get("/api/analytics/live/stats", headers=t.headers)
+    r = await http.get("/api/analytics/audit-log", headers=t.headers)
     assert r.status_code == 501
     assert r.json()["success"] is False
     assert r.json()["error"]["code"] == "not_implemented"

@@ -45,6 +45,7 @@ async def test_rest_and_grpc_ingest_are_counted_exactly(system, http, ch, tenant
             pb.live_pb2.IngestRequest(events=events), metadata=t.metadata
         )
     assert reply.accepted == 5 and len(set(reply.event_ids)) == 5
+    await system.drained()  # ingestion is asynchronous: the flusher writes to ClickHouse
 
     stored = await ch.fetch(
         "SELECT link_id, device, os, continent, referrer FROM clicks WHERE workspace_id = %(w)s"

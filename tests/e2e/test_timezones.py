@@ -33,6 +33,7 @@ async def _ingest(system, t, instants: list[datetime]) -> None:
         await pb.live_pb2_grpc.LiveServiceStub(channel).Ingest(
             pb.live_pb2.IngestRequest(events=events), metadata=t.metadata
         )
+    await system.drained()
 
 
 @pytest.mark.parametrize(

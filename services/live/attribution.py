@@ -1,0 +1,87 @@
+"""Finding the click a lead or sale converts: Redis first (recent clicks), then ClickHouse.
+
+The ClickHouse look-ups are point reads by id for ingestion, not analytics, so they live here
+rather than in the query engine; both start with `workspace_id = …` like every store query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+import grpc
+import orjson
+from redis.asyncio import Redis
+
+from services import errors
+from services.live.stream import REDIS_DOWN, Keys, cache_days
+from services.live.tables import ATTRIBUTED
+from services.stores.clickhouse import ClickHouse
+
+_CLICK_SQL = (
+    f"SELECT {', '.join(ATTRIBUTED)} FROM clicks"
+    " WHERE workspace_id = %(w)s AND event_id = %(id)s LIMIT 1"
+)
+_LEAD_SQL = (
+    f"SELECT click_id, {', '.join(ATTRIBUTED)} FROM leads"
+    " WHERE workspace_id = %(w)s AND customer_id = %(c)s"
+    " ORDER BY timestamp DESC, event_id DESC LIMIT 1"
+)
+
+
+def click_cache_value(row: dict[str, Any]) -> bytes:
+    """What is cached of a click for attribution: its id and the attributed dimensions."""
+    return orjson.dumps({"click_id": row["event_id"], **{c: row[c] for c in ATTRIBUTED}})
+
+
+class Attribution:
+    """Resolves the click (id and dimensions) of a lead or a sale within one workspace."""
+
+    def __init__(self, redis: Redis, ch: ClickHouse, keys: Keys, cache_seconds: int) -> None:
+        self.redis = redis
+        self.ch = ch
+        self.keys = keys
+        self.cache_seconds = cache_seconds
+
+    async def _cached(self, hash_of: Callable[[date], str], field: str) -> dict[str, Any] | None:
+        """The field in the newest day's hash that has it."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for day in cache_days(datetime.now(UTC), self.cache_seconds):
+                    pipe.hget(hash_of(day), field)
+                found = await pipe.execute()
+        except REDIS_DOWN as exc:
+            raise errors.unavailable(f"the event store (Redis) is unreachable: {exc}") from exc
+        raw = next((r for r in found if r is not None), None)
+        return None if raw is None else dict(orjson.loads(raw))
+
+    async def click(self, workspace_id: int, click_id: int, field: str) -> dict[str, Any]:
+        """click_id and the dimensions of a click of the workspace; 404 naming field if none."""
+        cached = await self._cached(lambda day: self.keys.clicks(workspace_id, day), str(click_id))
+        if cached is not None:
+            return cached
+        rows = await self.ch.fetch(_CLICK_SQL, {"w": workspace_id, "id": click_id})
+        if not rows:
+            raise errors.ApiError(
+                grpc.StatusCode.NOT_FOUND,
+                "not_found",
+                f"click {click_id} not found in this workspace",
+                field,
+            )
+        return {"click_id": click_id, **dict(zip(ATTRIBUTED, rows[0], strict=True))}
+
+    async def customer(self, workspace_id: int, customer_id: str, field: str) -> dict[str, Any]:
+        """The click of the customer's latest lead in the workspace; 404 naming field if none."""
+        cached = await self._cached(lambda day: self.keys.customers(workspace_id, day), customer_id)
+        if cached is not None:
+            return cached
+        rows = await self.ch.fetch(_LEAD_SQL, {"w": workspace_id, "c": customer_id})
+        if not rows:
+            raise errors.ApiError(
+                grpc.StatusCode.NOT_FOUND,
+                "not_found",
+                f"no lead of customer {customer_id!r} in this workspace",
+                field,
+            )
+        return dict(zip(("click_id", *ATTRIBUTED), rows[0], strict=True))

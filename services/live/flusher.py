@@ -1,0 +1,312 @@
+"""The flusher: moves the ingestion stream into ClickHouse, exactly once per event.
+
+A member of the consumer group FLUSHER_GROUP on INGEST_STREAM reads batches (whole entries,
+each one accepted request, until FLUSHER_BATCH_SIZE events or FLUSHER_MAX_WAIT_MS; one read of
+READ_ENTRIES entries may overshoot the size), inserts them per table and acknowledges them only
+after every insert succeeded. Entries another consumer
+left pending for FLUSHER_CLAIM_IDLE_MS (it crashed) are claimed with XAUTOCLAIM. A batch that
+may already be partly stored (claimed, read back from pending, or retried after a failed
+insert) is first checked against ClickHouse and only its missing events are inserted.
+ClickHouse or Redis being down makes it retry with capped exponential backoff. The stream is
+trimmed (XTRIM MINID) only below the oldest entry some group has not acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+
+from services.config import Settings
+from services.live.stream import REDIS_DOWN, decode_rows
+from services.live.tables import TABLES
+from services.query.engine import existing_event_ids
+from services.stores.clickhouse import ClickHouse
+from services.stores.redisclient import create_redis
+
+log = logging.getLogger("linkpulse.flusher")
+
+T = TypeVar("T")
+TRIM_EVERY_SECONDS = 5.0
+# Entries per XREADGROUP / XAUTOCLAIM; an entry holds one accepted request's events.
+READ_ENTRIES = 16
+# Longest single XREADGROUP block, well below the client's reply timeout.
+MAX_BLOCK_MS = 2000
+
+
+@dataclass
+class Entry:
+    """One stream entry: its id, kind, workspace and encoded rows (JSON lines)."""
+
+    id: str
+    kind: str
+    workspace_id: int
+    rows: bytes
+    count: int
+
+
+@dataclass
+class Batch:
+    """Entries read together; `recheck` when some may already be in ClickHouse."""
+
+    entries: list[Entry] = field(default_factory=list)
+    recheck: bool = False
+
+    @property
+    def events(self) -> int:
+        """Events (rows) in the batch."""
+        return sum(e.count for e in self.entries)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _entry(entry_id: bytes | str, fields: dict[Any, Any]) -> Entry:
+    values = {_text(k): v for k, v in fields.items()}
+    return Entry(
+        _text(entry_id), _text(values["k"]), int(values["w"]), values["r"], int(values["n"])
+    )
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def stream_floor(groups: list[tuple[str, str | None]]) -> str | None:
+    """The lowest id still needed: per group its oldest pending id, else its last delivered."""
+    needed = [pending or last for last, pending in groups]
+    return min(needed, key=_id_key) if needed else None
+
+
+class Flusher:
+    """One consumer of the ingestion stream writing to ClickHouse."""
+
+    def __init__(
+        self, redis: Redis, ch: ClickHouse, settings: Settings, consumer: str | None = None
+    ) -> None:
+        self.redis = redis
+        self.ch = ch
+        self.stream = settings.ingest_stream
+        self.group = settings.flusher_group
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.batch_size = max(1, settings.flusher_batch_size)
+        self.max_wait = max(0, settings.flusher_max_wait_ms) / 1000
+        self.claim_idle_ms = max(1, settings.flusher_claim_idle_ms)
+        self.backoff_max = max(0.05, settings.flusher_backoff_max_ms / 1000)
+        self.pause_after_insert = settings.flusher_pause_after_insert_ms / 1000
+        self.stop = asyncio.Event()
+        self._own_pending_read = False
+        self._next_claim = 0.0
+        self._next_trim = 0.0
+        self.flushed = 0
+
+    # -- retries -----------------------------------------------------------------------------
+
+    async def _retry(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """call() until it succeeds, backing off on any failure (a store is down)."""
+        delay = 0.05
+        while True:
+            try:
+                return await call()
+            except Exception as exc:  # noqa: BLE001 - every failure is retried; logged
+                if self.stop.is_set():
+                    raise
+                log.warning("%s failed (%s); retrying in %.2fs", what, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.backoff_max)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def ensure_group(self) -> None:
+        """Create the consumer group (reading from the start of the stream) if missing."""
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except redis_errors.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _read(self, start: str, count: int, block_ms: int | None) -> list[Entry]:
+        try:
+            reply = await self.redis.xreadgroup(
+                self.group, self.consumer, {self.stream: start}, count=count, block=block_ms
+            )
+        except redis_errors.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self.ensure_group()
+            return []
+        entries = []
+        for _stream, items in reply or []:
+            entries += [_entry(i, f) for i, f in items if f]
+        return entries
+
+    async def _claim(self) -> list[Entry]:
+        """Entries idle on other (crashed) consumers for claim_idle_ms, now ours."""
+        reply = await self.redis.xautoclaim(
+            self.stream, self.group, self.consumer, self.claim_idle_ms, "0-0", count=READ_ENTRIES
+        )
+        return [_entry(i, f) for i, f in reply[1] if f]
+
+    async def next_batch(self) -> Batch:
+        """Entries to write next: claimed or own pending first, then new ones."""
+        if not self._own_pending_read:
+            own = await self._read("0", READ_ENTRIES, None)
+            if own:
+                return Batch(own, recheck=True)
+            self._own_pending_read = True
+        if time.monotonic() >= self._next_claim:
+            claimed = await self._claim()
+            if claimed:
+                log.info("claimed %d entries left pending by another consumer", len(claimed))
+                return Batch(claimed, recheck=True)
+            self._next_claim = time.monotonic() + max(self.claim_idle_ms / 2000, 0.5)
+        # Whole entries until batch_size events (one entry may overshoot it) or max_wait.
+        deadline = time.monotonic() + self.max_wait
+        block = min(MAX_BLOCK_MS, int(self.max_wait * 1000) or 1)
+        batch = Batch(await self._read(">", READ_ENTRIES, block))
+        while batch.entries and batch.events < self.batch_size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            more = await self._read(">", READ_ENTRIES, max(1, int(left * 1000)))
+            if not more:
+                break
+            batch.entries += more
+        return batch
+
+    # -- writing -----------------------------------------------------------------------------
+
+    async def _insert(self, batch: Batch) -> int:
+        by_kind: dict[str, list[Entry]] = defaultdict(list)
+        for entry in batch.entries:
+            by_kind[entry.kind].append(entry)
+        inserted = 0
+        for kind, entries in by_kind.items():
+            table = TABLES[kind]
+            rows = [row for e in entries for row in decode_rows(kind, e.rows)]
+            if batch.recheck:
+                id_at = table.columns.index("event_id")
+                ws_at = table.columns.index("workspace_id")
+                stored = await existing_event_ids(
+                    self.ch, table.name, ((r[ws_at], r[id_at]) for r in rows)
+                )
+                rows = [r for r in rows if (r[ws_at], r[id_at]) not in stored]
+            inserted += await self.ch.insert(table.name, table.columns, rows)
+        return inserted
+
+    async def _keep_alive(self, batch: Batch) -> None:
+        """Reset our entries' idle time so no other consumer claims them while we retry."""
+        ids: list[Any] = [e.id for e in batch.entries]
+        await self.redis.xclaim(self.stream, self.group, self.consumer, 0, ids, justid=True)
+
+    async def write(self, batch: Batch) -> int:
+        """Insert the batch (only missing events when it may be partly stored), then XACK it."""
+        delay = 0.05
+        while True:
+            try:
+                inserted = await self._insert(batch)
+                break
+            except Exception as exc:  # noqa: BLE001 - ClickHouse down or failing: retry
+                if self.stop.is_set():
+                    raise
+                batch.recheck = True  # the failed attempt may have stored some tables
+                log.warning(
+                    "insert of %d events failed (%s); retry in %.2fs",
+                    len(batch.entries),
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.backoff_max)
+                try:
+                    await self._keep_alive(batch)
+                except REDIS_DOWN:
+                    pass
+        if self.pause_after_insert:
+            await asyncio.sleep(self.pause_after_insert)
+        ids = [e.id for e in batch.entries]
+        await self._retry("XACK", lambda: self.redis.xack(self.stream, self.group, *ids))
+        self.flushed += batch.events
+        return inserted
+
+    # -- trimming ----------------------------------------------------------------------------
+
+    async def trim(self) -> int:
+        """Drop entries every group has acknowledged; returns how many were removed."""
+        groups = await self.redis.xinfo_groups(self.stream)
+        marks: list[tuple[str, str | None]] = []
+        for g in groups:
+            last = _text(g["last-delivered-id"])
+            pending = None
+            if g["pending"]:
+                summary = await self.redis.xpending(self.stream, _text(g["name"]))
+                pending = _text(summary["min"]) if summary.get("min") else None
+            marks.append((last, pending))
+        floor = stream_floor(marks)
+        if floor is None or floor == "0-0":
+            return 0
+        removed: int = await self.redis.xtrim(self.stream, minid=floor, approximate=False)
+        await self._forget_idle_consumers()
+        return removed
+
+    async def _forget_idle_consumers(self) -> None:
+        """Remove consumers of the group with nothing pending that have been idle for long."""
+        for c in await self.redis.xinfo_consumers(self.stream, self.group):
+            name = _text(c["name"])
+            if name != self.consumer and not c["pending"] and c["idle"] > 10 * self.claim_idle_ms:
+                await self.redis.xgroup_delconsumer(self.stream, self.group, name)
+
+    # -- loop --------------------------------------------------------------------------------
+
+    async def step(self) -> int:
+        """Read and write one batch; returns the number of entries (not events) flushed."""
+        batch = await self.next_batch()
+        if batch.entries:
+            await self.write(batch)
+        if time.monotonic() >= self._next_trim:
+            await self.trim()
+            self._next_trim = time.monotonic() + TRIM_EVERY_SECONDS
+        return len(batch.entries)
+
+    async def run(self) -> None:
+        """Flush until stop is set (the current batch is finished first)."""
+        await self._retry("creating the consumer group", self.ensure_group)
+        log.info("flusher %s on %s (group %s)", self.consumer, self.stream, self.group)
+        delay = 0.05
+        while not self.stop.is_set():
+            try:
+                await self.step()
+                delay = 0.05
+            except Exception as exc:  # noqa: BLE001 - Redis down: back off and go on
+                if self.stop.is_set():
+                    break
+                log.warning("flusher step failed (%s); retrying in %.2fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.backoff_max)
+
+
+async def run(settings: Settings) -> None:
+    """Run one flusher process until SIGTERM or SIGINT."""
+    redis = create_redis(settings.redis_url)
+    ch = ClickHouse.from_url(settings.clickhouse_url, pool_size=4)
+    flusher = Flusher(redis, ch, settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, flusher.stop.set)
+    try:
+        await flusher.run()
+    finally:
+        ch.close()
+        await redis.aclose()

@@ -1,0 +1,98 @@
+"""The flusher in-process against real Redis and ClickHouse: exactly once across a crash, trim."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from redis.asyncio import Redis
+
+from services.config import Settings
+from services.live.flusher import Flusher, stream_floor
+from services.live.stream import EventStream
+from services.stores.clickhouse import ClickHouse
+from tests.services.live.conftest import PREFIX
+from tests.services.live.test_stream import click
+
+WORKSPACE = 900_000 + os.getpid() % 90_000
+
+
+def settings(name: str, **changes: object) -> Settings:
+    return replace(
+        Settings(),
+        ingest_stream=f"{PREFIX}:ingest:{name}",
+        ingest_key_prefix=f"{PREFIX}:{name}",
+        flusher_max_wait_ms=10,
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+def test_stream_floor_keeps_what_any_group_still_needs() -> None:
+    assert stream_floor([]) is None
+    assert stream_floor([("9-0", None), ("7-3", None)]) == "7-3"
+    assert stream_floor([("9-0", "2-1"), ("7-3", None)]) == "2-1"
+    assert stream_floor([("10-0", None), ("9-5", None)]) == "9-5"
+
+
+async def _stored(ch: ClickHouse, workspace_id: int) -> int:
+    rows = await ch.fetch(
+        "SELECT count() FROM clicks WHERE workspace_id = %(w)s", {"w": workspace_id}
+    )
+    return int(rows[0][0])
+
+
+def _clicks(workspace_id: int, first: int, n: int):  # noqa: ANN202
+    events = [click(first + i) for i in range(n)]
+    for e in events:
+        e.row["workspace_id"] = workspace_id
+    return events
+
+
+async def test_a_batch_inserted_but_not_acknowledged_is_not_counted_twice(
+    redis: Redis, ch: ClickHouse
+) -> None:
+    s = settings("crash", flusher_batch_size=10, flusher_claim_idle_ms=1)
+    workspace = WORKSPACE
+    stream = EventStream(redis, s, lambda *_: None)
+    for first in (1, 11, 21):
+        await stream.enqueue(workspace, _clicks(workspace, first, 10))
+    crashed = Flusher(redis, ch, s, consumer="a")
+    await crashed.ensure_group()
+    batch = await crashed.next_batch()
+    assert batch.events >= 10 and not batch.recheck
+    await crashed._insert(batch)  # then "crashes" before XACK
+
+    survivor = Flusher(redis, ch, s, consumer="b")
+    first = await survivor.next_batch()
+    assert [e.id for e in first.entries] == [e.id for e in batch.entries] and first.recheck
+    assert await survivor.write(first) == 0  # all were stored already
+    while await survivor.step():
+        pass
+    assert await _stored(ch, workspace) == 30
+    assert (await redis.xpending(s.ingest_stream, s.flusher_group))["pending"] == 0
+
+
+async def test_trim_drops_only_acknowledged_entries(redis: Redis, ch: ClickHouse) -> None:
+    s = settings("trim", flusher_batch_size=4)
+    workspace = WORKSPACE + 1
+    stream = EventStream(redis, s, lambda *_: None)
+    flusher = Flusher(redis, ch, s, consumer="t")
+    await flusher.ensure_group()
+    for first in range(1, 5):  # four entries of one event each
+        await stream.enqueue(workspace, _clicks(workspace, first, 1))
+    await flusher.write(await flusher.next_batch())  # acknowledged
+    for first in range(5, 9):
+        await stream.enqueue(workspace, _clicks(workspace, first, 1))
+    unacked = await flusher.next_batch()  # read, pending
+    assert unacked.events == 4
+    for first in range(100, 103):  # three not read yet
+        await stream.enqueue(workspace, _clicks(workspace, first, 1))
+    await flusher.trim()
+    left = [i.decode() for i, _ in await redis.xrange(s.ingest_stream)]
+    assert left[:4] == [e.id for e in unacked.entries] and len(left) == 7
+    await flusher.write(unacked)
+    while await flusher.step():
+        pass
+    await flusher.trim()
+    assert await redis.xlen(s.ingest_stream) <= 1  # at most the last delivered entry
+    assert await _stored(ch, workspace) == 11

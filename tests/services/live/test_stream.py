@@ -1,0 +1,100 @@
+"""The ingestion stream against a real Redis: atomic append, dedup, feed hook, Redis down."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+import pytest
+from redis.asyncio import Redis
+
+from services.config import Settings
+from services.errors import ApiError
+from services.live.enrich import CLICK_COLUMNS
+from services.live.stream import (
+    Accepted,
+    EventStream,
+    decode_row,
+    decode_rows,
+    encode_row,
+    feed_event,
+)
+from services.stores.redisclient import create_redis
+from tests.devstack.helpers import free_port
+from tests.services.live.conftest import PREFIX
+
+WHEN = datetime(2026, 11, 2, 10, 30, tzinfo=UTC)
+
+
+def click(event_id: int, client_id: bool = False) -> Accepted:
+    row: dict[str, Any] = dict.fromkeys(CLICK_COLUMNS, "")
+    row.update(
+        event_id=event_id, workspace_id=5, link_id=9, timestamp=WHEN, rule_id=0, condition_id=0,
+        is_bot=0, country="DE", device="mobile",
+    )  # fmt: skip
+    return Accepted("click", row, client_id=client_id, cache_field=str(event_id), cache_value=b"{}")
+
+
+def settings(name: str) -> Settings:
+    return replace(
+        Settings(), ingest_stream=f"{PREFIX}:ingest:{name}", ingest_key_prefix=f"{PREFIX}:{name}"
+    )
+
+
+def test_rows_round_trip_in_column_order() -> None:
+    event = click(11)
+    decoded = decode_row("click", encode_row(event.row))
+    assert decoded == tuple(event.row[c] for c in CLICK_COLUMNS)
+    assert decoded[CLICK_COLUMNS.index("timestamp")] == WHEN
+
+
+def test_feed_event_has_the_feed_contract_keys() -> None:
+    feed = feed_event(click(12))
+    assert set(feed) == {
+        "event_id", "kind", "link_id", "timestamp", "country", "city", "device", "browser", "os",
+        "referrer", "trigger", "visitor_id", "customer_id", "amount", "currency",
+    }  # fmt: skip
+    assert feed["timestamp"] == "2026-11-02T10:30:00+00:00"
+    assert (feed["kind"], feed["event_id"], feed["amount"]) == ("click", 12, 0)
+
+
+async def test_client_ids_are_appended_once_and_published_in_the_transaction(
+    redis: Redis,
+) -> None:
+    published: list[list[int]] = []
+
+    def publish(pipe: Any, workspace_id: int, events: list[dict[str, Any]]) -> None:
+        assert pipe.is_transaction
+        published.append([e["event_id"] for e in events])
+        pipe.set(f"{PREFIX}:published:{workspace_id}", len(events))
+
+    s = settings("dedup")
+    stream = EventStream(redis, s, publish)
+    assert await stream.enqueue(5, [click(1, True), click(2), click(1, True)]) == [
+        True, True, False,
+    ]  # fmt: skip
+    assert await stream.enqueue(5, [click(1, True), click(3, True)]) == [False, True]
+    entries = await redis.xrange(s.ingest_stream)
+    assert [(e[1][b"k"], e[1][b"n"]) for e in entries] == [(b"click", b"2"), (b"click", b"1")]
+    rows = decode_rows("click", entries[0][1][b"r"])
+    assert [r[0] for r in rows] == [1, 2]
+    # The second batch's known duplicate stays out of the feed.
+    assert published == [[1, 2, 1], [3]]
+    assert await redis.get(f"{PREFIX}:published:5") == b"1"
+    assert 0 < await redis.ttl(f"{s.ingest_key_prefix}:dedup:5:1") <= s.ingest_dedup_seconds
+    day = datetime.now(UTC).strftime("%Y%m%d")
+    cache = f"{s.ingest_key_prefix}:clicks:5:{day}"
+    assert sorted(await redis.hkeys(cache)) == [b"1", b"2", b"3"]
+    assert s.click_cache_seconds < await redis.ttl(cache) <= s.click_cache_seconds + 86400
+
+
+async def test_redis_down_is_unavailable() -> None:
+    closed = create_redis(f"redis://127.0.0.1:{free_port()}/0", connect_timeout=0.5)
+    stream = EventStream(closed, settings("down"), lambda *_: None)
+    with pytest.raises(ApiError) as down:
+        await stream.enqueue(5, [click(1)])
+    assert down.value.code == grpc.StatusCode.UNAVAILABLE
+    assert "not accepted" in down.value.message
+    await closed.aclose()
