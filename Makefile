@@ -13,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos up down status test lint clean
+.PHONY: help venv protos up down status test bench lint clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,6 +51,10 @@ test: protos ## run the tests against real PostgreSQL, Redis and ClickHouse; PYT
 	@status=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make: pytest collected no tests" >&2; status=0; fi; \
 	exit $$status
+
+bench: protos ## time the main routes: gateway vs ClickHouse vs PostgreSQL, into docs/benchmarks.md (BENCH_CLICKS=N)
+	$(BIN)/linkpulse stack clickhouse
+	$(BIN)/python -m tests.bench
 
 lint: protos ## ruff check and mypy over services, gateway and workers
 	$(BIN)/ruff check $(LINT_DIRS)

@@ -74,7 +74,9 @@ async def breakdown(
     shape = {"group_by": (dimension,), "link_groups": link_groups}
     ranked, total = await asyncio.gather(
         ex.run(base.event_query(lead_kind, order_by=metric, limit=ctx.limit, **shape)),
-        ex.run(base.event_query(lead_kind, link_groups=link_groups)),
+        ex.run(
+            base.event_query(lead_kind, link_groups=link_groups, with_visitors=metric == "visitors")
+        ),
     )
     keys = tuple(r.key for r in ranked)
     others: dict[str, list[Row]] = {}

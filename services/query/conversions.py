@@ -83,7 +83,7 @@ async def details(
 
 async def funnel(ex: Executor, ctx: QueryContext) -> q.FunnelResponse:
     """Click -> lead -> sale: counts, rate from the previous step and from the first."""
-    found = totals(await per_kind(ex, ctx, engine.EVENT_KINDS))
+    found = totals(await per_kind(ex, ctx, engine.EVENT_KINDS, with_visitors=False))
     counts = [("click", found.clicks), ("lead", found.leads), ("sale", found.sales)]
     steps = [
         q.FunnelStep(

@@ -70,6 +70,8 @@ class EventQuery:
     # For the "group" dimension: (link_id, group_id) pairs (folders, tags, campaigns); a link
     # may be in several groups (tags) and counts in each; links in none are left out.
     link_groups: tuple[tuple[int, int], ...] = ()
+    # Unique visitors are most of a clicks query's cost: off where the answer does not show them.
+    with_visitors: bool = True
 
 
 def _dimensions(kind: str) -> dict[str, str]:
@@ -111,7 +113,7 @@ def _conditional(aggregate: str, cond: str | None) -> str:
 def _metrics(q: EventQuery, source: Source, cond: str | None) -> list[str]:
     """events, visitors and revenue aggregates for the kind (restricted to cond when given)."""
     metrics = [_conditional(source.events, cond)]
-    if q.kind == "clicks":
+    if q.kind == "clicks" and q.with_visitors:
         metrics.append(_conditional(source.visitors, cond))
     else:
         metrics.append("toUInt64(0)")

@@ -1,0 +1,133 @@
+"""`python -m tests.bench` (`make bench`): build or reuse the dataset, start the system, measure
+every route, write docs/benchmarks.md and print its tables."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import asyncpg
+import httpx
+
+from services import config
+from services.admin.credentials import create_api_key, revoke_api_key
+from services.auth.resolver import TokenResolver
+from services.money import FxTable
+from services.server.deps import Deps
+from services.stores.clickhouse import ClickHouse, ClickHouseTarget
+from services.stores.redisclient import create_redis
+from tests.bench import dataset as dataset_mod
+from tests.bench import pgtables, report, system
+from tests.bench.baseline import PostgresBaseline
+from tests.bench.options import BenchOptions, parse, system_env
+from tests.bench.progress import say
+from tests.bench.routes import ROUTES
+from tests.bench.runner import Harness, RouteResult, measure
+
+PG_SETTINGS = ("shared_buffers", "work_mem", "max_parallel_workers_per_gather", "jit")
+
+
+async def _clickhouse_answers(url: str) -> None:
+    target = ClickHouseTarget.from_url(url)
+    server = ClickHouse(ClickHouseTarget(**{**target.__dict__, "database": "default"}), 1)
+    try:
+        if not await server.ping():
+            raise SystemExit(
+                f"bench: ClickHouse does not answer at {target.host}:{target.port};"
+                " start it with `.venv/bin/linkpulse stack clickhouse` (make bench does)"
+            )
+    finally:
+        server.close()
+
+
+async def _top_link(ch: ClickHouse, workspace_id: int) -> int:
+    rows = await ch.fetch(
+        "SELECT link_id, count() AS n FROM clicks WHERE workspace_id = %(ws)s AND is_bot = 0"
+        " AND timestamp >= now() - INTERVAL 30 DAY GROUP BY link_id ORDER BY n DESC, link_id"
+        " LIMIT 1",
+        {"ws": workspace_id},
+    )
+    if not rows:
+        raise SystemExit("bench: the dataset has no clicks in the last 30 days; use --fresh")
+    return int(rows[0][0])
+
+
+async def _environment(pool: asyncpg.Pool, ch: ClickHouse) -> report.Environment:
+    version = (await ch.fetch("SELECT version()"))[0][0]
+    settings = {name: str(await pool.fetchval(f"SHOW {name}")) for name in PG_SETTINGS}
+    return report.Environment(
+        clickhouse=str(version),
+        postgres=str(await pool.fetchval("SHOW server_version")).split()[0],
+        postgres_settings=settings,
+    )
+
+
+async def run(options: BenchOptions) -> int:
+    """The whole benchmark; 0 when every answer matched PostgreSQL's, 2 otherwise."""
+    env = system_env()
+    os.environ.update(env)  # this process reads the same settings as the system under test
+    settings = config.load()
+    await _clickhouse_answers(settings.clickhouse_url)
+    dataset = await dataset_mod.ensure(settings, options)
+    say(
+        f"dataset: workspace {dataset.workspace_id}, {dataset.counts['clicks']:,} clicks,"
+        f" {dataset.counts['leads']:,} leads, {dataset.counts['sales']:,} sales"
+    )
+    routes = [r for r in ROUTES if not options.only or r.name in options.only]
+    if not routes:
+        raise SystemExit(f"bench: no route named {options.only}; see tests/bench/routes.py")
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=6)
+    ch = ClickHouse.from_url(settings.clickhouse_url)
+    redis = create_redis(settings.redis_url)
+    key = None
+    results: list[RouteResult] = []
+    try:
+        await pgtables.ensure(pool, ch, dataset)
+        key = await create_api_key(pool, dataset.workspace_id, ["analytics:read"], name="bench")
+        caller = await TokenResolver(pool).resolve(key["key"])
+        link_id = await _top_link(ch, dataset.workspace_id)
+        environment = await _environment(pool, ch)
+        with system.running(settings, env) as gateway_url:
+            async with httpx.AsyncClient(
+                base_url=gateway_url,
+                headers={"Authorization": f"Bearer {key['key']}"},
+                timeout=120,
+            ) as http:
+                harness = Harness(
+                    options=options,
+                    http=http,
+                    ch=ch,
+                    deps=Deps(settings, pool, ch, redis, FxTable(pool)),
+                    caller=caller,
+                    baseline=PostgresBaseline(pool),
+                    link_id=link_id,
+                )
+                for route in routes:
+                    results.append(await measure(harness, route))
+    finally:
+        if key is not None:
+            await revoke_api_key(pool, key["id"])
+        await redis.aclose()
+        ch.close()
+        await pool.close()
+
+    options.output.parent.mkdir(parents=True, exist_ok=True)
+    options.output.write_text(report.markdown(options, dataset, environment, results))
+    say(f"wrote {options.output}")
+    print(report.tables(results))
+    print()
+    print(report.verdict(results))
+    trouble = report.problems(results)
+    if trouble:
+        print(trouble)
+    return 2 if any(r.mismatches for r in results) else 0
+
+
+def main() -> int:
+    """Entry point."""
+    return asyncio.run(run(parse()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Answers in one comparable form, and the check of the gateway's against PostgreSQL's.
+
+An answer is a flat dict `"<row>.<metric>" -> number`: `totals.clicks`, `<bucket label>.leads`,
+`<rank>:<key>.revenue`, `lead.count`. Unique visitors are approximate in ClickHouse (`uniq`), so
+they may differ by VISITOR_TOLERANCE; money by a cent of rounding; every count must be exact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.bench.routes import Breakdown, Funnel, Overview, Shape, Timeseries
+
+Answer = dict[str, float]
+
+VISITOR_TOLERANCE = 0.02
+METRICS = ("clicks", "uniqueVisitors", "leads", "sales", "revenue")
+
+
+def from_gateway(shape: Shape, data: dict[str, Any]) -> Answer:
+    """The normalised answer of a gateway response's `data`."""
+    answer: Answer = {}
+    if isinstance(shape, Overview):
+        for part in ("totals", "previous"):
+            for metric in METRICS:
+                answer[f"{part}.{metric}"] = data.get(part, {}).get(metric, 0)
+    elif isinstance(shape, Timeseries):
+        for point in data.get("points", []):
+            for metric in METRICS:
+                answer[f"{point['time']}.{metric}"] = point.get(metric, 0)
+    elif isinstance(shape, Breakdown):
+        for i, row in enumerate(data.get("rows", [])):
+            for metric in (*METRICS, "share"):
+                answer[f"{i}:{row['key']}.{metric}"] = row.get(metric, 0)
+    elif isinstance(shape, Funnel):
+        for step in data.get("steps", []):
+            answer[f"{step['name']}.count"] = step.get("count", 0)
+    return answer
+
+
+def _close(metric: str, got: float, want: float) -> bool:
+    if metric == "uniqueVisitors":
+        return abs(got - want) <= VISITOR_TOLERANCE * max(abs(want), 1)
+    if metric == "revenue":
+        return abs(got - want) <= 0.011 + 1e-9 * abs(want)
+    if metric == "share":
+        return abs(got - want) <= 2e-6
+    return got == want
+
+
+def differences(got: Answer, want: Answer, limit: int = 5) -> list[str]:
+    """Where got differs from want beyond tolerance (a missing entry counts as 0)."""
+    found = []
+    for key in sorted(set(got) | set(want)):
+        metric = key.rsplit(".", 1)[1]
+        g, w = float(got.get(key, 0)), float(want.get(key, 0))
+        if not _close(metric, g, w):
+            found.append(f"{key}: gateway {g:g}, postgres {w:g}")
+    if len(found) > limit:
+        found = found[:limit] + [f"… {len(found) - limit} more"]
+    return found
+
+
+def worst_visitor_error(got: Answer, want: Answer) -> float:
+    """Largest relative difference of unique visitors between the two answers."""
+    worst = 0.0
+    for key, w in want.items():
+        if key.endswith(".uniqueVisitors") and w:
+            worst = max(worst, abs(float(got.get(key, 0)) - float(w)) / float(w))
+    return worst

@@ -1,0 +1,45 @@
+"""The system under test: the query service and the gateway as processes on the bench's ports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+
+from services.config import Settings
+from services.devstack import components, processes
+from services.devstack.probes import http_probe
+from tests.bench.progress import say
+
+# The gateway opens channels to every service lazily; the bench only calls the query service.
+NAMES = ("query", "gateway")
+
+
+def _spec(settings: Settings, name: str, env: Mapping[str, str]) -> processes.ProcessSpec:
+    spec = components.spec(settings, name)
+    spec = replace(spec, name=f"bench-{name}", env={**spec.env, **env})
+    if name == "gateway":
+        # /healthz also asks the services the bench does not start.
+        spec = replace(
+            spec, ready=http_probe(components.gateway_endpoint(settings), "/openapi.json")
+        )
+    return spec
+
+
+@contextmanager
+def running(settings: Settings, env: Mapping[str, str]) -> Iterator[str]:
+    """Start the processes (a leftover of an interrupted run is replaced), yield the gateway URL,
+    stop them on the way out."""
+    specs = [_spec(settings, name, env) for name in NAMES]
+    started: list[processes.ProcessSpec] = []
+    try:
+        for spec in specs:
+            processes.stop(spec)
+            state = processes.start(spec)
+            started.append(spec)
+            say(f"{spec.name} started (pid {state.pid}, log {spec.log_path})")
+        yield components.gateway_url(settings)
+    finally:
+        for spec in reversed(started):
+            processes.stop(spec)
+            say(f"{spec.name} stopped")
