@@ -94,6 +94,11 @@ class Settings:
     # 31 is reserved for the demo loader.
     node_id: int = field(default_factory=lambda: env_int("LINKPULSE_NODE_ID", os.getpid() % 31))
 
+    @property
+    def live_key_prefix(self) -> str:
+        """Prefix of the live-feed keys (per deployment, like every ingestion key)."""
+        return f"{self.ingest_key_prefix}:live"
+
     def grpc_addr(self, service: str) -> str:
         """Listen/connect address of one of the four gRPC services."""
         return {

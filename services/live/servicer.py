@@ -30,7 +30,7 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
         self.ids = EventIds(deps.settings.node_id)
         self.stream = EventStream(deps.redis, deps.settings)
         # One shared stream reader per workspace for every subscriber of this process.
-        self.feeds = feed.FeedHub(deps.redis)
+        self.feeds = feed.FeedHub(deps.redis, prefix=deps.settings.live_key_prefix)
         self.attribution = Attribution(
             deps.redis, deps.ch, self.stream.keys, deps.settings.click_cache_seconds
         )
@@ -192,10 +192,15 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
         duplicates = await self._enqueue(workspace_id, [sale])
         return pb.live_pb2.IngestResponse(accepted=1, event_ids=[event_id], duplicates=duplicates)
 
-
     async def ListLive(self, request, context):  # noqa: N802, ANN001
         workspace_id = principal.current().workspace_id
-        return await feed.list_live(self.deps.redis, workspace_id, request, self.deps.pg)
+        return await feed.list_live(
+            self.deps.redis,
+            workspace_id,
+            request,
+            self.deps.pg,
+            prefix=self.deps.settings.live_key_prefix,
+        )
 
     async def Subscribe(self, request, context):  # noqa: N802, ANN001
         workspace_id = principal.current().workspace_id
@@ -203,7 +208,11 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
             yield event
 
     async def GetLiveStats(self, request, context):  # noqa: N802, ANN001
-        return await stats.live_stats(self.deps.redis, principal.current().workspace_id)
+        return await stats.live_stats(
+            self.deps.redis,
+            principal.current().workspace_id,
+            prefix=self.deps.settings.live_key_prefix,
+        )
 
 
 def register(server: grpc.aio.Server, deps: Deps) -> str:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from redis.asyncio import Redis
 
 from services import errors
 from services.config import Settings
+from services.live import feed
 from services.live.tables import TABLES
 
 log = logging.getLogger("linkpulse.live.stream")
@@ -177,22 +179,6 @@ def feed_event(event: Accepted) -> dict[str, Any]:
     return feed
 
 
-def _no_publish(pipe: Any, workspace_id: int, events: list[dict[str, Any]]) -> None:
-    return None
-
-
-def load_publish() -> Publish:
-    """services.live.feed.publish, or a no-op while that module does not exist."""
-    try:
-        from services.live import feed  # type: ignore[attr-defined, unused-ignore]
-    except ModuleNotFoundError as exc:
-        if exc.name != "services.live.feed":
-            raise
-        return _no_publish
-    publish: Publish = feed.publish
-    return publish
-
-
 class EventStream:
     """Appends accepted events to the ingestion stream, at most once per client event id."""
 
@@ -202,7 +188,7 @@ class EventStream:
         self.keys = Keys(settings.ingest_key_prefix)
         self.dedup_seconds = settings.ingest_dedup_seconds
         self.cache_seconds = settings.click_cache_seconds
-        self.publish = publish or load_publish()
+        self.publish = publish or partial(feed.publish, prefix=settings.live_key_prefix)
         self._script = redis.register_script(_ENQUEUE)
 
     async def _known_duplicates(self, workspace_id: int, events: list[Accepted]) -> set[int]:
