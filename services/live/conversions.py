@@ -56,6 +56,26 @@ def check_sale(event: pb.live_pb2.SaleEvent, supported: set[str]) -> str:
     return currency
 
 
+def _conversion_row(
+    event: pb.live_pb2.LeadEvent | pb.live_pb2.SaleEvent,
+    default_name: str,
+    workspace_id: int,
+    event_id: int,
+    click: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    """Columns leads and sales share: ids, time, customer, name and the click's dimensions."""
+    return {
+        "event_id": event_id,
+        "workspace_id": workspace_id,
+        "click_id": int(click["click_id"]),
+        "timestamp": event_time("timestamp", event.timestamp, now),
+        "customer_id": event.customer_id.strip(),
+        "event_name": event.event_name.strip() or default_name,
+        **{c: click[c] for c in ATTRIBUTED},
+    }
+
+
 def lead_row(
     event: pb.live_pb2.LeadEvent,
     *,
@@ -65,15 +85,7 @@ def lead_row(
     now: datetime,
 ) -> dict[str, Any]:
     """The leads-table row of a checked lead attributed to click."""
-    return {
-        "event_id": event_id,
-        "workspace_id": workspace_id,
-        "click_id": int(click["click_id"]),
-        "timestamp": event_time("timestamp", event.timestamp, now),
-        "customer_id": event.customer_id.strip(),
-        "event_name": event.event_name.strip() or "lead",
-        **{c: click[c] for c in ATTRIBUTED},
-    }
+    return _conversion_row(event, "lead", workspace_id, event_id, click, now)
 
 
 def sale_row(
@@ -87,14 +99,8 @@ def sale_row(
 ) -> dict[str, Any]:
     """The sales-table row of a checked sale attributed to click."""
     return {
-        "event_id": event_id,
-        "workspace_id": workspace_id,
-        "click_id": int(click["click_id"]),
-        "timestamp": event_time("timestamp", event.timestamp, now),
-        "customer_id": event.customer_id.strip(),
-        "event_name": event.event_name.strip() or "sale",
+        **_conversion_row(event, "sale", workspace_id, event_id, click, now),
         "amount": event.amount,
         "currency": currency,
         "invoice_id": event.invoice_id.strip(),
-        **{c: click[c] for c in ATTRIBUTED},
     }
