@@ -16,7 +16,6 @@ if not codegen.DESCRIPTOR_SET.exists():  # a fresh clone: compile the protos fir
     codegen.generate()
 
 import grpc  # noqa: E402
-import uvicorn  # noqa: E402
 from google.api import httpbody_pb2  # noqa: E402
 from google.rpc import code_pb2, error_details_pb2, status_pb2  # noqa: E402
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
@@ -26,6 +25,7 @@ from gateway.app import create_app  # noqa: E402
 from gateway.config import GatewayConfig  # noqa: E402
 from services import pb  # noqa: E402
 from services.config import Settings  # noqa: E402
+from tests.asgi_server import serving  # noqa: E402
 
 BIG = 2**53 + 7  # not exactly representable as a double: must reach clients as an exact number
 
@@ -178,18 +178,5 @@ async def gateway_url(backend: Backend) -> AsyncIterator[str]:
         shutdown_grace_seconds=1.0,
     )
     app = create_app(settings, config=config)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.025)
-    else:
-        raise RuntimeError("uvicorn did not start")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
-    sock.close()
+    async with serving(app) as port:
+        yield f"http://127.0.0.1:{port}"

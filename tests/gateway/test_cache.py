@@ -16,7 +16,6 @@ import grpc
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
@@ -30,6 +29,7 @@ from services.config import Settings
 from services.server.interceptors import WORKSPACE_TRAILER, AuthInterceptor, ErrorInterceptor
 from services.server.policies import route_policies
 from services.stores.redisclient import create_redis
+from tests.asgi_server import serving as asgi_serving
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -155,24 +155,9 @@ def _free_port() -> int:
 @asynccontextmanager
 async def serving(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     """app under uvicorn on a loopback socket, and a client on it."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.025)
-    else:
-        raise RuntimeError("uvicorn did not start")
-    try:
+    async with asgi_serving(app) as port:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             yield client
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 def _app(backend: Backend, cache: SnapshotCache) -> Starlette:

@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 from collections.abc import AsyncIterator
 
 import grpc
 import pytest
 import pytest_asyncio
-import uvicorn
 import websockets
 
 from gateway.app import create_app
@@ -20,6 +18,7 @@ from gateway.config import GatewayConfig
 from gateway.websocket import HEARTBEAT_FRAME, TOO_SLOW_CLOSE, TOO_SLOW_REASON
 from services import pb
 from services.config import Settings
+from tests.asgi_server import serving
 
 SEND_QUEUE = 32
 # Random, so per-message deflate cannot shrink the frames below the socket buffers.
@@ -54,19 +53,8 @@ async def _serve_gateway(backend: str) -> AsyncIterator[str]:
         patch.setenv("GATEWAY_WS_SEND_QUEUE", str(SEND_QUEUE))
         patch.setenv("GATEWAY_WS_HEARTBEAT_SECONDS", "0.3")
         app = create_app(settings, config=config)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.025)
-    yield f"ws://127.0.0.1:{port}/api/analytics/live/ws"
-    server.should_exit = True
-    await task
-    sock.close()
+    async with serving(app) as port:
+        yield f"ws://127.0.0.1:{port}/api/analytics/live/ws"
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
