@@ -17,17 +17,8 @@ from redis.asyncio import Redis
 from services import errors
 from services.live.stream import REDIS_DOWN, Keys, cache_days
 from services.live.tables import ATTRIBUTED
+from services.query import engine
 from services.stores.clickhouse import ClickHouse
-
-_CLICK_SQL = (
-    f"SELECT {', '.join(ATTRIBUTED)} FROM clicks"
-    " WHERE workspace_id = %(w)s AND event_id = %(id)s LIMIT 1"
-)
-_LEAD_SQL = (
-    f"SELECT click_id, {', '.join(ATTRIBUTED)} FROM leads"
-    " WHERE workspace_id = %(w)s AND customer_id = %(c)s"
-    " ORDER BY timestamp DESC, event_id DESC LIMIT 1"
-)
 
 
 def click_cache_value(row: dict[str, Any]) -> bytes:
@@ -61,27 +52,27 @@ class Attribution:
         cached = await self._cached(lambda day: self.keys.clicks(workspace_id, day), str(click_id))
         if cached is not None:
             return cached
-        rows = await self.ch.fetch(_CLICK_SQL, {"w": workspace_id, "id": click_id})
-        if not rows:
+        row = await engine.click_dimensions(self.ch, workspace_id, click_id, ATTRIBUTED)
+        if row is None:
             raise errors.ApiError(
                 grpc.StatusCode.NOT_FOUND,
                 "not_found",
                 f"click {click_id} not found in this workspace",
                 field,
             )
-        return {"click_id": click_id, **dict(zip(ATTRIBUTED, rows[0], strict=True))}
+        return {"click_id": click_id, **dict(zip(ATTRIBUTED, row, strict=True))}
 
     async def customer(self, workspace_id: int, customer_id: str, field: str) -> dict[str, Any]:
         """The click of the customer's latest lead in the workspace; 404 naming field if none."""
         cached = await self._cached(lambda day: self.keys.customers(workspace_id, day), customer_id)
         if cached is not None:
             return cached
-        rows = await self.ch.fetch(_LEAD_SQL, {"w": workspace_id, "c": customer_id})
-        if not rows:
+        row = await engine.latest_lead(self.ch, workspace_id, customer_id, ATTRIBUTED)
+        if row is None:
             raise errors.ApiError(
                 grpc.StatusCode.NOT_FOUND,
                 "not_found",
                 f"no lead of customer {customer_id!r} in this workspace",
                 field,
             )
-        return dict(zip(("click_id", *ATTRIBUTED), rows[0], strict=True))
+        return dict(zip(("click_id", *ATTRIBUTED), row, strict=True))

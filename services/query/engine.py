@@ -392,3 +392,28 @@ async def existing_event_ids(
         {"w": workspaces, "ids": ids},
     )
     return {(int(w), int(e)) for w, e in rows} & wanted
+
+
+async def click_dimensions(
+    ch: ClickHouse, workspace_id: int, click_id: int, columns: tuple[str, ...]
+) -> tuple[Any, ...] | None:
+    """The given columns of one click of the workspace (attribution of leads and sales)."""
+    rows = await ch.fetch(
+        f"SELECT {', '.join(columns)} FROM clicks"
+        " WHERE workspace_id = %(w)s AND event_id = %(id)s LIMIT 1",
+        {"w": workspace_id, "id": click_id},
+    )
+    return rows[0] if rows else None
+
+
+async def latest_lead(
+    ch: ClickHouse, workspace_id: int, customer_id: str, columns: tuple[str, ...]
+) -> tuple[Any, ...] | None:
+    """click_id and the given columns of the customer's latest lead in the workspace."""
+    rows = await ch.fetch(
+        f"SELECT click_id, {', '.join(columns)} FROM leads"
+        " WHERE workspace_id = %(w)s AND customer_id = %(c)s"
+        " ORDER BY timestamp DESC, event_id DESC LIMIT 1",
+        {"w": workspace_id, "c": customer_id},
+    )
+    return rows[0] if rows else None

@@ -69,7 +69,3 @@ class Executor:
             if notice not in self.sources.notices:
                 self.sources.notices.append(notice)
         return rows
-
-    async def fetch(self, sql: str, params: dict[str, object]) -> list[tuple[object, ...]]:
-        """A ClickHouse-only query (deep drilldowns); StoreUnavailable becomes a clear 503."""
-        return await self.ch.fetch(sql, params)
