@@ -90,6 +90,9 @@ class Settings:
     flusher_pause_after_insert_ms: int = field(
         default_factory=lambda: env_int("FLUSHER_PAUSE_AFTER_INSERT_MS", 0)
     )
+    # Secret of signed tokens (live-feed and embed tokens, download links); when unset, a
+    # random one is created in the run directory and shared by the processes of this machine.
+    signing_key: str = field(default_factory=lambda: env_str("SIGNING_KEY", ""))
     # 5-bit id of this process in event ids (see services/ids.py); from the pid when unset.
     # 31 is reserved for the demo loader.
     node_id: int = field(default_factory=lambda: env_int("LINKPULSE_NODE_ID", os.getpid() % 31))
