@@ -13,6 +13,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from gateway import embed_page
 from gateway import routes as route_table
 from gateway.backends import Backends
 from gateway.binding import RequestBinder
@@ -121,6 +122,7 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"], name="healthz"),
         Route("/openapi.json", openapi, methods=["GET"], name="openapi"),
+        Route(embed_page.PATH, embed_page.embed_page, methods=["GET"], name="embed_page"),
     ]
     for route in table:
         if route.is_websocket:

@@ -1,4 +1,4 @@
-"""API keys and sessions: minted here, shown once, stored as hashes."""
+"""API keys and sessions: minted here, shown once, stored as hashes; each change audited."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from services.audit.recorder import record, transaction
 from services.auth.tokens import (
     KNOWN_SCOPES,
     display_prefix,
@@ -22,6 +23,8 @@ async def create_api_key(
     scopes: list[str],
     name: str = "",
     expires_at: datetime | None = None,
+    *,
+    actor: str = "system",
 ) -> dict[str, Any]:
     """A new key for workspace_id with scopes; the returned `key` is never stored or shown again."""
     unknown = sorted(set(scopes) - set(KNOWN_SCOPES))
@@ -30,16 +33,24 @@ async def create_api_key(
     if await conn.fetchval("SELECT 1 FROM workspaces WHERE id = $1", workspace_id) is None:
         raise ValueError(f"workspace {workspace_id} not found")
     key = new_api_key()
-    row = await conn.fetchrow(
-        "INSERT INTO api_keys (workspace_id, name, prefix, key_hash, scopes, expires_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, created_at",
-        workspace_id,
-        name,
-        display_prefix(key),
-        token_hash(key),
-        sorted(set(scopes)),
-        expires_at,
-    )
+    async with transaction(conn) as tx:
+        row = await tx.fetchrow(
+            "INSERT INTO api_keys (workspace_id, name, prefix, key_hash, scopes, expires_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, created_at",
+            workspace_id,
+            name,
+            display_prefix(key),
+            token_hash(key),
+            sorted(set(scopes)),
+            expires_at,
+        )
+        await record(
+            tx,
+            workspace_id=workspace_id,
+            actor=actor,
+            action="apikey.created",
+            target=f"api_key:{row['id']}",
+        )
     return {
         "id": row["id"],
         "workspace_id": workspace_id,
@@ -50,12 +61,26 @@ async def create_api_key(
     }
 
 
-async def revoke_api_key(conn: asyncpg.Connection | asyncpg.Pool, key_id: int) -> bool:
+async def revoke_api_key(
+    conn: asyncpg.Connection | asyncpg.Pool, key_id: int, *, actor: str = "system"
+) -> bool:
     """Revoke a key; True if it was active."""
-    done = await conn.execute(
-        "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", key_id
-    )
-    return not done.endswith(" 0")
+    async with transaction(conn) as tx:
+        workspace_id = await tx.fetchval(
+            "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL"
+            " RETURNING workspace_id",
+            key_id,
+        )
+        if workspace_id is None:
+            return False
+        await record(
+            tx,
+            workspace_id=workspace_id,
+            actor=actor,
+            action="apikey.revoked",
+            target=f"api_key:{key_id}",
+        )
+    return True
 
 
 async def create_session(
@@ -64,26 +89,64 @@ async def create_session(
     workspace_id: int,
     role: str = "owner",
     ttl: timedelta = timedelta(days=7),
+    *,
+    actor: str = "system",
 ) -> dict[str, Any]:
     """A session for the user with email (created if new), a member of workspace_id with role."""
-    user_id = await conn.fetchval(
-        "INSERT INTO users (email) VALUES ($1)"
-        " ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email RETURNING id",
-        email,
-    )
-    await conn.execute(
-        "INSERT INTO memberships (user_id, workspace_id, role) VALUES ($1, $2, $3)"
-        " ON CONFLICT (user_id, workspace_id) DO UPDATE SET role = EXCLUDED.role",
-        user_id,
-        workspace_id,
-        role,
-    )
-    token = new_session_token()
-    expires = datetime.now(UTC) + ttl
-    session_id = await conn.fetchval(
-        "INSERT INTO sessions (user_id, token_hash, expires_at) VALUES ($1, $2, $3) RETURNING id",
-        user_id,
-        token_hash(token),
-        expires,
-    )
+    async with transaction(conn) as tx:
+        user_id = await tx.fetchval(
+            "INSERT INTO users (email) VALUES ($1)"
+            " ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email RETURNING id",
+            email,
+        )
+        await tx.execute(
+            "INSERT INTO memberships (user_id, workspace_id, role) VALUES ($1, $2, $3)"
+            " ON CONFLICT (user_id, workspace_id) DO UPDATE SET role = EXCLUDED.role",
+            user_id,
+            workspace_id,
+            role,
+        )
+        token = new_session_token()
+        expires = datetime.now(UTC) + ttl
+        session_id = await tx.fetchval(
+            "INSERT INTO sessions (user_id, token_hash, expires_at) VALUES ($1, $2, $3)"
+            " RETURNING id",
+            user_id,
+            token_hash(token),
+            expires,
+        )
+        await record(
+            tx,
+            workspace_id=workspace_id,
+            actor=actor,
+            action="session.created",
+            target=f"session:{session_id} user:{user_id} role:{role}",
+        )
     return {"id": session_id, "user_id": user_id, "token": token, "expires_at": expires.isoformat()}
+
+
+async def revoke_session(
+    conn: asyncpg.Connection | asyncpg.Pool, session_id: int, *, actor: str = "system"
+) -> bool:
+    """Revoke a session; True if it was active. Audited in every workspace of its user."""
+    async with transaction(conn) as tx:
+        user_id = await tx.fetchval(
+            "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL"
+            " RETURNING user_id",
+            session_id,
+        )
+        if user_id is None:
+            return False
+        workspaces = await tx.fetch(
+            "SELECT workspace_id FROM memberships WHERE user_id = $1 ORDER BY workspace_id",
+            user_id,
+        )
+        for row in workspaces:
+            await record(
+                tx,
+                workspace_id=row["workspace_id"],
+                actor=actor,
+                action="session.revoked",
+                target=f"session:{session_id} user:{user_id}",
+            )
+    return True

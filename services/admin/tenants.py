@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 
+from services.audit.recorder import record, transaction
+
 
 def slugify(name: str) -> str:
     """Lower-case, dash-separated form of name."""
@@ -56,8 +58,59 @@ async def create_workspace(
     return {**dict(row), "default_currency": row["default_currency"].strip()}
 
 
-async def set_plan(conn: asyncpg.Connection | asyncpg.Pool, workspace_id: int, plan: str) -> None:
-    """Move a workspace to another plan."""
-    done = await conn.execute("UPDATE workspaces SET plan = $2 WHERE id = $1", workspace_id, plan)
-    if done.endswith(" 0"):
-        raise ValueError(f"workspace {workspace_id} not found")
+async def set_plan(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    workspace_id: int,
+    plan: str,
+    *,
+    actor: str = "system",
+) -> dict[str, Any]:
+    """Move a workspace to another plan (audited as workspace.plan_changed)."""
+    if await conn.fetchval("SELECT 1 FROM plans WHERE code = $1", plan) is None:
+        raise ValueError(f"unknown plan {plan!r}")
+    async with transaction(conn) as tx:
+        old = await tx.fetchval(
+            "SELECT plan FROM workspaces WHERE id = $1 FOR UPDATE", workspace_id
+        )
+        if old is None:
+            raise ValueError(f"workspace {workspace_id} not found")
+        await tx.execute("UPDATE workspaces SET plan = $2 WHERE id = $1", workspace_id, plan)
+        if old != plan:
+            await record(
+                tx,
+                workspace_id=workspace_id,
+                actor=actor,
+                action="workspace.plan_changed",
+                target=f"workspace:{workspace_id} plan:{old}->{plan}",
+            )
+    return {"id": workspace_id, "plan": plan, "previous_plan": old}
+
+
+async def set_extra_features(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    workspace_id: int,
+    features: list[str],
+    *,
+    actor: str = "system",
+) -> dict[str, Any]:
+    """Replace the features a workspace has beyond its plan's (audited as
+    workspace.features_changed)."""
+    chosen = sorted({f.strip() for f in features if f.strip()})
+    async with transaction(conn) as tx:
+        old = await tx.fetchval(
+            "SELECT extra_features FROM workspaces WHERE id = $1 FOR UPDATE", workspace_id
+        )
+        if old is None:
+            raise ValueError(f"workspace {workspace_id} not found")
+        await tx.execute(
+            "UPDATE workspaces SET extra_features = $2 WHERE id = $1", workspace_id, chosen
+        )
+        if sorted(old) != chosen:
+            await record(
+                tx,
+                workspace_id=workspace_id,
+                actor=actor,
+                action="workspace.features_changed",
+                target=f"workspace:{workspace_id} extra_features:[{','.join(chosen)}]",
+            )
+    return {"id": workspace_id, "extra_features": chosen, "previous_extra_features": sorted(old)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
@@ -22,12 +23,13 @@ _INSERT = """
 INSERT INTO audit_log (workspace_id, seq, created_at, actor, action, target, outcome,
                        request_id, source_address, prev_hash, hash)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+RETURNING id
 """
 _MOVE_HEAD = "UPDATE audit_chain_heads SET seq = $2, hash = $3 WHERE workspace_id = $1"
 
 
 @asynccontextmanager
-async def _transaction(
+async def transaction(
     pg: asyncpg.Pool | asyncpg.Connection,
 ) -> AsyncIterator[asyncpg.Connection]:
     """A transaction on pg (a savepoint when a Connection is already inside one)."""
@@ -56,10 +58,34 @@ async def record(
     X-Request-Id and client address), when there is one. Given a Connection inside a
     transaction, the entry commits (or rolls back) with it.
     """
+    await append(
+        pg,
+        workspace_id=workspace_id,
+        actor=actor,
+        action=action,
+        target=target,
+        outcome=outcome,
+        request_id=request_id,
+        source_address=source_address,
+    )
+
+
+async def append(
+    pg: asyncpg.Pool | asyncpg.Connection,
+    *,
+    workspace_id: int,
+    actor: str,
+    action: str,
+    target: str,
+    outcome: str = "success",
+    request_id: str = "",
+    source_address: str = "",
+) -> Entry:
+    """Like `record`, returning the entry as stored (id, seq, time and hash)."""
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
     ctx = request_context.current()
-    async with _transaction(pg) as conn:
+    async with transaction(pg) as conn:
         # The head row is the per-workspace lock: concurrent appends queue on it.
         await conn.execute(_LOCK_HEAD, workspace_id, GENESIS)
         head = await conn.fetchrow(_READ_HEAD, workspace_id)
@@ -79,7 +105,7 @@ async def record(
             prev_hash=prev_hash,
         )
         digest = link_hash(prev_hash, entry)
-        await conn.execute(
+        entry_id = await conn.fetchval(
             _INSERT,
             workspace_id,
             seq,
@@ -94,3 +120,4 @@ async def record(
             digest,
         )
         await conn.execute(_MOVE_HEAD, workspace_id, seq, digest)
+    return replace(entry, hash=digest, id=entry_id)

@@ -1,18 +1,44 @@
-"""AuditService: the contract is served; its RPCs arrive in a later release (UNIMPLEMENTED)."""
+"""AuditService: Record (for the other services) and ListAuditLog over the hash-chained log."""
 
 from __future__ import annotations
 
 import grpc
 
-from services import pb
+from services import errors, pb
+from services.audit import listing
+from services.audit.recorder import OUTCOMES, append
+from services.auth import principal
 from services.server.deps import Deps
 
 
 class AuditServicer(pb.audit_pb2_grpc.AuditServiceServicer):
-    """Every RPC answers UNIMPLEMENTED until implemented here."""
+    """Appends to and reads the caller's workspace's audit log."""
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+
+    async def Record(self, request, context):  # noqa: N802, ANN001
+        caller = principal.current()
+        if not request.action.strip():
+            raise errors.invalid_argument("action", "action is required")
+        outcome = request.outcome or "success"
+        if outcome not in OUTCOMES:
+            allowed = ", ".join(OUTCOMES)
+            raise errors.invalid_argument("outcome", f"outcome must be one of {allowed}")
+        entry = await append(
+            self.deps.pg,
+            workspace_id=caller.workspace_id,
+            actor=request.actor or caller.actor,
+            action=request.action.strip(),
+            target=request.target,
+            outcome=outcome,
+            request_id=request.request_id,
+            source_address=request.source_address,
+        )
+        return listing.to_message(entry)
+
+    async def ListAuditLog(self, request, context):  # noqa: N802, ANN001
+        return await listing.list_entries(self.deps.pg, principal.current().workspace_id, request)
 
 
 def register(server: grpc.aio.Server, deps: Deps) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,6 +12,14 @@ from services.admin import credentials, links, tenants
 from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
 from services.stores.postgres import create_pool
+
+
+def cli_actor() -> str:
+    """Who the audit log names for a command run here: `cli:<login name>`."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
 
 
 async def _with_pool(fn: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -59,21 +68,54 @@ async def cmd_apikey_create(args: argparse.Namespace) -> dict[str, Any]:
     """Create an API key; the key is printed once and only its hash is kept."""
     scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
     return await _with_pool(
-        lambda pool: credentials.create_api_key(pool, args.workspace, scopes, name=args.name)
+        lambda pool: credentials.create_api_key(
+            pool, args.workspace, scopes, name=args.name, actor=cli_actor()
+        )
     )
 
 
 async def cmd_apikey_revoke(args: argparse.Namespace) -> dict[str, Any]:
     """Revoke an API key by id."""
-    revoked = await _with_pool(lambda pool: credentials.revoke_api_key(pool, args.id))
+    revoked = await _with_pool(
+        lambda pool: credentials.revoke_api_key(pool, args.id, actor=cli_actor())
+    )
     return {"id": args.id, "revoked": revoked}
 
 
 async def cmd_session_create(args: argparse.Namespace) -> dict[str, Any]:
     """Create a session token for a user (created if new) who is a member of the workspace."""
     return await _with_pool(
-        lambda pool: credentials.create_session(pool, args.email, args.workspace, role=args.role)
+        lambda pool: credentials.create_session(
+            pool, args.email, args.workspace, role=args.role, actor=cli_actor()
+        )
     )
+
+
+async def cmd_session_revoke(args: argparse.Namespace) -> dict[str, Any]:
+    """Revoke a session by id."""
+    revoked = await _with_pool(
+        lambda pool: credentials.revoke_session(pool, args.id, actor=cli_actor())
+    )
+    return {"id": args.id, "revoked": revoked}
+
+
+async def cmd_workspace_plan(args: argparse.Namespace) -> dict[str, Any]:
+    """Change a workspace's plan and/or the features it has beyond the plan's."""
+    if args.plan is None and args.features is None:
+        raise ValueError("give --plan and/or --features")
+
+    async def change(pool: Any) -> dict[str, Any]:
+        result: dict[str, Any] = {"id": args.workspace}
+        if args.plan is not None:
+            result |= await tenants.set_plan(pool, args.workspace, args.plan, actor=cli_actor())
+        if args.features is not None:
+            features = args.features.split(",")
+            result |= await tenants.set_extra_features(
+                pool, args.workspace, features, actor=cli_actor()
+            )
+        return result
+
+    return await _with_pool(change)
 
 
 async def cmd_link_create(args: argparse.Namespace) -> dict[str, Any]:
@@ -126,6 +168,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timezone", default="UTC")
     p.add_argument("--organization", type=int)
     p.set_defaults(handler=cmd_workspace_create)
+    p = ws.add_parser("plan", help="change a workspace's plan or extra features (audited)")
+    p.add_argument("--workspace", type=int, required=True)
+    p.add_argument("--plan", help="free, pro, business or enterprise")
+    p.add_argument("--features", help="comma-separated features beyond the plan's ('' for none)")
+    p.set_defaults(handler=cmd_workspace_plan)
 
     keys = sub.add_parser("apikey", help="API keys").add_subparsers(dest="action", required=True)
     p = keys.add_parser("create", help="create an API key")
@@ -145,6 +192,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--email", required=True)
     p.add_argument("--role", default="owner", choices=("owner", "admin", "member"))
     p.set_defaults(handler=cmd_session_create)
+    p = sessions.add_parser("revoke", help="revoke a session")
+    p.add_argument("--id", type=int, required=True)
+    p.set_defaults(handler=cmd_session_revoke)
 
     lk = sub.add_parser("link", help="links").add_subparsers(dest="action", required=True)
     p = lk.add_parser("create", help="create a link")

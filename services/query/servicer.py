@@ -8,7 +8,18 @@ import grpc
 
 from services import pb
 from services.auth import principal
-from services.query import billing, breakdowns, conversions, drilldowns, params, presets, raw
+from services.auth.signing import signer
+from services.query import (
+    billing,
+    breakdowns,
+    conversions,
+    drilldowns,
+    embed,
+    embed_tokens,
+    params,
+    presets,
+    raw,
+)
 from services.query.aggregates import DailyAggregates
 from services.query.breakdowns import DEVICE_DIMENSIONS, RANKINGS, choose
 from services.query.executor import Executor
@@ -22,6 +33,10 @@ class QueryServicer(pb.query_pb2_grpc.QueryServiceServicer):
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        self._signer = signer(deps.settings)
+        self._embeds = embed_tokens.EmbedGrants(
+            deps.pg, self._signer, deps.settings.auth_cache_seconds
+        )
 
     def _executor(self, context: grpc.aio.ServicerContext) -> Executor:
         """An executor with the daily aggregates as fallback; their answers are marked no-store."""
@@ -176,6 +191,39 @@ class QueryServicer(pb.query_pb2_grpc.QueryServiceServicer):
 
     async def GetFunnel(self, request, context):  # noqa: N802, ANN001
         return await conversions.funnel(*await self._open(request, context))
+
+    # Embeds: the widget authenticates by its signed token; tokens are managed by scope.
+    async def GetEmbed(self, request, context):  # noqa: N802, ANN001
+        grant = await self._embeds.grant(request.token)
+        return await embed.widget(self._executor(context), self.deps, grant, request)
+
+    async def CreateEmbedToken(self, request, context):  # noqa: N802, ANN001
+        caller = principal.current()
+        made = await embed_tokens.create(
+            self.deps.pg,
+            self._signer,
+            workspace_id=caller.workspace_id,
+            actor=caller.actor,
+            link_id=params.optional(request, "link_id"),
+            days=params.optional(request, "days"),
+            ttl_seconds=params.optional(request, "ttl_seconds"),
+        )
+        return embed_tokens.to_message(made)
+
+    async def ListEmbedTokens(self, request, context):  # noqa: N802, ANN001
+        found = await embed_tokens.list_tokens(
+            self.deps.pg, principal.current().workspace_id, request.include_inactive
+        )
+        return pb.query_pb2.ListEmbedTokensResponse(
+            tokens=[embed_tokens.to_message(t) for t in found]
+        )
+
+    async def RevokeEmbedToken(self, request, context):  # noqa: N802, ANN001
+        caller = principal.current()
+        revoked = await embed_tokens.revoke(
+            self.deps.pg, request.id, actor=caller.actor, workspace_id=caller.workspace_id
+        )
+        return embed_tokens.to_message(revoked)
 
     async def GetRawEvents(self, request, context):  # noqa: N802, ANN001
         return await raw.raw_events(self.deps.ch, self.deps.pg, principal.current(), request)

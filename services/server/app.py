@@ -11,6 +11,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.audit.denials import DenialRecorder
 from services.auth.resolver import TokenResolver
 from services.config import Settings
 from services.server.deps import Deps
@@ -27,8 +28,9 @@ GRACE_SECONDS = 10.0
 def build_server(deps: Deps) -> grpc.aio.Server:
     """A grpc.aio server with the shared interceptors (errors outermost, then auth)."""
     resolver = TokenResolver(deps.pg, ttl=deps.settings.auth_cache_seconds)
+    auth = AuthInterceptor(resolver, route_policies(), on_denied=DenialRecorder(deps.pg))
     return grpc.aio.server(
-        interceptors=[ErrorInterceptor(), AuthInterceptor(resolver, route_policies())],
+        interceptors=[ErrorInterceptor(), auth],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

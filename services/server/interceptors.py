@@ -11,7 +11,9 @@ import grpc
 from services import errors, pb
 from services.auth import principal as principals
 from services.auth.resolver import TokenResolver
+from services.server import request_context
 from services.server.handlers import wrap_handler
+from services.server.request_context import RequestContext
 from services.server.trailers import WORKSPACE_TRAILER
 
 log = logging.getLogger("linkpulse.rpc")
@@ -21,6 +23,8 @@ log = logging.getLogger("linkpulse.rpc")
 # has recently authorized for that route, and only the snapshot of this workspace.
 
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
+# Told of every refusal for a scope or feature (to audit it); must not block or raise.
+DeniedHook = Callable[[principals.Principal, str, errors.ApiError, RequestContext], None]
 
 
 def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
@@ -67,10 +71,14 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Validates the bearer token, binds the Principal, enforces the RPC's scope and feature."""
 
     def __init__(
-        self, resolver: TokenResolver, policies: dict[str, pb.options_pb2.RouteOptions]
+        self,
+        resolver: TokenResolver,
+        policies: dict[str, pb.options_pb2.RouteOptions],
+        on_denied: DeniedHook | None = None,
     ) -> None:
         self._resolver = resolver
         self._policies = policies
+        self._on_denied = on_denied
 
     async def intercept_service(
         self, continuation: Continuation, details: grpc.HandlerCallDetails
@@ -83,11 +91,19 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         unary = handler.unary_unary is not None
 
         async def before(context: grpc.aio.ServicerContext) -> Callable[[], None]:
-            principal = await self.authenticate(_metadata(context))
-            self.authorize(principal, policy)
+            metadata = _metadata(context)
+            principal = await self.authenticate(metadata)
+            origin = RequestContext.from_metadata(metadata)
+            try:
+                self.authorize(principal, policy)
+            except errors.ApiError as refusal:
+                self._denied(principal, details.method, refusal, origin)
+                raise
             token = principals.bind(principal)
+            origin_token = request_context.bind(origin)
 
             def cleanup() -> None:
+                request_context.unbind(origin_token)
                 principals.unbind(token)
                 if unary:
                     _add_trailer(context, WORKSPACE_TRAILER, str(principal.workspace_id))
@@ -98,6 +114,20 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return None
 
         return wrap_handler(handler, before, passthrough)
+
+    def _denied(
+        self,
+        principal: principals.Principal,
+        method: str,
+        refusal: errors.ApiError,
+        origin: RequestContext,
+    ) -> None:
+        if self._on_denied is None:
+            return
+        try:
+            self._on_denied(principal, method, refusal, origin)
+        except Exception:  # noqa: BLE001 - auditing a refusal never changes the answer
+            log.exception("could not hand a refusal of %s to the audit log", method)
 
     async def authenticate(self, metadata: dict[str, str]) -> principals.Principal:
         """The principal of the request's `authorization: Bearer …` metadata."""
