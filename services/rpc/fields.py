@@ -1,0 +1,64 @@
+"""Facts about protobuf field descriptors that binding, JSON and OpenAPI share."""
+
+from __future__ import annotations
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+INT32_TYPES = frozenset(
+    {FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SFIXED32}
+)
+UINT32_TYPES = frozenset({FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_FIXED32})
+INT64_TYPES = frozenset(
+    {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_SINT64, FieldDescriptor.TYPE_SFIXED64}
+)
+UINT64_TYPES = frozenset({FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_FIXED64})
+INTEGER_TYPES = INT32_TYPES | UINT32_TYPES | INT64_TYPES | UINT64_TYPES
+LONG_TYPES = INT64_TYPES | UINT64_TYPES
+FLOAT_TYPES = frozenset({FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT})
+
+# Inclusive bounds of each integer type.
+INTEGER_BOUNDS: dict[int, tuple[int, int]] = {
+    **{t: (-(2**31), 2**31 - 1) for t in INT32_TYPES},
+    **{t: (0, 2**32 - 1) for t in UINT32_TYPES},
+    **{t: (-(2**63), 2**63 - 1) for t in INT64_TYPES},
+    **{t: (0, 2**64 - 1) for t in UINT64_TYPES},
+}
+
+
+def is_message(field: FieldDescriptor) -> bool:
+    """True for message-typed fields (maps included)."""
+    return field.type in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_GROUP)
+
+
+def is_map(field: FieldDescriptor) -> bool:
+    """True for `map<K, V>` fields."""
+    return (
+        is_message(field)
+        and field.message_type is not None
+        and field.message_type.GetOptions().map_entry
+    )
+
+
+def is_scalar(field: FieldDescriptor) -> bool:
+    """True for fields holding a number, bool, string, bytes or enum."""
+    return not is_message(field)
+
+
+def resolve_field_path(message: Descriptor, field_path: str) -> tuple[FieldDescriptor, ...]:
+    """The fields named by a dotted path from message; every step but the last a message."""
+    names = field_path.split(".")
+    fields: list[FieldDescriptor] = []
+    current: Descriptor = message
+    for position, name in enumerate(names):
+        field = current.fields_by_name.get(name)
+        if field is None:
+            raise ValueError(f"{message.full_name} has no field {field_path!r}")
+        fields.append(field)
+        if position == len(names) - 1:
+            break
+        if field.is_repeated or not is_message(field):
+            raise ValueError(
+                f"{message.full_name}: {field_path!r} must go through singular message fields"
+            )
+        current = field.message_type
+    return tuple(fields)
