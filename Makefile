@@ -13,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos up down status test bench lint clean
+.PHONY: help venv protos up down status test bench lint clean chromium
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,7 +45,14 @@ down: ## stop what `make up` started
 status: venv ## show what runs and what answers
 	$(BIN)/linkpulse stack status
 
-test: protos ## run the tests against real PostgreSQL, Redis and ClickHouse; PYTEST_ARGS=... is passed on
+# The embed page test drives Debian's chromium headless.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  echo "make: installing chromium for the embed page test" >&2; \
+	  $(APT) install -y --no-install-recommends chromium || \
+	  { $(APT) update && $(APT) install -y --no-install-recommends chromium; }; }
+
+test: protos chromium ## run the tests against real PostgreSQL, Redis and ClickHouse; PYTEST_ARGS=... is passed on
 	$(BIN)/linkpulse stack clickhouse
 	@echo "$(BIN)/python -m pytest $(PYTEST_ARGS)"
 	@status=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; \

@@ -25,12 +25,15 @@ async def test_success_and_failure_envelopes(system, http, tenant):
     assert set(bad.json()["error"]) >= {"code", "message"}
 
 
-async def test_routes_of_later_releases_answer_501(system, http, tenant):
+async def test_audit_log_and_embed_are_served(system, http, tenant):
+    # They answered 501 until their issue landed (the 501 mapping itself is covered by
+    # tests/gateway/test_gateway_e2e.py).
     t = await tenant()
     r = await http.get("/api/analytics/audit-log", headers=t.headers)
-    assert r.status_code == 501
-    assert r.json()["success"] is False
-    assert r.json()["error"]["code"] == "not_implemented"
+    assert r.status_code == 200 and r.json()["success"] is True
+    r = await http.get("/api/analytics/embed")
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "unauthorized"
 
 
 async def test_unknown_route_is_404_envelope(system, http):
