@@ -93,47 +93,62 @@ class Problem:
         return {"kind": self.kind, "seq": self.seq, "id": self.id, "detail": self.detail}
 
 
-def verify(entries: Iterable[Entry], head: tuple[int, bytes] | None) -> tuple[int, Problem | None]:
-    """Walk entries in seq order; the number checked and the first altered or removed entry.
+class Walker:
+    """Checks a chain entry by entry (in seq order), so a long log need not be held at once."""
 
-    head is the chain head (last seq and hash) as recorded at append time, or None when the
-    workspace never had an entry.
-    """
-    expected_seq = 1
-    previous: Entry | None = None
-    count = 0
-    for entry in entries:
-        count += 1
+    def __init__(self) -> None:
+        self.checked = 0
+        self._previous: Entry | None = None
+
+    def step(self, entry: Entry) -> Problem | None:
+        """Check the next entry; the problem it reveals, if any."""
+        self.checked += 1
+        previous = self._previous
+        expected_seq = previous.seq + 1 if previous is not None else 1
         if entry.seq != expected_seq:
             missing = (
                 f"seq {expected_seq}"
                 if entry.seq == expected_seq + 1
                 else f"seq {expected_seq}..{entry.seq - 1}"
             )
-            return count, Problem("removed", expected_seq, None, f"{missing} missing")
-        prev_hash = previous.hash if previous is not None else GENESIS
+            return Problem("removed", expected_seq, None, f"{missing} missing")
         if previous is not None and entry.prev_hash != previous.hash:
             # The successor recorded another hash for the previous entry: that one was rewritten.
-            return count, Problem(
+            return Problem(
                 "altered",
                 previous.seq,
                 previous.id,
                 f"its hash differs from the one entry {entry.seq} was chained to",
             )
+        prev_hash = previous.hash if previous is not None else GENESIS
         if entry.hash != link_hash(prev_hash, entry):
-            return count, Problem(
-                "altered", entry.seq, entry.id, "its content does not match its hash"
-            )
-        previous = entry
-        expected_seq += 1
-    last_seq = previous.seq if previous is not None else 0
-    if head is not None:
+            return Problem("altered", entry.seq, entry.id, "its content does not match its hash")
+        self._previous = entry
+        return None
+
+    def finish(self, head: tuple[int, bytes] | None) -> Problem | None:
+        """Compare the last entry with the chain head (last seq and hash recorded at append
+        time; None when the workspace never had an entry)."""
+        previous = self._previous
+        last_seq = previous.seq if previous is not None else 0
+        if head is None:
+            return None
         head_seq, head_hash = head
         if head_seq > last_seq:
             missing = f"seq {last_seq + 1}" + (f"..{head_seq}" if head_seq > last_seq + 1 else "")
-            return count, Problem("removed", last_seq + 1, None, f"{missing} missing at the end")
+            return Problem("removed", last_seq + 1, None, f"{missing} missing at the end")
         if previous is not None and head_seq == last_seq and head_hash != previous.hash:
-            return count, Problem(
+            return Problem(
                 "altered", previous.seq, previous.id, "its hash differs from the chain head's"
             )
-    return count, None
+        return None
+
+
+def verify(entries: Iterable[Entry], head: tuple[int, bytes] | None) -> tuple[int, Problem | None]:
+    """Walk entries in seq order; the number checked and the first altered or removed entry."""
+    walker = Walker()
+    for entry in entries:
+        problem = walker.step(entry)
+        if problem is not None:
+            return walker.checked, problem
+    return walker.checked, walker.finish(head)

@@ -10,6 +10,21 @@ from services.audit.recorder import OUTCOMES, append
 from services.auth import principal
 from services.server.deps import Deps
 
+# Longest accepted value of each recorded text field.
+FIELD_LIMITS = {
+    "actor": 200,
+    "action": 100,
+    "target": 1000,
+    "request_id": 128,
+    "source_address": 64,
+}
+
+
+def _check_lengths(request: pb.audit_pb2.RecordRequest) -> None:
+    for name, limit in FIELD_LIMITS.items():
+        if len(getattr(request, name)) > limit:
+            raise errors.invalid_argument(name, f"{name} is longer than {limit} characters")
+
 
 class AuditServicer(pb.audit_pb2_grpc.AuditServiceServicer):
     """Appends to and reads the caller's workspace's audit log."""
@@ -21,6 +36,7 @@ class AuditServicer(pb.audit_pb2_grpc.AuditServiceServicer):
         caller = principal.current()
         if not request.action.strip():
             raise errors.invalid_argument("action", "action is required")
+        _check_lengths(request)
         outcome = request.outcome or "success"
         if outcome not in OUTCOMES:
             allowed = ", ".join(OUTCOMES)

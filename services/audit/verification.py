@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from services.audit.chain import Entry, verify
+from services.audit.chain import Entry, Walker
 from services.audit.listing import to_message
 
 _BATCH = 1000
@@ -31,26 +31,36 @@ async def _entries(conn: asyncpg.Connection, workspace_id: int) -> AsyncIterator
 
 async def verify_workspace(pg: asyncpg.Pool, workspace_id: int) -> dict[str, Any]:
     """Whether workspace_id's log is intact; if not, the first altered or removed entry."""
+    walker = Walker()
+    problem = None
+    culprit: Entry | None = None
+    recent: dict[int, Entry] = {}  # the last two entries: a problem names one of them
     async with pg.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         head_row = await conn.fetchrow(
             "SELECT seq, hash FROM audit_chain_heads WHERE workspace_id = $1", workspace_id
         )
         head = (head_row["seq"], bytes(head_row["hash"])) if head_row else None
-        entries = [entry async for entry in _entries(conn, workspace_id)]
-    checked, problem = verify(entries, head)
+        async for entry in _entries(conn, workspace_id):
+            recent = {seq: e for seq, e in recent.items() if seq >= entry.seq - 1}
+            recent[entry.seq] = entry
+            problem = walker.step(entry)
+            if problem is not None:
+                break
+        else:
+            problem = walker.finish(head)
+    if problem is not None and problem.kind == "altered":
+        culprit = recent.get(problem.seq)
     result: dict[str, Any] = {
         "workspace_id": workspace_id,
         "ok": problem is None,
-        "entries": len(entries),
-        "checked": checked,
+        "checked": walker.checked,
         "head": {"seq": head[0], "hash": head[1].hex()} if head else None,
         "problem": None,
     }
     if problem is not None:
         found = problem.as_dict()
-        stored = next((e for e in entries if e.seq == problem.seq), None)
-        if problem.kind == "altered" and stored is not None:
-            found["entry"] = _entry_dict(stored)
+        if culprit is not None:
+            found["entry"] = _entry_dict(culprit)
         result["problem"] = found
     return result
 

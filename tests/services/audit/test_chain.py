@@ -1,4 +1,4 @@
-"""The hash chain: each entry covers its content and its predecessor; verify finds the first break."""
+"""The hash chain: each entry covers its content and predecessor; verify finds the first break."""
 
 from __future__ import annotations
 
