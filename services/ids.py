@@ -22,6 +22,24 @@ class EventIds:
         self._last_ms = 0
         self._sequence = 0
 
+    def take(self, count: int) -> list[int]:
+        """count new ids at once, ascending, each greater than every id returned before."""
+        per_ms = 1 << SEQUENCE_BITS
+        ids: list[int] = []
+        with self._lock:
+            now = max(int(time.time() * 1000) - EPOCH_MS, self._last_ms)
+            sequence = self._sequence + 1 if now == self._last_ms else 0
+            while len(ids) < count:
+                if sequence == per_ms:
+                    now, sequence = now + 1, 0  # this millisecond is used up: borrow the next
+                run = min(per_ms - sequence, count - len(ids))
+                base = (now << (NODE_BITS + SEQUENCE_BITS)) | (self._node << SEQUENCE_BITS)
+                ids.extend(range(base + sequence, base + sequence + run))
+                sequence += run
+            if ids:
+                self._last_ms, self._sequence = now, sequence - 1
+        return ids
+
     def next(self) -> int:
         """A new id, greater than every id this instance returned before."""
         with self._lock:

@@ -15,6 +15,7 @@ import orjson
 from redis.asyncio import Redis
 
 from services import errors
+from services.live.enrich import CLICK_COLUMNS
 from services.live.stream import REDIS_DOWN, Keys, cache_days
 from services.live.tables import ATTRIBUTED
 from services.query import engine
@@ -22,7 +23,8 @@ from services.stores.clickhouse import ClickHouse
 
 
 def click_cache_value(row: dict[str, Any]) -> bytes:
-    """What is cached of a click for attribution: its id and the attributed dimensions."""
+    """What a lead caches of its click for its customer's sales: the click's id and the
+    attributed dimensions (a click itself caches its encoded table row)."""
     return orjson.dumps({"click_id": row["event_id"], **{c: row[c] for c in ATTRIBUTED}})
 
 
@@ -45,7 +47,13 @@ class Attribution:
         except REDIS_DOWN as exc:
             raise errors.unavailable(f"the event store (Redis) is unreachable: {exc}") from exc
         raw = next((r for r in found if r is not None), None)
-        return None if raw is None else dict(orjson.loads(raw))
+        if raw is None:
+            return None
+        cached = orjson.loads(raw)
+        if isinstance(cached, list):  # a click caches its encoded table row
+            row = dict(zip(CLICK_COLUMNS, cached, strict=True))
+            return {"click_id": row["event_id"], **{c: row[c] for c in ATTRIBUTED}}
+        return dict(cached)
 
     async def click(self, workspace_id: int, click_id: int, field: str) -> dict[str, Any]:
         """click_id and the dimensions of a click of the workspace; 404 naming field if none."""

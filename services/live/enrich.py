@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 from urllib.parse import urlparse
 
 from user_agents import parse as parse_ua
@@ -78,7 +79,15 @@ def _visitor(event: pb.live_pb2.ClickEvent, event_id: int) -> str:
     return f"anon:{event_id}"
 
 
+@lru_cache(maxsize=8192)
+def referrer_host(url: str) -> str:
+    """The host of a referring URL ('' when it has none)."""
+    return urlparse(url).hostname or ""
+
+
 def _check_lengths(prefix: str, event: pb.live_pb2.ClickEvent) -> None:
+    if event.ByteSize() <= MAX_FIELD:
+        return  # no field can be longer than the whole message
     for descriptor, value in event.ListFields():
         if isinstance(value, str) and len(value) > MAX_FIELD:
             raise errors.invalid_argument(
@@ -95,8 +104,8 @@ def click_row(
     destination_url: str,
     event_id: int,
     now: datetime,
-) -> tuple[object, ...]:
-    """The clicks-table row (CLICK_COLUMNS order) for a validated event of workspace_id."""
+) -> dict[str, Any]:
+    """The clicks-table row (column -> value, CLICK_COLUMNS order) of a validated event."""
     _check_lengths(prefix, event)
     if event.event_id and not 0 < event.event_id <= MAX_ID:
         raise errors.invalid_argument(f"{prefix}event_id", f"{prefix}event_id must be in [1, 2^53)")
@@ -106,28 +115,26 @@ def click_row(
         raise errors.invalid_argument(
             f"{prefix}country", f"{prefix}country must be ISO-3166 alpha-2"
         )
-    referrer = event.referrer or (
-        urlparse(event.referrer_url).hostname or "" if event.referrer_url else ""
-    )
+    referrer = event.referrer or (referrer_host(event.referrer_url) if event.referrer_url else "")
     is_bot = bool(info and info.is_bot) or event.device == "bot"
-    return (
-        event_id,
-        workspace_id,
-        event.link_id,
-        event_time(f"{prefix}timestamp", event.timestamp, now),
-        country,
-        event.region,
-        event.city,
-        event.continent.upper() or continent_of(country),
-        event.device or (info.device if info else ""),
-        event.browser or (info.browser if info else ""),
-        event.os or (info.os if info else ""),
-        referrer or "(direct)",
-        event.referrer_url,
-        event.trigger or "link",
-        _visitor(event, event_id),
-        event.rule_id,
-        event.condition_id,
-        destination_url,
-        int(is_bot),
-    )
+    return {
+        "event_id": event_id,
+        "workspace_id": workspace_id,
+        "link_id": event.link_id,
+        "timestamp": event_time(f"{prefix}timestamp", event.timestamp, now),
+        "country": country,
+        "region": event.region,
+        "city": event.city,
+        "continent": event.continent.upper() or continent_of(country),
+        "device": event.device or (info.device if info else ""),
+        "browser": event.browser or (info.browser if info else ""),
+        "os": event.os or (info.os if info else ""),
+        "referrer": referrer or "(direct)",
+        "referrer_url": event.referrer_url,
+        "trigger": event.trigger or "link",
+        "visitor_id": _visitor(event, event_id),
+        "rule_id": event.rule_id,
+        "condition_id": event.condition_id,
+        "destination_url": destination_url,
+        "is_bot": int(is_bot),
+    }

@@ -2,8 +2,10 @@
 
 Keys (all under the workspace's hash tag, so one workspace's keys share a cluster slot):
 
-- ``lp:live:{<workspace>}`` — Stream, one entry per accepted event, field ``e`` holding the
-  event as JSON; XADD with ``MAXLEN ~ STREAM_MAXLEN``; the entry id is the feed cursor.
+- ``lp:live:{<workspace>}`` — Stream, one entry per accepted event, fields ``k`` (its kind)
+  and ``r`` (its table row as the ingestion stream encodes it, so accepting an event encodes
+  it once); XADD with ``MAXLEN ~ STREAM_MAXLEN``; the entry id is the feed cursor. Readers
+  turn rows into the feed's fields; only the LiveEvent fields ever leave the service.
 - the stats keys of ``services.live.stats`` (written by the same ``publish``).
 
 A cursor is an opaque position (today a stream entry id such as ``1732363626000-0``).
@@ -23,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -34,8 +37,9 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from services import errors, pb
-from services.live import stats
+from services.live import scripts, stats
 from services.live.stats import KEY_PREFIX, live_stats, stream_key
+from services.live.tables import TABLES
 
 __all__ = ["KEY_PREFIX", "FeedHub", "list_live", "live_stats", "publish", "stream_key", "subscribe"]
 
@@ -69,23 +73,36 @@ _STRING_FIELDS = (
 _INT_FIELDS = ("event_id", "link_id", "amount")
 
 
+# KEYS[1]: the feed stream; ARGV: MAXLEN, TTL, the kind, then one encoded row per entry.
+# One script call per batch: appending each entry from the client costs a round of command
+# encoding and reply parsing per event, which dominated ingestion.
+_APPEND = """
+local key, maxlen, kind = KEYS[1], ARGV[1], ARGV[3]
+for i = 4, #ARGV do
+  redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'k', kind, 'r', ARGV[i])
+end
+redis.call('EXPIRE', key, ARGV[2])
+return #ARGV - 3
+"""
+
+
 def publish(
     pipe: Pipeline,
     workspace_id: int,
-    events: list[dict[str, Any]],
+    kind: str,
+    rows: Sequence[bytes],
+    stat_events: list[stats.StatEvent],
     *,
     prefix: str = KEY_PREFIX,
     now: float | None = None,
 ) -> None:
-    """Queue on pipe the commands adding events to the workspace's feed and live stats."""
-    if not events:
+    """Queue on pipe the commands adding events of one kind to the workspace's feed and live
+    stats: rows are the events' encoded table rows (`services.live.stream.encode_row`)."""
+    if not rows:
         return
     key = stream_key(workspace_id, prefix)
-    for event in events:
-        entry = {name: event.get(name) for name in (*_INT_FIELDS, *_STRING_FIELDS)}
-        pipe.xadd(key, {"e": orjson.dumps(entry)}, maxlen=STREAM_MAXLEN, approximate=True)
-    pipe.expire(key, STREAM_TTL_SECONDS)
-    stats.record(pipe, key, events, time.time() if now is None else now)
+    scripts.queue(pipe, _APPEND, [key], [STREAM_MAXLEN, STREAM_TTL_SECONDS, kind, *rows])
+    stats.record(pipe, key, stat_events, time.time() if now is None else now)
 
 
 @dataclass(frozen=True)
@@ -159,9 +176,22 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def feed_fields(kind: str, values: Sequence[Any]) -> dict[str, Any]:
+    """The feed's fields of an event from its kind and table row (timestamp in epoch seconds)."""
+    event = dict(zip(TABLES[kind].columns, values, strict=True))
+    event["kind"] = kind
+    event["timestamp"] = datetime.fromtimestamp(event["timestamp"], UTC).isoformat()
+    return event
+
+
 def _decode(entry_id: bytes | str, fields: dict[Any, Any]) -> tuple[str, dict[str, Any]]:
-    raw = fields.get(b"e", fields.get("e"))
-    return _text(entry_id), orjson.loads(raw) if raw else {}
+    cursor = _text(entry_id)
+    row = fields.get(b"r", fields.get("r"))
+    kind = fields.get(b"k", fields.get("k"))
+    if row is not None and kind is not None and _text(kind) in TABLES:
+        return cursor, feed_fields(_text(kind), orjson.loads(row))
+    legacy = fields.get(b"e", fields.get("e"))  # entries of versions that stored feed JSON
+    return cursor, orjson.loads(legacy) if legacy else {}
 
 
 def to_live_event(cursor: str, event: dict[str, Any]) -> pb.live_pb2.LiveEvent:

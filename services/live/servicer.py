@@ -17,7 +17,7 @@ from services.auth import principal
 from services.ids import EventIds
 from services.live import conversions, feed, stats
 from services.live.attribution import Attribution, click_cache_value
-from services.live.enrich import CLICK_COLUMNS, click_row
+from services.live.enrich import click_row
 from services.live.stream import Accepted, EventStream
 from services.server.deps import Deps
 
@@ -50,20 +50,23 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
         """Validate every click (all or nothing) and build what is enqueued."""
         destinations = await self._destinations(workspace_id, {e.link_id for e in events})
         now = datetime.now(UTC)
+        fresh_ids = iter(self.ids.take(sum(1 for e in events if not e.event_id)))
         accepted = []
         for i, event in enumerate(events, start=offset):
             prefix = f"events[{i}]." if batch else ""
-            if event.link_id <= 0:
-                raise errors.invalid_argument(f"{prefix}link_id", f"{prefix}link_id is required")
             if event.link_id not in destinations:
+                if event.link_id <= 0:
+                    raise errors.invalid_argument(
+                        f"{prefix}link_id", f"{prefix}link_id is required"
+                    )
                 raise errors.ApiError(
                     grpc.StatusCode.NOT_FOUND,
                     "not_found",
                     f"link {event.link_id} not found in this workspace",
                     f"{prefix}link_id",
                 )
-            event_id = event.event_id or self.ids.next()
-            values = click_row(
+            event_id = event.event_id or next(fresh_ids)
+            row = click_row(
                 prefix,
                 event,
                 workspace_id=workspace_id,
@@ -71,15 +74,8 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
                 event_id=event_id,
                 now=now,
             )
-            row = dict(zip(CLICK_COLUMNS, values, strict=True))
             accepted.append(
-                Accepted(
-                    "click",
-                    row,
-                    client_id=bool(event.event_id),
-                    cache_field=str(event_id),
-                    cache_value=click_cache_value(row),
-                )
+                Accepted("click", row, client_id=bool(event.event_id), cache_field=str(event_id))
             )
         return accepted
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from services import pb
+from services.live import scripts
 
 KEY_PREFIX = "lp:live"
 BUCKET_SECONDS = 10
@@ -47,51 +48,74 @@ def _bucket(seconds: float) -> int:
     return int(seconds // BUCKET_SECONDS)
 
 
-def _event_seconds(event: dict[str, Any], now: float) -> float:
-    stamp = event.get("timestamp")
-    if not stamp:
-        return now
-    try:
-        parsed = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
-    except ValueError:
-        return now
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+class StatEvent(NamedTuple):
+    """What the stats count of one accepted event."""
+
+    kind: str
+    seconds: float  # the event's own time, epoch seconds
+    link_id: int
+    visitor_id: str
 
 
-def record(pipe: Pipeline, stream: str, events: list[dict[str, Any]], now: float) -> None:
+# KEYS: the stats keys touched; ARGV[1]: JSON list of operations
+# [op, key index (1-based), ttl, args...] with op incrby (amount), zincrby (member, amount,
+# member, amount, ...) or pfadd (members...). Applied in one script call per batch.
+_APPLY = """
+for _, op in ipairs(cjson.decode(ARGV[1])) do
+  local name, key = op[1], KEYS[op[2]]
+  if name == 'incrby' then
+    redis.call('INCRBY', key, op[4])
+  elseif name == 'zincrby' then
+    for i = 4, #op, 2 do redis.call('ZINCRBY', key, op[i + 1], op[i]) end
+  else
+    redis.call('PFADD', key, unpack(op, 4))
+  end
+  redis.call('EXPIRE', key, op[3])
+end
+return #KEYS
+"""
+# Members per PFADD (Lua's unpack has a bounded stack).
+_PFADD_CHUNK = 1000
+
+
+def record(pipe: Pipeline, stream: str, events: list[StatEvent], now: float) -> None:
     """Queue on pipe the stats updates of events accepted at now (epoch seconds)."""
     clicks: Counter[int] = Counter()
     link_clicks: dict[int, Counter[int]] = {}
     visitors: dict[int, set[str]] = {}
     oldest = now - COUNTER_TTL_SECONDS
-    for event in events:
-        at = _event_seconds(event, now)
+    for kind, at, link_id, visitor_id in events:
         if not oldest <= at <= now + _CLOCK_SKEW_SECONDS:
             continue
         bucket = _bucket(min(at, now))
-        if event.get("visitor_id"):
-            visitors.setdefault(bucket, set()).add(str(event["visitor_id"]))
-        if event.get("kind", "click") == "click":
+        if visitor_id:
+            visitors.setdefault(bucket, set()).add(visitor_id)
+        if kind == "click":
             clicks[bucket] += 1
-            link_clicks.setdefault(bucket, Counter())[int(event.get("link_id") or 0)] += 1
+            link_clicks.setdefault(bucket, Counter())[link_id] += 1
+    keys: list[str] = []
+    ops: list[list[Any]] = []
+
+    def add(op: str, key: str, ttl: int, *args: Any) -> None:
+        keys.append(key)
+        ops.append([op, len(keys), ttl, *args])
+
     for bucket, count in clicks.items():
-        key = f"{stream}:clicks:{bucket}"
-        pipe.incrby(key, count)
-        pipe.expire(key, COUNTER_TTL_SECONDS)
+        add("incrby", f"{stream}:clicks:{bucket}", COUNTER_TTL_SECONDS, count)
     for bucket, per_link in link_clicks.items():
-        key = f"{stream}:links:{bucket}"
-        for link_id, count in per_link.items():
-            pipe.zincrby(key, count, str(link_id))
-        pipe.expire(key, SET_TTL_SECONDS)
+        pairs = [v for link_id, n in per_link.items() for v in (str(link_id), n)]
+        add("zincrby", f"{stream}:links:{bucket}", SET_TTL_SECONDS, *pairs)
     for bucket, ids in visitors.items():
-        key = f"{stream}:visitors:{bucket}"
-        pipe.pfadd(key, *ids)
-        pipe.expire(key, SET_TTL_SECONDS)
-    rate = f"{stream}:rate:{int(now)}"
-    pipe.incrby(rate, len(events))
-    pipe.expire(rate, RATE_TTL_SECONDS)
+        members = sorted(ids)
+        for at in range(0, len(members), _PFADD_CHUNK):
+            add(
+                "pfadd",
+                f"{stream}:visitors:{bucket}",
+                SET_TTL_SECONDS,
+                *members[at : at + _PFADD_CHUNK],
+            )
+    add("incrby", f"{stream}:rate:{int(now)}", RATE_TTL_SECONDS, len(events))
+    scripts.queue(pipe, _APPLY, keys, [orjson.dumps(ops)])
 
 
 def _buckets(now: float, minutes: int) -> list[int]:

@@ -24,60 +24,58 @@ from redis.asyncio import Redis
 from services import errors
 from services.config import Settings
 from services.live import feed
+from services.live.stats import StatEvent
 from services.live.tables import TABLES
 
 log = logging.getLogger("linkpulse.live.stream")
 
-Publish = Callable[[Any, int, list[dict[str, Any]]], None]
+Publish = Callable[[Any, int, str, list[bytes], list[StatEvent]], None]
 
 # ARGV: dedup ttl, kind, workspace, cache hash ('' = none), its EXPIREAT, the rows (JSON
-# lines), the cache entries (one JSON [field, value] line per row, or ''), then for each event
-# with a client-chosen id: its 1-based position and its dedup key.
+# lines), the cache fields (a JSON array, one per row, or ''), the cache values (a JSON array,
+# or '' when each row's cached value is the row itself), then for each event with a
+# client-chosen id: its 1-based position and its dedup key.
 # Returns the positions of the duplicates (not appended).
 _ENQUEUE = """
 local stream = KEYS[1]
 local dedup_ttl, kind, workspace, hash, expire_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local rows, cache = ARGV[6], ARGV[7]
+local rows, fields, values = ARGV[6], ARGV[7], ARGV[8]
 local dups, dup = {}, {}
-for i = 8, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
   if not redis.call('SET', ARGV[i + 1], '1', 'NX', 'EX', dedup_ttl) then
     local at = tonumber(ARGV[i])
     dup[at] = true
     dups[#dups + 1] = at
   end
 end
-local function keep(blob)
-  local kept, at = {}, 0
-  for line in string.gmatch(blob, '[^\\n]+') do
-    at = at + 1
+local lines = {}
+for line in string.gmatch(rows, '[^\\n]+') do lines[#lines + 1] = line end
+local count = #lines - #dups
+if #dups > 0 then
+  local kept = {}
+  for at, line in ipairs(lines) do
     if not dup[at] then kept[#kept + 1] = line end
   end
-  return kept
-end
-local count = 0
-if #dups == 0 then
-  local _, newlines = string.gsub(rows, '\\n', '')
-  count = newlines + 1
-else
-  local kept = keep(rows)
-  count = #kept
   rows = table.concat(kept, '\\n')
 end
 if count > 0 then
   redis.call('XADD', stream, '*', 'k', kind, 'w', workspace, 'n', count, 'r', rows)
 end
-if hash ~= '' and cache ~= '' and count > 0 then
-  local fields = {}
-  for _, line in ipairs(keep(cache)) do
-    local entry = cjson.decode(line)
-    fields[#fields + 1] = entry[1]
-    fields[#fields + 1] = entry[2]
-    if #fields >= 2000 then
-      redis.call('HSET', hash, unpack(fields))
-      fields = {}
+if hash ~= '' and fields ~= '' and count > 0 then
+  local names, cached = cjson.decode(fields), lines
+  if values ~= '' then cached = cjson.decode(values) end
+  local batch = {}
+  for at, name in ipairs(names) do
+    if not dup[at] then
+      batch[#batch + 1] = name
+      batch[#batch + 1] = cached[at]
+      if #batch >= 2000 then
+        redis.call('HSET', hash, unpack(batch))
+        batch = {}
+      end
     end
   end
-  if #fields > 0 then redis.call('HSET', hash, unpack(fields)) end
+  if #batch > 0 then redis.call('HSET', hash, unpack(batch)) end
   redis.call('EXPIREAT', hash, expire_at)
 end
 return dups
@@ -85,10 +83,6 @@ return dups
 
 # Redis failures meaning "the event store cannot take this now".
 REDIS_DOWN = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
-
-FEED_FIELDS = (
-    "country", "city", "device", "browser", "os", "referrer", "trigger", "visitor_id",
-)  # fmt: skip
 
 
 def _day(day: date) -> str:
@@ -127,7 +121,7 @@ def cache_expiry(now: datetime, cache_seconds: int) -> int:
     return int(end.timestamp()) + cache_seconds
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Accepted:
     """One validated event ready to enqueue: its kind, row (column -> value) and cache entry."""
 
@@ -135,9 +129,10 @@ class Accepted:
     row: dict[str, Any]
     # The client chose the id: a second event with it is a duplicate.
     client_id: bool = False
-    # Field and value in the day's attribution hash (clicks: click id; leads: customer id).
+    # Field and value in the day's attribution hash (clicks: click id; leads: customer id);
+    # no value: the encoded row itself (what a click caches).
     cache_field: str = ""
-    cache_value: bytes = b""
+    cache_value: bytes | None = None
 
     @property
     def event_id(self) -> int:
@@ -145,17 +140,21 @@ class Accepted:
         return int(self.row["event_id"])
 
 
-def encode_row(row: dict[str, Any]) -> bytes:
-    """JSON of a row, the timestamp as epoch seconds."""
-    ts: datetime = row["timestamp"]
-    return orjson.dumps({**row, "timestamp": int(ts.timestamp())})
+def encode_row(kind: str, row: dict[str, Any]) -> bytes:
+    """JSON array of a row's values in the kind's column order, the timestamp in epoch seconds."""
+    values = [row[c] for c in TABLES[kind].columns]
+    at = TABLES[kind].timestamp_at
+    values[at] = int(values[at].timestamp())
+    return orjson.dumps(values)
 
 
 def decode_row(kind: str, data: bytes | str) -> tuple[Any, ...]:
-    """The ClickHouse row (the kind's column order) of an encoded row."""
-    row = orjson.loads(data)
-    row["timestamp"] = datetime.fromtimestamp(row["timestamp"], UTC)
-    return tuple(row[c] for c in TABLES[kind].columns)
+    """The ClickHouse row (the kind's column order, timestamp in epoch seconds) of an encoded
+    row; clickhouse-driver writes integer DateTime values as they are."""
+    values = orjson.loads(data)
+    if isinstance(values, dict):  # written by a version that encoded rows as objects
+        return tuple(values[c] for c in TABLES[kind].columns)
+    return tuple(values)
 
 
 def decode_rows(kind: str, data: bytes) -> list[tuple[Any, ...]]:
@@ -163,20 +162,12 @@ def decode_rows(kind: str, data: bytes) -> list[tuple[Any, ...]]:
     return [decode_row(kind, line) for line in data.split(b"\n")]
 
 
-def feed_event(event: Accepted) -> dict[str, Any]:
-    """The live-feed form of an accepted event (see services.live.feed.publish)."""
+def stat_event(event: Accepted) -> StatEvent:
+    """What the live stats count of an accepted event."""
     row = event.row
-    feed: dict[str, Any] = {
-        "event_id": event.event_id,
-        "kind": event.kind,
-        "link_id": row["link_id"],
-        "timestamp": row["timestamp"].astimezone(UTC).isoformat(),
-        **{name: row.get(name, "") for name in FEED_FIELDS},
-        "customer_id": row.get("customer_id", ""),
-        "amount": row.get("amount", 0),
-        "currency": row.get("currency", ""),
-    }
-    return feed
+    return StatEvent(
+        event.kind, row["timestamp"].timestamp(), row["link_id"], row.get("visitor_id", "")
+    )
 
 
 class EventStream:
@@ -212,15 +203,15 @@ class EventStream:
             hash_key = self.keys.clicks(workspace_id, now.date())
         elif kind == "lead":
             hash_key = self.keys.customers(workspace_id, now.date())
-        rows = b"\n".join(encode_row(e.row) for e in events)
-        cache = b""
+        lines = [encode_row(kind, e.row) for e in events]
+        fields = values = b""
         if hash_key:
-            cache = b"\n".join(
-                orjson.dumps([e.cache_field, e.cache_value.decode()]) for e in events
-            )
+            fields = orjson.dumps([e.cache_field for e in events])
+            if any(e.cache_value is not None for e in events):
+                values = orjson.dumps([(e.cache_value or b"").decode() for e in events])
         args: list[Any] = [
             self.dedup_seconds, kind, workspace_id, hash_key, cache_expiry(now, self.cache_seconds),
-            rows, cache,
+            b"\n".join(lines), fields, values,
         ]  # fmt: skip
         for at, e in enumerate(events, start=1):
             if e.client_id:
@@ -231,9 +222,15 @@ class EventStream:
             known = await self._known_duplicates(workspace_id, events)
             async with self.redis.pipeline(transaction=True) as pipe:
                 await self._script(keys=[self.stream], args=args, client=pipe)
-                feed = [feed_event(e) for e in events if e.event_id not in known]
-                if feed:
-                    self.publish(pipe, workspace_id, feed)
+                fresh = [at for at, e in enumerate(events) if e.event_id not in known]
+                if fresh:
+                    self.publish(
+                        pipe,
+                        workspace_id,
+                        kind,
+                        [lines[at] for at in fresh],
+                        [stat_event(events[at]) for at in fresh],
+                    )
                 results = await pipe.execute(raise_on_error=False)
         except REDIS_DOWN as exc:
             raise errors.unavailable(

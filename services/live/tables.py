@@ -30,6 +30,11 @@ class Table:
     name: str
     columns: tuple[str, ...]
 
+    @property
+    def timestamp_at(self) -> int:
+        """Position of the timestamp column."""
+        return self.columns.index("timestamp")
+
 
 TABLES = {
     "click": Table("click", "clicks", CLICK_COLUMNS),

@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+import orjson
 import pytest
 from redis.asyncio import Redis
 
 from services import errors, pb
-from services.live import feed
+from services.live import feed, stats
+from services.live.tables import TABLES
 from tests.services.live.conftest import PREFIX
 
 LiveRequest = pb.live_pb2.LiveRequest
@@ -26,7 +28,7 @@ def event(link_id: int = 1, kind: str = "click", **fields: Any) -> dict[str, Any
         "event_id": next(_ids),
         "kind": kind,
         "link_id": link_id,
-        "timestamp": datetime.now(UTC).isoformat(),
+        "timestamp": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "country": "DE",
         "city": "Berlin",
         "device": "mobile",
@@ -42,9 +44,41 @@ def event(link_id: int = 1, kind: str = "click", **fields: Any) -> dict[str, Any
     }
 
 
+_INTS = {"event_id", "workspace_id", "link_id", "click_id", "rule_id", "condition_id", "amount"}
+
+
+def as_row(event: dict[str, Any]) -> bytes:
+    """The encoded table row ingestion would publish for a feed-shaped event."""
+    seconds = int(datetime.fromisoformat(event["timestamp"]).timestamp())
+    values = [
+        seconds if column == "timestamp" else event.get(column, 0 if column in _INTS else "")
+        for column in TABLES[event["kind"]].columns
+    ]
+    return orjson.dumps([0 if v is None else v for v in values])
+
+
+def queue_publish(
+    pipe: Any, workspace_id: int, events: list[dict[str, Any]], now: float | None = None
+) -> None:
+    """feed.publish for events of any kinds, in order (one call per run of one kind)."""
+    for kind, run in itertools.groupby(events, key=lambda e: e["kind"]):
+        batch = list(run)
+        stat_events = [
+            stats.StatEvent(
+                kind,
+                datetime.fromisoformat(e["timestamp"]).timestamp(),
+                e["link_id"],
+                e.get("visitor_id", ""),
+            )
+            for e in batch
+        ]
+        rows = [as_row(e) for e in batch]
+        feed.publish(pipe, workspace_id, kind, rows, stat_events, prefix=PREFIX, now=now)
+
+
 async def publish(redis: Redis, workspace_id: int, events: list[dict[str, Any]]) -> None:
     async with redis.pipeline(transaction=True) as pipe:
-        feed.publish(pipe, workspace_id, events, prefix=PREFIX)
+        queue_publish(pipe, workspace_id, events)
         await pipe.execute()
 
 
@@ -77,7 +111,7 @@ async def take(stream: AsyncGenerator[Any, None], count: int) -> list[Any]:
 
 async def test_publish_only_queues_commands(redis: Redis) -> None:
     pipe = redis.pipeline()
-    feed.publish(pipe, 101, [event()], prefix=PREFIX)
+    queue_publish(pipe, 101, [event()])
     assert await redis.exists(feed.stream_key(101, PREFIX)) == 0
     await pipe.execute()
     assert await redis.xlen(feed.stream_key(101, PREFIX)) == 1

@@ -7,9 +7,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from services.live import feed, stats
+from services.live import stats
 from tests.services.live.conftest import PREFIX
-from tests.services.live.test_feed import event
+from tests.services.live.test_feed import event, queue_publish
 
 NOW = 1_800_000_005.0  # 5 s into a 10-second bucket
 
@@ -23,7 +23,7 @@ async def publish(
     redis: Redis, workspace_id: int, events: list[dict[str, Any]], now: float
 ) -> None:
     async with redis.pipeline(transaction=True) as pipe:
-        feed.publish(pipe, workspace_id, events, prefix=PREFIX, now=now)
+        queue_publish(pipe, workspace_id, events, now)
         await pipe.execute()
 
 
@@ -87,7 +87,7 @@ async def test_top_links_ranked_with_shares(redis: Redis) -> None:
 async def test_stats_are_per_workspace_and_expire(redis: Redis) -> None:
     await publish(redis, 206, [at(1) for _ in range(4)], NOW)
     assert (await read(redis, 207)).clicks_last_30m == 0
-    key = f"{feed.stream_key(206, PREFIX)}:clicks:{int(NOW - 1) // stats.BUCKET_SECONDS}"
+    key = f"{stats.stream_key(206, PREFIX)}:clicks:{int(NOW - 1) // stats.BUCKET_SECONDS}"
     assert 0 < await redis.ttl(key) <= stats.COUNTER_TTL_SECONDS
 
 
