@@ -19,6 +19,7 @@ from gateway.backends import Backends
 from gateway.binding import RequestBinder
 from gateway.comments import load_comments
 from gateway.config import GatewayConfig, load_config
+from gateway.downloads import download_endpoint
 from gateway.errors import GatewayError, internal_error
 from gateway.health import check_backends, health_body
 from gateway.openapi import build_openapi
@@ -129,6 +130,9 @@ def create_app(
             endpoint = websocket_endpoint(route, binders[route.key], backends)
             routes.append(WebSocketRoute(route.path, endpoint, name=route.rpc))
             routes.append(Route(route.path, _upgrade_required(route), methods=["GET"]))
+        elif route.is_download:
+            download = download_endpoint(route, binders[route.key], backends)
+            routes.append(Route(route.path, download, methods=["GET"], name=route.rpc))
         else:
             routes.append(
                 Route(

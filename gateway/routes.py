@@ -78,8 +78,21 @@ class Route:
 
     @property
     def is_websocket(self) -> bool:
-        """True for server-streaming GET bindings, served as WebSockets."""
-        return self.streaming is Streaming.SERVER and self.http_method == "GET"
+        """True for server-streaming GET bindings, served as WebSockets (but downloads)."""
+        return (
+            self.streaming is Streaming.SERVER
+            and self.http_method == "GET"
+            and not self.returns_http_body
+        )
+
+    @property
+    def is_download(self) -> bool:
+        """True for server-streaming GET bindings of HttpBody, served as one streamed body."""
+        return (
+            self.streaming is Streaming.SERVER
+            and self.http_method == "GET"
+            and self.returns_http_body
+        )
 
 
 def _streaming(method: MethodDescriptor) -> Streaming:
@@ -155,7 +168,8 @@ def build_route_table(
             for http_method, template, body in _bindings(rule):
                 route = _route(service_key, service, method, http_method, template, body)
                 if route.streaming in (Streaming.CLIENT, Streaming.BIDI) or (
-                    route.streaming is Streaming.SERVER and not route.is_websocket
+                    route.streaming is Streaming.SERVER
+                    and not (route.is_websocket or route.is_download)
                 ):
                     logger.warning(
                         "%s: %s streaming is not served over HTTP", route.key, route.streaming.value

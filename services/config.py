@@ -93,6 +93,38 @@ class Settings:
     # Secret of signed tokens (live-feed and embed tokens, download links); when unset, a
     # random one is created in the run directory and shared by the processes of this machine.
     signing_key: str = field(default_factory=lambda: env_str("SIGNING_KEY", ""))
+    # Exports: where files are written (default RUN_DIR/exports), how long they are kept, how
+    # long a download link is valid, the row count above which GET /export answers 202 with a
+    # job instead of the rows, and the arq timeout of one export run.
+    export_dir: str = field(default_factory=lambda: env_str("EXPORT_DIR", ""))
+    export_retention_hours: float = field(
+        default_factory=lambda: env_float("EXPORT_RETENTION_HOURS", 24.0)
+    )
+    export_link_ttl_seconds: int = field(
+        default_factory=lambda: env_int("EXPORT_LINK_TTL_SECONDS", 3600)
+    )
+    export_inline_rows: int = field(default_factory=lambda: env_int("EXPORT_INLINE_ROWS", 10000))
+    export_timeout_seconds: int = field(
+        default_factory=lambda: env_int("EXPORT_TIMEOUT_SECONDS", 3600)
+    )
+    # A running export whose worker has not reported for this long is taken over by another run.
+    export_stalled_seconds: float = field(
+        default_factory=lambda: env_float("EXPORT_STALLED_SECONDS", 30.0)
+    )
+    # Test hook: the worker sleeps this long after each chunk of an export (to watch progress).
+    export_chunk_pause_ms: int = field(default_factory=lambda: env_int("EXPORT_CHUNK_PAUSE_MS", 0))
+    # Batch queries: most items per batch, and how long `wait` holds the answer for the result.
+    batch_max_items: int = field(default_factory=lambda: env_int("BATCH_MAX_ITEMS", 50))
+    batch_wait_seconds: float = field(default_factory=lambda: env_float("BATCH_WAIT_SECONDS", 10.0))
+    # arq queue of this deployment's jobs; derived from INGEST_KEY_PREFIX when unset, so
+    # deployments (and test sessions) sharing a Redis db never take each other's jobs.
+    arq_queue: str = field(default_factory=lambda: env_str("ARQ_QUEUE", ""))
+    # Periodic worker jobs (rollups, clean-up); WORKER_CRON=off runs only queued jobs.
+    worker_cron: bool = field(
+        default_factory=lambda: (
+            env_str("WORKER_CRON", "on").lower() not in ("0", "off", "false", "no")
+        )
+    )
     # 5-bit id of this process in event ids (see services/ids.py); from the pid when unset.
     # 31 is reserved for the demo loader.
     node_id: int = field(default_factory=lambda: env_int("LINKPULSE_NODE_ID", os.getpid() % 31))
@@ -101,6 +133,16 @@ class Settings:
     def live_key_prefix(self) -> str:
         """Prefix of the live-feed keys (per deployment, like every ingestion key)."""
         return f"{self.ingest_key_prefix}:live"
+
+    @property
+    def export_path(self) -> Path:
+        """Directory of export files."""
+        return Path(self.export_dir) if self.export_dir else Path(self.run_dir) / "exports"
+
+    @property
+    def queue_name(self) -> str:
+        """The arq queue of this deployment."""
+        return self.arq_queue or f"{self.ingest_key_prefix}:arq:queue"
 
     def grpc_addr(self, service: str) -> str:
         """Listen/connect address of one of the four gRPC services."""

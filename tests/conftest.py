@@ -50,6 +50,8 @@ TEST_ENV = {
     "INGEST_STREAM": f"lp:ingest:{SESSION}",
     "INGEST_KEY_PREFIX": f"lp:{SESSION}",
     "FLUSHER_MAX_WAIT_MS": "20",
+    # Exports: files under the session's run dir; a killed worker's export resumes quickly.
+    "EXPORT_STALLED_SECONDS": "3",
 }
 for _name, _value in TEST_ENV.items():
     os.environ[_name] = os.environ.get(f"LINKPULSE_TEST_{_name}", _value)
@@ -61,7 +63,10 @@ from services.devstack import components, processes  # noqa: E402
 from services.stores.clickhouse import ClickHouse, ClickHouseTarget  # noqa: E402
 from services.stores.migrate import migrate  # noqa: E402
 
-PROCESSES = ("query", "live", "export", "audit", "flusher", "gateway")
+PROCESSES = ("query", "live", "export", "audit", "worker", "flusher", "gateway")
+# The session's arq worker runs queued jobs (exports, batches) on the session's own queue; the
+# tests run the periodic jobs themselves. Exports pause after each 1 MB so progress is seen.
+PROCESS_ENV = {"worker": {"WORKER_CRON": "off", "EXPORT_CHUNK_PAUSE_MS": "100"}}
 
 
 @pytest.fixture(scope="session")
@@ -135,6 +140,7 @@ async def system(settings: config.Settings) -> AsyncIterator[System]:
     running = System(settings)
     for name in PROCESSES:
         spec = components.spec(settings, name)
+        spec = replace(spec, env={**spec.env, **PROCESS_ENV.get(name, {})})
         processes.start(spec)
         running.specs[name] = spec
     try:

@@ -1,0 +1,204 @@
+"""Batch queries: items bound to the Analytics API's read routes, run as the caller."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from typing import Any
+
+import asyncpg
+import grpc
+import orjson
+
+from services import errors, pb
+from services.auth import principal as principals
+from services.auth.principal import Principal
+from services.export import jobs
+from services.query.servicer import QueryServicer
+from services.rpc.jsonify import message_to_dict
+from services.rpc.requests import BoundRequest, ReadRouter, read_routes
+from services.server.deps import Deps
+from services.server.interceptors import AuthInterceptor
+
+# Items of one batch run at once (each may run several ClickHouse queries itself).
+CONCURRENCY = 4
+_COLUMNS = (
+    "id, workspace_id, actor, principal, items, results, status, error, attempt, created_at,"
+    " finished_at"
+)
+
+
+class _Context:
+    """What the query presets use of a gRPC servicer context: trailing metadata, kept here."""
+
+    def __init__(self) -> None:
+        self.trailers: tuple[tuple[str, str], ...] = ()
+
+    def set_trailing_metadata(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self.trailers = tuple(metadata)
+
+
+def router() -> ReadRouter:
+    """The router over the Analytics API's read routes (QueryService GET bindings)."""
+    return ReadRouter(read_routes("query"))
+
+
+def validate(
+    request: pb.export_pb2.BatchRequest, routes: ReadRouter, max_items: int
+) -> list[dict[str, Any]]:
+    """The batch's items as stored; 400 naming the item and parameter at fault."""
+    if not request.queries:
+        raise errors.invalid_argument("queries", "queries must list at least one query")
+    if len(request.queries) > max_items:
+        raise errors.invalid_argument(
+            "queries", f"a batch holds at most {max_items} queries ({len(request.queries)} given)"
+        )
+    items = []
+    for i, query in enumerate(request.queries):
+        where = f"queries[{i}]"
+        if not query.route.strip():
+            raise errors.invalid_argument(f"{where}.route", f"{where}.route is required")
+        try:
+            routes.bind(query.route, dict(query.params))
+        except errors.ApiError as exc:
+            if exc.code == grpc.StatusCode.NOT_FOUND:
+                raise errors.invalid_argument(
+                    f"{where}.route", f"{where}.route: no analytics read route {query.route}"
+                ) from None
+            field = f"{where}.params.{exc.field}" if exc.field else where
+            raise errors.invalid_argument(field, f"{where}: {exc.message}") from None
+        items.append({"id": query.id or str(i), "route": query.route, "params": dict(query.params)})
+    return items
+
+
+def principal_json(principal: Principal) -> str:
+    """The caller as stored with its batch."""
+    data = asdict(principal)
+    for name in ("scopes", "features"):
+        data[name] = sorted(data[name])
+    return orjson.dumps(data).decode()
+
+
+def principal_from_json(raw: str | dict[str, Any]) -> Principal:
+    """The caller stored by principal_json."""
+    data = orjson.loads(raw) if isinstance(raw, str) else dict(raw)
+    data["scopes"] = frozenset(data["scopes"])
+    data["features"] = frozenset(data["features"])
+    data["workspace_ids"] = tuple(data["workspace_ids"])
+    return Principal(**data)
+
+
+async def create(
+    pg: asyncpg.Pool, principal: Principal, items: list[dict[str, Any]]
+) -> tuple[asyncpg.Record, bool]:
+    """A queued batch, or the identical one still queued or running; (job, created)."""
+    key = jobs.request_key(principal.actor, items)
+    async with pg.acquire() as conn:
+        row = await conn.fetchrow(
+            f"INSERT INTO batch_jobs (id, workspace_id, actor, request_key, principal, items)"
+            f" VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workspace_id, request_key)"
+            f" WHERE status IN ('queued', 'running') DO NOTHING RETURNING {_COLUMNS}",
+            jobs.new_id("bat"),
+            principal.workspace_id,
+            principal.actor,
+            key,
+            principal_json(principal),
+            orjson.dumps(items).decode(),
+        )
+        if row is not None:
+            return row, True
+        existing = await conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM batch_jobs WHERE workspace_id = $1 AND request_key = $2"
+            " AND status IN ('queued', 'running')",
+            principal.workspace_id,
+            key,
+        )
+    if existing is None:
+        return await create(pg, principal, items)
+    return existing, False
+
+
+async def get(pg: asyncpg.Pool, workspace_id: int, batch_id: str) -> asyncpg.Record:
+    """The workspace's batch; NOT_FOUND for an unknown id or another workspace's batch."""
+    row = await pg.fetchrow(
+        f"SELECT {_COLUMNS} FROM batch_jobs WHERE workspace_id = $1 AND id = $2",
+        workspace_id,
+        batch_id,
+    )
+    if row is None:
+        raise errors.not_found(f"batch {batch_id}")
+    return row
+
+
+async def run_item(
+    servicer: QueryServicer, bound: BoundRequest, principal: Principal
+) -> dict[str, Any]:
+    """One item's data as its route answers it (the route's scope and feature enforced)."""
+    AuthInterceptor.authorize(principal, bound.route.options)
+    token = principals.bind(principal)
+    try:
+        handler = getattr(servicer, bound.route.rpc)
+        response = await handler(bound.message, _Context())
+    finally:
+        principals.unbind(token)
+    return message_to_dict(response)
+
+
+async def run_items(
+    deps: Deps, principal: Principal, items: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every item's result or error, in order."""
+    routes = router()
+    servicer = QueryServicer(deps)
+    slots = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(item: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = {"id": item["id"], "route": item["route"]}
+        async with slots:
+            try:
+                bound = routes.bind(item["route"], item["params"])
+                result.update(ok=True, data=await run_item(servicer, bound, principal))
+            except Exception as exc:
+                error = errors.to_api_error(exc)
+                if error is None or error.code == grpc.StatusCode.UNAVAILABLE:
+                    raise  # a bug fails the batch; a store outage retries it
+                detail = {"code": error.reason, "message": error.message}
+                if error.field:
+                    detail["field"] = error.field
+                result.update(ok=False, error=detail)
+        return result
+
+    return list(await asyncio.gather(*(one(item) for item in items)))
+
+
+async def claim(pg: asyncpg.Pool, batch_id: str) -> asyncpg.Record | None:
+    """Start an attempt of a queued or running batch; None when it has finished."""
+    return await pg.fetchrow(
+        f"UPDATE batch_jobs SET status = 'running', attempt = attempt + 1, heartbeat_at = now()"
+        f" WHERE id = $1 AND status IN ('queued', 'running') RETURNING {_COLUMNS}",
+        batch_id,
+    )
+
+
+async def finish(
+    pg: asyncpg.Pool, batch_id: str, attempt: int, results: list[dict[str, Any]]
+) -> None:
+    """Store the results of the attempt that owns the batch."""
+    await pg.execute(
+        "UPDATE batch_jobs SET status = 'succeeded', results = $3, finished_at = now()"
+        " WHERE id = $1 AND attempt = $2 AND status = 'running'",
+        batch_id,
+        attempt,
+        orjson.dumps(results).decode(),
+    )
+
+
+async def fail(pg: asyncpg.Pool, batch_id: str, attempt: int, error: str) -> None:
+    """Mark the attempt's batch failed."""
+    await pg.execute(
+        "UPDATE batch_jobs SET status = 'failed', error = $3, finished_at = now()"
+        " WHERE id = $1 AND attempt = $2 AND status = 'running'",
+        batch_id,
+        attempt,
+        error[:2000],
+    )

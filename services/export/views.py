@@ -1,0 +1,87 @@
+"""Export and batch jobs as API messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+from google.protobuf import json_format, struct_pb2
+
+from services import pb
+from services.auth.signing import Signer
+from services.export import links
+from services.pb import export_pb2
+
+
+def _iso(value: datetime | None) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else ""
+
+
+def export_job(row: asyncpg.Record, signer: Signer, link_ttl_seconds: float) -> export_pb2.ExportJob:
+    """An ExportJob message; a succeeded job with its file carries a fresh signed link."""
+    estimated = int(row["rows_estimated"])
+    written = int(row["rows_written"])
+    if row["status"] == "succeeded":
+        progress = 1.0
+    elif estimated:
+        progress = min(written / estimated, 1.0)
+    else:
+        progress = 0.0
+    job = export_pb2.ExportJob(
+        id=row["id"],
+        status=row["status"],
+        dataset=row["dataset"],
+        format=row["format"],
+        columns=list(row["columns"]),
+        rows_written=written,
+        rows_estimated=estimated,
+        size_bytes=int(row["size_bytes"]),
+        created_at=_iso(row["created_at"]),
+        finished_at=_iso(row["finished_at"]),
+        error=row["error"],
+        progress=round(progress, 4),
+    )
+    if row["status"] == "succeeded" and row["file_name"]:
+        job.expires_at = _iso(row["expires_at"])
+        url, until = links.sign(signer, row["workspace_id"], row["id"], link_ttl_seconds)
+        job.download_url = url
+        job.download_expires_at = _iso(datetime.fromtimestamp(until, UTC))
+    return job
+
+
+def export_job_json(job: export_pb2.ExportJob) -> bytes:
+    """The job in the standard success envelope (for the 202 answer of GET /export)."""
+    data = json_format.MessageToDict(job, always_print_fields_with_no_presence=True)
+    for name in ("rowsWritten", "rowsEstimated", "sizeBytes"):
+        data[name] = int(data[name])  # as the gateway prints 64-bit integers: numbers
+    return orjson.dumps({"success": True, "data": data})
+
+
+def struct(value: dict[str, Any]) -> struct_pb2.Struct:
+    """A JSON object as a protobuf Struct."""
+    message = struct_pb2.Struct()
+    message.update(value)
+    return message
+
+
+def batch_job(row: asyncpg.Record) -> pb.export_pb2.BatchJob:
+    """A BatchJob message with its per-item results once it has run."""
+    items = orjson.loads(row["items"]) if isinstance(row["items"], str) else row["items"]
+    job = pb.export_pb2.BatchJob(
+        id=row["id"],
+        status=row["status"],
+        created_at=_iso(row["created_at"]),
+        finished_at=_iso(row["finished_at"]),
+        items=len(items),
+    )
+    raw = row["results"]
+    results = orjson.loads(raw) if isinstance(raw, str) else (raw or [])
+    for result in results:
+        item = job.results.add(id=result["id"], route=result["route"], ok=result["ok"])
+        if result["ok"]:
+            item.data.CopyFrom(struct(result["data"]))
+        else:
+            item.error.CopyFrom(pb.common_pb2.ErrorDetail(**result["error"]))
+    return job

@@ -1,0 +1,61 @@
+"""ClickHouse's HTTP interface for output the server formats itself (export files), streamed."""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlencode
+
+from clickhouse_driver import Client
+
+from services.errors import StoreUnavailable
+from services.stores.clickhouse import ClickHouseTarget
+
+CHUNK_BYTES = 1 << 20
+# Server settings of every streamed query: 64-bit integers as JSON numbers, not strings.
+STREAM_SETTINGS = {"output_format_json_quote_64bit_integers": "0"}
+
+
+class ClickHouseQueryError(Exception):
+    """ClickHouse refused or failed the query (not a connectivity problem)."""
+
+
+def render(sql: str, params: dict[str, Any]) -> str:
+    """sql with its %(name)s parameters escaped and substituted as clickhouse-driver does."""
+    client = Client(host="127.0.0.1")  # only its escaping context is used; it never connects
+    return str(client.substitute_params(sql, params, client.connection.context))
+
+
+@contextmanager
+def stream(
+    target: ClickHouseTarget, http_port: int, sql: str, params: dict[str, Any]
+) -> Iterator[Iterator[bytes]]:
+    """The body of a query's answer in chunks of about CHUNK_BYTES (blocking; run off-loop)."""
+    query = render(sql, params)
+    url = "/?" + urlencode({"database": target.database, **STREAM_SETTINGS})
+    headers = {"X-ClickHouse-User": target.user, "Content-Type": "text/plain"}
+    if target.password:
+        headers["X-ClickHouse-Key"] = target.password
+    conn = http.client.HTTPConnection(target.host, http_port, timeout=300)
+    try:
+        try:
+            conn.request("POST", url, body=query.encode(), headers=headers)
+            response = conn.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            raise StoreUnavailable(f"ClickHouse is unreachable over HTTP: {exc}") from exc
+        if response.status != 200:
+            text = response.read(4096).decode("utf-8", "replace").strip()
+            raise ClickHouseQueryError(f"ClickHouse answered {response.status}: {text}")
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                while chunk := response.read(CHUNK_BYTES):
+                    yield chunk
+            except (OSError, http.client.HTTPException) as exc:
+                raise StoreUnavailable(f"ClickHouse stopped answering: {exc}") from exc
+
+        yield chunks()
+    finally:
+        conn.close()

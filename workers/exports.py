@@ -1,0 +1,107 @@
+"""arq jobs of the export service: export files, batch queries, and their clean-up."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from arq import Retry
+from arq.constants import in_progress_key_prefix
+
+from services.errors import StoreUnavailable
+from services.export import batch, jobs, runner
+from services.export.storage import ExportStorage
+from services.server.deps import Deps
+
+log = logging.getLogger("linkpulse.worker.exports")
+
+# Tries of one job (the first run included) before a store outage fails it.
+MAX_TRIES = 5
+
+
+def export_job_id(job_id: str) -> str:
+    """The arq job id of an export: enqueueing it twice runs it once."""
+    return f"export:{job_id}"
+
+
+def batch_job_id(batch_id: str) -> str:
+    """The arq job id of a batch."""
+    return f"batch:{batch_id}"
+
+
+def _backoff(ctx: dict[str, Any]) -> float:
+    return float(min(2 ** int(ctx.get("job_try", 1)), 60))
+
+
+async def run_export(ctx: dict[str, Any], job_id: str) -> dict[str, Any]:
+    """Write one export's file; retried with backoff while ClickHouse is unreachable."""
+    deps: Deps = ctx["deps"]
+    job = await jobs.claim(deps.pg, job_id)
+    if job is None:
+        return {"status": "skipped"}  # cancelled, or finished by an earlier run
+    try:
+        outcome = await runner.write_file(
+            deps.pg, deps.ch, deps.settings, ExportStorage(deps.settings.export_path), job
+        )
+    except StoreUnavailable as exc:
+        if int(ctx.get("job_try", 1)) >= MAX_TRIES:
+            await jobs.fail(deps.pg, job_id, job["attempt"], f"ClickHouse is unreachable: {exc}")
+            return {"status": "failed"}
+        log.warning("export %s: %s; retrying", job_id, exc)
+        raise Retry(defer=_backoff(ctx)) from exc
+    except Exception as exc:
+        log.exception("export %s failed", job_id)
+        await jobs.fail(deps.pg, job_id, job["attempt"], f"{type(exc).__name__}: {exc}")
+        return {"status": "failed"}
+    return runner.result_dict(outcome)
+
+
+async def run_batch(ctx: dict[str, Any], batch_id: str) -> dict[str, Any]:
+    """Run every item of one batch as its caller; retried while a store is unreachable."""
+    deps: Deps = ctx["deps"]
+    job = await batch.claim(deps.pg, batch_id)
+    if job is None:
+        return {"status": "skipped"}
+    principal = batch.principal_from_json(job["principal"])
+    items = job["items"]
+    try:
+        results = await batch.run_items(
+            deps, principal, orjson.loads(items) if isinstance(items, str) else items
+        )
+    except StoreUnavailable as exc:
+        if int(ctx.get("job_try", 1)) >= MAX_TRIES:
+            await batch.fail(deps.pg, batch_id, job["attempt"], str(exc))
+            return {"status": "failed"}
+        raise Retry(defer=_backoff(ctx)) from exc
+    except Exception as exc:
+        log.exception("batch %s failed", batch_id)
+        await batch.fail(deps.pg, batch_id, job["attempt"], f"{type(exc).__name__}: {exc}")
+        return {"status": "failed"}
+    await batch.finish(deps.pg, batch_id, job["attempt"], results)
+    return {"status": "succeeded", "items": len(results)}
+
+
+async def resume_stalled_exports(ctx: dict[str, Any]) -> list[str]:
+    """Let another run take exports whose worker died mid-way (arq would wait its timeout)."""
+    deps: Deps = ctx["deps"]
+    redis = ctx["redis"]
+    resumed = []
+    for job_id in await jobs.stalled(deps.pg, deps.settings.export_stalled_seconds):
+        # The job is still in arq's queue; dropping its in-progress marker makes it runnable.
+        if await redis.delete(in_progress_key_prefix + export_job_id(job_id)):
+            resumed.append(job_id)
+            log.warning("export %s stalled (its worker is gone); it will run again", job_id)
+    return resumed
+
+
+async def purge_expired_exports(ctx: dict[str, Any]) -> int:
+    """Delete export files past their retention; returns how many."""
+    deps: Deps = ctx["deps"]
+    storage = ExportStorage(deps.settings.export_path)
+    done = 0
+    for job in await jobs.expired(deps.pg):
+        storage.delete(job["workspace_id"], job["id"], job["format"])
+        await jobs.forget_file(deps.pg, job["id"])
+        done += 1
+    return done
