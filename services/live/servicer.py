@@ -18,6 +18,7 @@ from services.ids import EventIds
 from services.live import conversions, feed, stats
 from services.live.attribution import Attribution, click_cache_value
 from services.live.enrich import click_row
+from services.live.links import LinkDirectory
 from services.live.stream import Accepted, EventStream
 from services.server.deps import Deps
 
@@ -29,26 +30,18 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
         self.deps = deps
         self.ids = EventIds(deps.settings.node_id)
         self.stream = EventStream(deps.redis, deps.settings)
+        self.links = LinkDirectory(deps.pg, deps.settings.auth_cache_seconds)
         # One shared stream reader per workspace for every subscriber of this process.
         self.feeds = feed.FeedHub(deps.redis, prefix=deps.settings.live_key_prefix)
         self.attribution = Attribution(
             deps.redis, deps.ch, self.stream.keys, deps.settings.click_cache_seconds
         )
 
-    async def _destinations(self, workspace_id: int, link_ids: set[int]) -> dict[int, str]:
-        rows = await self.deps.pg.fetch(
-            "SELECT id, destination_url FROM links"
-            " WHERE workspace_id = $1 AND id = ANY($2::bigint[])",
-            workspace_id,
-            list(link_ids),
-        )
-        return {r["id"]: r["destination_url"] for r in rows}
-
     async def _clicks(
         self, workspace_id: int, events: list[pb.live_pb2.ClickEvent], batch: bool, offset: int = 0
     ) -> list[Accepted]:
         """Validate every click (all or nothing) and build what is enqueued."""
-        destinations = await self._destinations(workspace_id, {e.link_id for e in events})
+        destinations = await self.links.destinations(workspace_id, {e.link_id for e in events})
         now = datetime.now(UTC)
         fresh_ids = iter(self.ids.take(sum(1 for e in events if not e.event_id)))
         accepted = []

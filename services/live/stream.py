@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 
 from services import errors
 from services.config import Settings
-from services.live import feed
+from services.live import feed, scripts
 from services.live.stats import StatEvent
 from services.live.tables import TABLES
 
@@ -180,7 +180,6 @@ class EventStream:
         self.dedup_seconds = settings.ingest_dedup_seconds
         self.cache_seconds = settings.click_cache_seconds
         self.publish = publish or partial(feed.publish, prefix=settings.live_key_prefix)
-        self._script = redis.register_script(_ENQUEUE)
 
     async def _known_duplicates(self, workspace_id: int, events: list[Accepted]) -> set[int]:
         claimed = [e.event_id for e in events if e.client_id]
@@ -220,18 +219,23 @@ class EventStream:
             # The feed check is advisory (two racing duplicates may both reach the feed);
             # the script's SET NX decides what is counted.
             known = await self._known_duplicates(workspace_id, events)
-            async with self.redis.pipeline(transaction=True) as pipe:
-                await self._script(keys=[self.stream], args=args, client=pipe)
-                fresh = [at for at, e in enumerate(events) if e.event_id not in known]
-                if fresh:
-                    self.publish(
-                        pipe,
-                        workspace_id,
-                        kind,
-                        [lines[at] for at in fresh],
-                        [stat_event(events[at]) for at in fresh],
-                    )
-                results = await pipe.execute(raise_on_error=False)
+            for _attempt in range(2):
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    scripts.queue(pipe, _ENQUEUE, [self.stream], args)
+                    fresh = [at for at, e in enumerate(events) if e.event_id not in known]
+                    if fresh:
+                        self.publish(
+                            pipe,
+                            workspace_id,
+                            kind,
+                            [lines[at] for at in fresh],
+                            [stat_event(events[at]) for at in fresh],
+                        )
+                    results = await pipe.execute(raise_on_error=False)
+                    # Redis lost the scripts (restarted): none of them ran, so run them again.
+                    if not scripts.missing(results):
+                        break
+                    scripts.forget(pipe)
         except REDIS_DOWN as exc:
             raise errors.unavailable(
                 f"the event store (Redis) is unreachable; events were not accepted: {exc}"

@@ -98,3 +98,14 @@ async def test_redis_down_is_unavailable() -> None:
     assert down.value.code == grpc.StatusCode.UNAVAILABLE
     assert "not accepted" in down.value.message
     await closed.aclose()
+
+
+async def test_scripts_lost_by_redis_are_loaded_again(redis: Redis) -> None:
+    s = settings("flushed")
+    stream = EventStream(redis, s)
+    assert await stream.enqueue(6, [click(21)]) == [True]
+    await redis.script_flush()  # what a restart without persistence does to the scripts
+    assert await stream.enqueue(6, [click(22)]) == [True]
+    entries = await redis.xrange(s.ingest_stream)
+    assert [decode_rows("click", e[1][b"r"])[0][0] for e in entries] == [21, 22]
+    assert await redis.xlen(f"{s.live_key_prefix}:{{6}}") == 2
