@@ -18,6 +18,7 @@ from services.server.deps import Deps
 from services.stores.clickhouse import ClickHouse, ClickHouseTarget
 from services.stores.redisclient import create_redis
 from tests.bench import dataset as dataset_mod
+from tests.bench import export as export_bench
 from tests.bench import pgtables, report, system
 from tests.bench.baseline import PostgresBaseline
 from tests.bench.options import BenchOptions, parse, system_env
@@ -75,7 +76,7 @@ async def run(options: BenchOptions) -> int:
         f" {dataset.counts['leads']:,} leads, {dataset.counts['sales']:,} sales"
     )
     routes = [r for r in ROUTES if not options.only or r.name in options.only]
-    if not routes:
+    if not routes and not export_bench.wanted(options.only):
         raise SystemExit(f"bench: no route named {options.only}; see tests/bench/routes.py")
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=6)
     ch = ClickHouse.from_url(settings.clickhouse_url)
@@ -112,12 +113,20 @@ async def run(options: BenchOptions) -> int:
         ch.close()
         await pool.close()
 
+    exported = None
+    if export_bench.wanted(options.only):
+        exported = await export_bench.measure(settings, env, dataset)
+    text = report.markdown(options, dataset, environment, results)
+    if exported is not None:
+        text += "\n" + export_bench.markdown(exported, dataset.counts["clicks"])
     options.output.parent.mkdir(parents=True, exist_ok=True)
-    options.output.write_text(report.markdown(options, dataset, environment, results))
+    options.output.write_text(text)
     say(f"wrote {options.output}")
     print(report.tables(results))
     print()
     print(report.verdict(results))
+    if exported is not None:
+        print(export_bench.verdict(exported))
     trouble = report.problems(results)
     if trouble:
         print(trouble)
