@@ -1,7 +1,9 @@
 """Server-streaming RPCs served as WebSockets: one JSON text frame per streamed message.
 
 Auth: the client's Authorization header, or ``?token=`` (browsers cannot set headers on a
-WebSocket), is forwarded to the service as the bearer token.
+WebSocket) holding a short-lived live token from ``POST /api/analytics/live/token``, is
+forwarded to the service as the bearer token. Long-lived API keys and session tokens are
+refused in the URL (4401), where proxies and logs would keep them.
 
 Heartbeats: every ``GATEWAY_WS_HEARTBEAT_SECONDS`` (15 s; 0 turns them off) the gateway sends
 the text frame ``{"type":"heartbeat"}``, so a client (a browser too, which never sees
@@ -33,6 +35,7 @@ from gateway.metadata import outgoing_metadata, request_id
 from gateway.pipeline import BackendsRef
 from gateway.responses import error_body
 from gateway.routes import Route
+from services.auth.live_tokens import PREFIX as LIVE_TOKEN_PREFIX
 from services.config import env_float, env_int
 
 logger = logging.getLogger(__name__)
@@ -165,6 +168,14 @@ def websocket_endpoint(
         await websocket.accept(headers=[(b"x-request-id", rid.encode())])
         try:
             token = websocket.query_params.get(TOKEN_PARAMETER)
+            if token and not token.startswith(LIVE_TOKEN_PREFIX):
+                raise GatewayError(
+                    401,
+                    "unauthorized",
+                    "?token= takes a short-lived token from POST /api/analytics/live/token;"
+                    " send API keys in the Authorization header",
+                    TOKEN_PARAMETER,
+                )
             query = [
                 (name, value)
                 for name, value in websocket.query_params.multi_items()

@@ -7,7 +7,9 @@ import time
 import asyncpg
 
 from services import errors
+from services.auth import live_tokens
 from services.auth.principal import Principal
+from services.auth.signing import Signer
 from services.auth.tokens import API_KEY_PREFIX, ROLE_SCOPES, SESSION_PREFIX, token_hash
 
 _WORKSPACE_COLUMNS = """
@@ -21,6 +23,19 @@ FROM api_keys k
 JOIN workspaces w ON w.id = k.workspace_id
 JOIN plans p ON p.code = w.plan
 WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
+"""
+
+_WORKSPACE_SQL = f"""
+SELECT {_WORKSPACE_COLUMNS}
+FROM workspaces w
+JOIN plans p ON p.code = w.plan
+WHERE w.id = $1
+"""
+
+# A live token lives no longer than its key: revoking the key ends its tokens too.
+_KEY_ALIVE_SQL = """
+SELECT 1 FROM api_keys
+WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
 """
 
 _SESSION_SQL = f"""
@@ -54,9 +69,10 @@ def _principal(
 class TokenResolver:
     """Resolves API keys and session tokens; results are trusted for `ttl` seconds."""
 
-    def __init__(self, pool: asyncpg.Pool, ttl: float = 5.0) -> None:
+    def __init__(self, pool: asyncpg.Pool, ttl: float = 5.0, signer: Signer | None = None) -> None:
         self._pool = pool
         self._ttl = ttl
+        self._signer = signer
         self._cache: dict[tuple[bytes, int | None], tuple[float, Principal]] = {}
 
     async def resolve(self, token: str, workspace_id: int | None = None) -> Principal:
@@ -71,6 +87,9 @@ class TokenResolver:
             principal = await self._session(digest, workspace_id)
         elif token.startswith(API_KEY_PREFIX):
             principal = await self._api_key(digest, workspace_id)
+        elif token.startswith(live_tokens.PREFIX) and self._signer is not None:
+            # Not remembered: a live token is used once per connection and expires soon.
+            return await self._live(token, workspace_id)
         else:
             raise errors.unauthenticated("invalid or expired token")
         if len(self._cache) > 10_000:
@@ -89,6 +108,21 @@ class TokenResolver:
         return _principal(
             row, f"api_key:{row['key_id']}", tuple(row["scopes"]), (row["workspace_id"],)
         )
+
+    async def _live(self, token: str, workspace_id: int | None) -> Principal:
+        assert self._signer is not None
+        claims = live_tokens.read(self._signer, token)
+        if workspace_id is not None and workspace_id != claims.workspace_id:
+            raise errors.permission_denied(
+                "forbidden", f"the token has no access to workspace {workspace_id}"
+            )
+        kind, _, key_id = claims.actor.partition(":")
+        if kind == "api_key" and not await self._pool.fetchval(_KEY_ALIVE_SQL, int(key_id)):
+            raise errors.unauthenticated("invalid or expired token")
+        row = await self._pool.fetchrow(_WORKSPACE_SQL, claims.workspace_id)
+        if row is None:
+            raise errors.unauthenticated("invalid or expired token")
+        return _principal(row, claims.actor, tuple(live_tokens.SCOPES), (claims.workspace_id,))
 
     async def _session(self, digest: bytes, workspace_id: int | None) -> Principal:
         rows = await self._pool.fetch(_SESSION_SQL, digest)

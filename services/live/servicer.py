@@ -8,12 +8,12 @@ in the stream; if Redis cannot take them it fails with UNAVAILABLE and none of t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import grpc
 
 from services import errors, pb
-from services.auth import principal
+from services.auth import live_tokens, principal, signing
 from services.ids import EventIds
 from services.live import conversions, feed, stats
 from services.live.attribution import Attribution, click_cache_value
@@ -31,6 +31,7 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
         self.ids = EventIds(deps.settings.node_id)
         self.stream = EventStream(deps.redis, deps.settings)
         self.links = LinkDirectory(deps.pg, deps.settings.auth_cache_seconds)
+        self.signer = signing.signer(deps.settings)
         # One shared stream reader per workspace for every subscriber of this process.
         self.feeds = feed.FeedHub(deps.redis, prefix=deps.settings.live_key_prefix)
         self.attribution = Attribution(
@@ -201,6 +202,18 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
             self.deps.redis,
             principal.current().workspace_id,
             prefix=self.deps.settings.live_key_prefix,
+        )
+
+    async def CreateLiveToken(self, request, context):  # noqa: N802, ANN001
+        seconds = live_tokens.lifetime(
+            request.ttl_seconds if request.HasField("ttl_seconds") else None
+        )
+        token = live_tokens.mint(self.signer, principal.current(), seconds)
+        expires = datetime.now(UTC) + timedelta(seconds=seconds)
+        return pb.live_pb2.LiveToken(
+            token=token,
+            expires_at=expires.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            expires_in=seconds,
         )
 
 

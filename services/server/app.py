@@ -12,6 +12,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.audit.denials import DenialRecorder
+from services.auth import signing
 from services.auth.resolver import TokenResolver
 from services.config import Settings
 from services.server.deps import Deps
@@ -27,7 +28,9 @@ GRACE_SECONDS = 10.0
 
 def build_server(deps: Deps) -> grpc.aio.Server:
     """A grpc.aio server with the shared interceptors (errors outermost, then auth)."""
-    resolver = TokenResolver(deps.pg, ttl=deps.settings.auth_cache_seconds)
+    resolver = TokenResolver(
+        deps.pg, ttl=deps.settings.auth_cache_seconds, signer=signing.signer(deps.settings)
+    )
     auth = AuthInterceptor(resolver, route_policies(), on_denied=DenialRecorder(deps.pg))
     return grpc.aio.server(
         interceptors=[ErrorInterceptor(), auth],

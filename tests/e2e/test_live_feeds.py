@@ -31,8 +31,11 @@ async def test_ingested_events_reach_every_feed_of_their_workspace_only(
     a = await tenant()
     b = await tenant()
     ws_url = system.gateway_url.replace("http://", "ws://") + "/api/analytics/live/ws"
+    minted = await http.post("/api/analytics/live/token", json={}, headers=a.headers)
+    assert minted.status_code == 200, minted.text
+    live_token = minted.json()["data"]["token"]
     async with (
-        websockets.connect(f"{ws_url}?token={a.key}") as feed_a,
+        websockets.connect(f"{ws_url}?token={live_token}") as feed_a,
         websockets.connect(ws_url, additional_headers=b.headers) as feed_b,
         system.channel("live") as channel,
     ):

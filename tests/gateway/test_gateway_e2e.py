@@ -165,14 +165,14 @@ def _ws_url(gateway_url: str, path: str) -> str:
 
 async def test_websocket_streams_json_frames(gateway_url: str, backend) -> None:
     big = backend.big
-    url = _ws_url(gateway_url, "/api/analytics/live/ws?linkId=5&token=tok_1")
+    url = _ws_url(gateway_url, "/api/analytics/live/ws?linkId=5&token=lpl_tok_1")
     async with websockets.connect(url) as socket:
         frames = [json.loads(await socket.recv()) for _ in range(3)]
         with pytest.raises(websockets.ConnectionClosedOK):
             await socket.recv()
     assert [frame["eventId"] for frame in frames] == [big, big + 1, big + 2]
     assert frames[0]["linkId"] == 5 and frames[0]["kind"] == "click"
-    assert dict(backend.recorder.metadata["Subscribe"])["authorization"] == "Bearer tok_1"
+    assert dict(backend.recorder.metadata["Subscribe"])["authorization"] == "Bearer lpl_tok_1"
     assert backend.recorder.requests["Subscribe"].link_id == 5
 
 
@@ -200,7 +200,7 @@ async def test_websocket_error_frame_and_close_code(gateway_url: str) -> None:
 
 
 async def test_websocket_binding_error_closes_4400(gateway_url: str) -> None:
-    url = _ws_url(gateway_url, "/api/analytics/live/ws?linkId=abc&token=t")
+    url = _ws_url(gateway_url, "/api/analytics/live/ws?linkId=abc&token=lpl_t")
     async with websockets.connect(url) as socket:
         frame = json.loads(await socket.recv())
         with pytest.raises(websockets.ConnectionClosedError) as closed:
@@ -211,7 +211,7 @@ async def test_websocket_binding_error_closes_4400(gateway_url: str) -> None:
 
 async def test_client_disconnect_cancels_the_call(gateway_url: str, backend) -> None:
     backend.recorder.stream_cancelled.clear()
-    url = _ws_url(gateway_url, "/api/analytics/live/ws?kind=forever&token=t")
+    url = _ws_url(gateway_url, "/api/analytics/live/ws?kind=forever&token=lpl_t")
     async with websockets.connect(url) as socket:
         for _ in range(2):
             await socket.recv()

@@ -89,9 +89,11 @@ async def test_slow_consumer_is_cut_off_while_another_keeps_receiving(live) -> N
     url, service = live
     before = service.cancelled
     service.ended.clear()
-    fast = await websockets.connect(f"{url}?token=t", compression=None, max_size=None)
+    fast = await websockets.connect(f"{url}?token=lpl_t", compression=None, max_size=None)
     # max_queue=1 and no reading: the slow client stops draining its TCP socket at once
-    slow = await websockets.connect(f"{url}?token=t", compression=None, max_queue=1, max_size=None)
+    slow = await websockets.connect(
+        f"{url}?token=lpl_t", compression=None, max_queue=1, max_size=None
+    )
     try:
         # the slow client's buffers and send queue fill within seconds
         received = await _read_for(fast, 3.0)
