@@ -73,16 +73,17 @@ _STRING_FIELDS = (
 _INT_FIELDS = ("event_id", "link_id", "amount")
 
 
-# KEYS[1]: the feed stream; ARGV: MAXLEN, TTL, the kind, then one encoded row per entry.
+# KEYS[1]: the feed stream; ARGV: MAXLEN, TTL, the kind, the encoded rows (one per line).
 # One script call per batch: appending each entry from the client costs a round of command
 # encoding and reply parsing per event, which dominated ingestion.
 _APPEND = """
-local key, maxlen, kind = KEYS[1], ARGV[1], ARGV[3]
-for i = 4, #ARGV do
-  redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'k', kind, 'r', ARGV[i])
+local key, maxlen, kind, count = KEYS[1], ARGV[1], ARGV[3], 0
+for row in string.gmatch(ARGV[4], '[^\\n]+') do
+  redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'k', kind, 'r', row)
+  count = count + 1
 end
 redis.call('EXPIRE', key, ARGV[2])
-return #ARGV - 3
+return count
 """
 
 
@@ -101,7 +102,8 @@ def publish(
     if not rows:
         return
     key = stream_key(workspace_id, prefix)
-    scripts.queue(pipe, _APPEND, [key], [STREAM_MAXLEN, STREAM_TTL_SECONDS, kind, *rows])
+    blob = b"\n".join(rows)
+    scripts.queue(pipe, _APPEND, [key], [STREAM_MAXLEN, STREAM_TTL_SECONDS, kind, blob])
     stats.record(pipe, key, stat_events, time.time() if now is None else now)
 
 
