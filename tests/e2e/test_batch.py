@@ -77,7 +77,7 @@ def individual_path(item: dict) -> tuple[str, dict]:
     return route, params
 
 
-async def test_a_batch_answers_what_the_routes_answer(http, clicked):
+async def test_a_batch_answers_what_the_routes_answer(http, pg, clicked):
     owner, _ = clicked
     items = queries(owner.link_ids[0])
     r = await http.post(BATCH, json={"queries": items, "wait": True}, headers=owner.headers)
@@ -98,6 +98,13 @@ async def test_a_batch_answers_what_the_routes_answer(http, clicked):
         assert result["data"] == alone.json()["data"], item["id"]
     overview = by_id["overview"]["data"]["totals"]
     assert overview["clicks"] == 3_000 - 60  # bots left out
+    logged = await pg.fetchval(
+        "SELECT count(*) FROM audit_log WHERE workspace_id = $1 AND action = 'batch.created'"
+        " AND target = $2",
+        owner.workspace_id,
+        f"batch:{job['id']}",
+    )
+    assert logged == 1
 
 
 async def test_without_wait_it_is_a_job_to_poll(http, clicked):

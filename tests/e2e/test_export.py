@@ -411,3 +411,24 @@ async def test_expired_files_are_purged(system, pg, tenant, http, ch):
     assert (await http.get(done["downloadUrl"])).status_code == 404
     job = (await http.get(f"{EXPORTS}/{job_id}", headers=t.headers)).json()["data"]
     assert job["status"] == "succeeded" and job["downloadUrl"] == ""
+
+
+async def test_exports_are_in_the_audit_log(http, pg, tenant, ch):
+    t = await tenant()
+    await insert_clicks(ch, t.workspace_id, t.link_ids, 20, 11_000, T0)
+    assert (await http.get(EXPORT, params=window(), headers=t.headers)).status_code == 200
+    job_id = (await http.post(EXPORTS, params=window(), headers=t.headers)).json()["data"]["id"]
+    done = (await wait_job(http, t, job_id))[-1]
+    assert (await http.get(done["downloadUrl"])).status_code == 200
+    rows = await pg.fetch(
+        "SELECT action, target, actor FROM audit_log WHERE workspace_id = $1"
+        " AND action LIKE 'export.%' ORDER BY seq",
+        t.workspace_id,
+    )
+    entries = [(r["action"], r["target"]) for r in rows]
+    assert entries == [
+        ("export.created", "inline:clicks.csv"),
+        ("export.created", f"export:{job_id}"),
+        ("export.downloaded", f"export:{job_id}"),
+    ]
+    assert all(r["actor"].startswith("api_key:") for r in rows)
