@@ -20,16 +20,6 @@ log = logging.getLogger("linkpulse.worker.exports")
 MAX_TRIES = 5
 
 
-def export_job_id(job_id: str) -> str:
-    """The arq job id of an export: enqueueing it twice runs it once."""
-    return f"export:{job_id}"
-
-
-def batch_job_id(batch_id: str) -> str:
-    """The arq job id of a batch."""
-    return f"batch:{batch_id}"
-
-
 def _backoff(ctx: dict[str, Any]) -> float:
     return float(min(2 ** int(ctx.get("job_try", 1)), 60))
 
@@ -89,7 +79,7 @@ async def resume_stalled_exports(ctx: dict[str, Any]) -> list[str]:
     resumed = []
     for job_id in await jobs.stalled(deps.pg, deps.settings.export_stalled_seconds):
         # The job is still in arq's queue; dropping its in-progress marker makes it runnable.
-        if await redis.delete(in_progress_key_prefix + export_job_id(job_id)):
+        if await redis.delete(in_progress_key_prefix + jobs.arq_job_id("export", job_id)):
             resumed.append(job_id)
             log.warning("export %s stalled (its worker is gone); it will run again", job_id)
     return resumed

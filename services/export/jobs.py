@@ -26,6 +26,11 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(10)}"
 
 
+def arq_job_id(kind: str, job_id: str) -> str:
+    """The arq job id of an export or batch (`export:<id>`): enqueueing it twice runs it once."""
+    return f"{kind}:{job_id}"
+
+
 def request_key(actor: str, payload: Any) -> str:
     """Identity of a request: the same caller asking the same thing gets the same key."""
     body = orjson.dumps([actor, payload], option=orjson.OPT_SORT_KEYS)

@@ -80,7 +80,9 @@ class ExportServicer(pb.export_pb2_grpc.ExportServiceServicer):
             )
         queue = await self._queue()
         # The arq job id is the export's: a second enqueue of the same job is a no-op.
-        await queue.enqueue_job("run_export", row["id"], _job_id=f"export:{row['id']}")
+        await queue.enqueue_job(
+            "run_export", row["id"], _job_id=jobs.arq_job_id("export", row["id"])
+        )
         return row
 
     async def _estimate(self, spec: ExportSpec) -> int:
@@ -213,7 +215,7 @@ class ExportServicer(pb.export_pb2_grpc.ExportServiceServicer):
                 target=f"batch:{row['id']}",
             )
         queue = await self._queue()
-        await queue.enqueue_job("run_batch", row["id"], _job_id=f"batch:{row['id']}")
+        await queue.enqueue_job("run_batch", row["id"], _job_id=jobs.arq_job_id("batch", row["id"]))
         if request.wait:
             deadline = time.monotonic() + self.deps.settings.batch_wait_seconds
             while row["status"] in ("queued", "running") and time.monotonic() < deadline:

@@ -126,7 +126,10 @@ async def _export(
     arq = await create_pool(RedisSettings.from_dsn(settings.redis_url))
     try:
         await arq.enqueue_job(
-            "run_export", job["id"], _job_id=f"export:{job['id']}", _queue_name=settings.queue_name
+            "run_export",
+            job["id"],
+            _job_id=jobs.arq_job_id("export", job["id"]),
+            _queue_name=settings.queue_name,
         )
     finally:
         await arq.aclose()

@@ -17,7 +17,6 @@ WINDOW = {"start": START, "end": END, "timezone": "UTC"}
 async def clicked(pg, ch, system):
     """A business workspace with clicks, and a free one (no device analytics)."""
     from services.admin import credentials, links, tenants
-
     from tests.conftest import DEFAULT_SCOPES, Tenant
 
     made = []

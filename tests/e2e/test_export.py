@@ -110,8 +110,8 @@ async def large(system, pg, ch, tenant_factory_module):
 @pytest.fixture(scope="module")
 def tenant_factory_module(pg):
     """Tenants for the module's shared fixtures."""
-    from services.admin import credentials, links as admin_links, tenants
-
+    from services.admin import credentials, tenants
+    from services.admin import links as admin_links
     from tests.conftest import DEFAULT_SCOPES, Tenant
 
     async def make(plan: str = "business") -> Tenant:
