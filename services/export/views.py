@@ -19,7 +19,9 @@ def _iso(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else ""
 
 
-def export_job(row: asyncpg.Record, signer: Signer, link_ttl_seconds: float) -> export_pb2.ExportJob:
+def export_job(
+    row: asyncpg.Record, signer: Signer, link_ttl_seconds: float
+) -> export_pb2.ExportJob:
     """An ExportJob message; a succeeded job with its file carries a fresh signed link."""
     estimated = int(row["rows_estimated"])
     written = int(row["rows_written"])
