@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +17,11 @@ from services.stores.clickhouse import ClickHouseTarget
 CHUNK_BYTES = 1 << 20
 # Server settings of every streamed query: 64-bit integers as JSON numbers, not strings.
 STREAM_SETTINGS = {"output_format_json_quote_64bit_integers": "0"}
+
+
+# How much of the end of an answer is kept to look for an error ClickHouse appended late.
+TAIL_BYTES = 4096
+_LATE_ERROR = re.compile(rb"(?:^|\n)(Code: \d+[.,] [^\n]*DB::Exception[^\n]*)\n?\Z")
 
 
 class ClickHouseQueryError(Exception):
@@ -50,11 +56,19 @@ def stream(
             raise ClickHouseQueryError(f"ClickHouse answered {response.status}: {text}")
 
         def chunks() -> Iterator[bytes]:
+            tail = b""
             try:
                 while chunk := response.read(CHUNK_BYTES):
+                    tail = (tail + chunk)[-TAIL_BYTES:]
                     yield chunk
             except (OSError, http.client.HTTPException) as exc:
                 raise StoreUnavailable(f"ClickHouse stopped answering: {exc}") from exc
+            failed = _LATE_ERROR.search(tail)
+            if failed:
+                # The status line went out before the query failed: ClickHouse appended the
+                # error to the body instead. (No data line starts with "Code: ": strings are
+                # quoted in CSV and every NDJSON line starts with "{".)
+                raise StoreUnavailable(f"ClickHouse failed mid-answer: {failed.group(1).decode()}")
 
         yield chunks()
     finally:
