@@ -3,7 +3,9 @@
 Auth stays in the services, so a snapshot is only served to a caller the service authorized
 for the same route within AUTH_CACHE_SECONDS: the services' auth interceptor names the
 authorized workspace in the `x-linkpulse-workspace` trailer of every authorized unary call, and
-after a 200 the gateway remembers (credential, route) -> workspace for that long. Snapshots are
+after a 200 the gateway remembers (credential, route) -> workspace (and the credential's rate
+limit) for that long. A snapshot served spends a request of the credential's rate limit, like
+a call would (services.auth.ratelimit): an empty bucket is answered 429. Snapshots are
 kept per workspace, route and bound request message, so two callers of one workspace share them
 and no caller ever reaches another workspace's. Redis trouble never fails a request: it is then
 answered uncached.
@@ -23,10 +25,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.binding import RequestBinder
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, rate_limited
 from gateway.metadata import request_id
 from gateway.pipeline import Pipeline, call_result
+from gateway.responses import error_response
 from gateway.routes import Route
+from services.auth import ratelimit
+from services.auth.ratelimit import RateLimiter
 from services.config import Settings
 from services.server.trailers import NO_STORE_TRAILER, WORKSPACE_TRAILER
 from services.stores.redisclient import create_redis
@@ -80,6 +85,7 @@ class CacheKeys:
     """The Redis keys of one request: its credential's memo and its snapshot's suffix."""
 
     prefix: str
+    credential: str
     memo: str
     route: str
     params: str
@@ -94,8 +100,7 @@ def credential_digest(request: Request) -> str | None:
     authorization = request.headers.get("authorization")
     if not authorization:
         return None
-    workspace = request.headers.get("x-workspace-id", "")
-    return hashlib.sha256(f"{authorization}|{workspace}".encode()).hexdigest()
+    return ratelimit.credential_digest(authorization, request.headers.get("x-workspace-id", ""))
 
 
 def _directives(request: Request) -> set[str]:
@@ -103,15 +108,24 @@ def _directives(request: Request) -> set[str]:
     return {part.strip().lower().replace(" ", "") for part in header.split(",") if part.strip()}
 
 
-def _workspace_trailer(request: Request) -> str | None:
-    """The workspace the service authorized the call for; None if the answer must not be kept."""
+def _trailer(request: Request, name: str) -> str | None:
     result = call_result(request)
-    if result is None or result.metadata_value(NO_STORE_TRAILER) is not None:
-        return None
-    value = result.metadata_value(WORKSPACE_TRAILER)
+    value = None if result is None else result.metadata_value(name)
     if isinstance(value, bytes):
         value = value.decode("ascii", "replace")
     return value if isinstance(value, str) and value.isdigit() else None
+
+
+def _memo(request: Request) -> str | None:
+    """`<workspace>:<rate limit>` the service authorized the call for; None if the answer must
+    not be kept."""
+    result = call_result(request)
+    if result is None or result.metadata_value(NO_STORE_TRAILER) is not None:
+        return None
+    workspace = _trailer(request, WORKSPACE_TRAILER)
+    if workspace is None:
+        return None
+    return f"{workspace}:{_trailer(request, ratelimit.LIMIT) or 0}"
 
 
 class SnapshotCache:
@@ -130,6 +144,7 @@ class SnapshotCache:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis
+        self._limiter = RateLimiter(redis, prefix=prefix, timeout_seconds=timeout_seconds)
         self._ttl = ttl_seconds
         self._auth_ttl_ms = int(auth_ttl_seconds * 1000)
         self._prefix = prefix
@@ -148,6 +163,7 @@ class SnapshotCache:
             create_redis(settings.redis_url, timeout_seconds, timeout_seconds),
             ttl_seconds=settings.snapshot_ttl_seconds,
             auth_ttl_seconds=settings.auth_cache_seconds,
+            prefix=settings.ingest_key_prefix,
             timeout_seconds=timeout_seconds,
         )
 
@@ -169,14 +185,19 @@ class SnapshotCache:
         keys = self._keys(route, request)
         directives = _directives(request)
         if keys is not None and not directives & _NO_READ:
-            snapshot = await self._read(keys)
-            if snapshot is not None:
-                return self._hit(snapshot, request)
+            found = await self._read(keys)
+            if found is not None:
+                snapshot, limit = found
+                decision = await self._limiter.spend(keys.credential, limit)
+                headers = decision.headers() if decision is not None else {}
+                if decision is not None and not decision.allowed:
+                    return error_response(rate_limited(decision), route.options.envelope, headers)
+                return self._hit(snapshot, request, headers)
         response = await pipeline(route, request)
         if keys is not None and _NO_STORE not in directives and response.status_code == 200:
-            workspace = _workspace_trailer(request)
-            if workspace is not None:
-                await self._write(keys, workspace, response)
+            memo = _memo(request)
+            if memo is not None:
+                await self._write(keys, memo, response)
         response.headers[X_CACHE] = MISS
         return response
 
@@ -196,23 +217,28 @@ class SnapshotCache:
         # and number format (07) do not matter.
         params = hashlib.sha256(message.SerializeToString(deterministic=True)).hexdigest()
         memo = f"{self._prefix}:auth:{credential}:{route.key}"
-        return CacheKeys(self._prefix, memo, route.key, params)
+        return CacheKeys(self._prefix, credential, memo, route.key, params)
 
-    async def _read(self, keys: CacheKeys) -> Snapshot | None:
+    async def _read(self, keys: CacheKeys) -> tuple[Snapshot, int] | None:
+        """The request's snapshot and the credential's rate limit, if the memo allows it."""
         if self._paused():
             return None
         try:
             async with asyncio.timeout(self._timeout):
-                workspace = await self._redis.get(keys.memo)
-                if workspace is None or not workspace.isdigit():
+                memo = await self._redis.get(keys.memo)
+                workspace, _, limit = (memo or b"").decode().partition(":")
+                if not workspace.isdigit():
                     return None
-                raw = await self._redis.get(keys.snapshot(workspace.decode()))
+                raw = await self._redis.get(keys.snapshot(workspace))
         except Exception as exc:  # the cache must never fail a request
             self._unavailable(exc)
             return None
-        return None if raw is None else Snapshot.load(raw)
+        snapshot = None if raw is None else Snapshot.load(raw)
+        if snapshot is None:
+            return None
+        return snapshot, int(limit) if limit.isdigit() else 0
 
-    async def _write(self, keys: CacheKeys, workspace: str, response: Response) -> None:
+    async def _write(self, keys: CacheKeys, memo: str, response: Response) -> None:
         body = getattr(response, "body", None)
         if (
             self._paused()
@@ -227,15 +253,17 @@ class SnapshotCache:
         try:
             async with asyncio.timeout(self._timeout):
                 async with self._redis.pipeline(transaction=False) as pipe:
+                    workspace = memo.partition(":")[0]
                     pipe.set(keys.snapshot(workspace), snapshot.dump(), ex=self._ttl)
-                    pipe.set(keys.memo, workspace, px=self._auth_ttl_ms)
+                    pipe.set(keys.memo, memo, px=self._auth_ttl_ms)
                     await pipe.execute()
         except Exception as exc:  # the cache must never fail a request
             self._unavailable(exc)
 
-    def _hit(self, snapshot: Snapshot, request: Request) -> Response:
+    def _hit(self, snapshot: Snapshot, request: Request, extra: dict[str, str]) -> Response:
         age = max(0, int(self._clock() - snapshot.stored_at))
         headers = {
+            **extra,
             "x-request-id": request_id(request),
             "content-type": snapshot.content_type,
             X_CACHE: HIT,

@@ -11,6 +11,7 @@ from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 
 from services import pb
+from services.auth.ratelimit import Decision
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,16 @@ class GatewayError(Exception):
 def invalid_argument(message: str, field: str | None = None) -> GatewayError:
     """A 400 `invalid_argument` error."""
     return GatewayError(400, "invalid_argument", message, field)
+
+
+def rate_limited(decision: Decision) -> GatewayError:
+    """The 429 of a credential whose rate-limit bucket is empty."""
+    return GatewayError(
+        429,
+        "rate_limited",
+        f"rate limit of {decision.limit} requests per minute exceeded;"
+        f" retry after {decision.retry_after_seconds} s",
+    )
 
 
 def internal_error() -> GatewayError:

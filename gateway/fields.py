@@ -1,4 +1,4 @@
-"""Facts about protobuf field descriptors (they live in services.rpc.fields, shared with workers)."""
+"""Facts about protobuf field descriptors (in services.rpc.fields, shared with the workers)."""
 
 from services.rpc.fields import (
     FLOAT_TYPES,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
 
 import grpc
 from google.api import httpbody_pb2
@@ -17,6 +18,7 @@ from gateway.jsonify import message_to_dict
 from gateway.metadata import outgoing_metadata, request_id
 from gateway.responses import error_response, success_response
 from gateway.routes import Route
+from services.auth import ratelimit
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,15 @@ def status_override(result: UnaryResult) -> int | None:
     return None
 
 
+def rate_limit_headers(metadata: Iterable[tuple[str, Any]] | None) -> dict[str, str]:
+    """The X-RateLimit-* and Retry-After headers a service sent as trailing metadata."""
+    found = {}
+    for name, value in metadata or ():
+        if name in ratelimit.HEADERS:
+            found[name] = value.decode() if isinstance(value, bytes) else str(value)
+    return found
+
+
 def render_result(route: Route, result: UnaryResult, headers: Mapping[str, str]) -> Response:
     """The HTTP response of a successful call: raw HttpBody or the JSON envelope."""
     status = status_override(result) or 200
@@ -97,10 +108,13 @@ class UnaryPipeline:
         except GatewayError as error:
             return error_response(error, envelope, headers)
         except grpc.RpcError as rpc_error:
+            if isinstance(rpc_error, grpc.aio.AioRpcError):
+                headers.update(rate_limit_headers(rpc_error.trailing_metadata()))
             return error_response(from_rpc_error(rpc_error, route.service), envelope, headers)
         except Exception:
             logger.exception("%s failed (request %s)", route.key, headers["x-request-id"])
             return error_response(internal_error(), envelope, headers)
+        headers.update(rate_limit_headers(result.trailing_metadata))
         try:
             return render_result(route, result, headers)
         except Exception:

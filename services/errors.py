@@ -16,13 +16,20 @@ class ApiError(Exception):
     """A failure the caller should see: gRPC code, a machine-readable reason and a message."""
 
     def __init__(
-        self, code: grpc.StatusCode, reason: str, message: str, field: str | None = None
+        self,
+        code: grpc.StatusCode,
+        reason: str,
+        message: str,
+        field: str | None = None,
+        trailers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         super().__init__(message)
         self.code = code
         self.reason = reason
         self.message = message
         self.field = field
+        # Extra trailing metadata sent with the status (e.g. rate-limit headers).
+        self.trailers = trailers
 
 
 class StoreUnavailable(Exception):
@@ -105,6 +112,8 @@ def status_details(error: ApiError) -> bytes:
 async def abort(context: grpc.aio.ServicerContext, error: ApiError) -> NoReturn:
     """End the RPC with the error's status and details."""
     await context.abort(
-        error.code, error.message, trailing_metadata=((STATUS_DETAILS_KEY, status_details(error)),)
+        error.code,
+        error.message,
+        trailing_metadata=((STATUS_DETAILS_KEY, status_details(error)), *error.trailers),
     )
     raise AssertionError("unreachable")  # context.abort always raises

@@ -21,6 +21,8 @@ class Principal:
     max_days: int
     timezone: str
     currency: str
+    # The plan's rate limit (0: unlimited).
+    requests_per_minute: int = 0
 
     def has_scope(self, scope: str) -> bool:
         """True when the credential carries scope."""

@@ -14,7 +14,8 @@ from services.auth.tokens import API_KEY_PREFIX, ROLE_SCOPES, SESSION_PREFIX, to
 
 _WORKSPACE_COLUMNS = """
     w.id AS workspace_id, w.organization_id, w.plan, w.timezone, w.default_currency,
-    p.max_days, ARRAY(SELECT DISTINCT unnest(p.features || w.extra_features)) AS features
+    p.max_days, p.requests_per_minute,
+    ARRAY(SELECT DISTINCT unnest(p.features || w.extra_features)) AS features
 """
 
 _API_KEY_SQL = f"""
@@ -63,6 +64,7 @@ def _principal(
         max_days=row["max_days"],
         timezone=row["timezone"],
         currency=row["default_currency"].strip(),
+        requests_per_minute=row["requests_per_minute"],
     )
 
 

@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.audit.denials import DenialRecorder
 from services.auth import signing
+from services.auth.ratelimit import RateLimiter
 from services.auth.resolver import TokenResolver
 from services.config import Settings
 from services.server.deps import Deps
@@ -31,7 +32,12 @@ def build_server(deps: Deps) -> grpc.aio.Server:
     resolver = TokenResolver(
         deps.pg, ttl=deps.settings.auth_cache_seconds, signer=signing.signer(deps.settings)
     )
-    auth = AuthInterceptor(resolver, route_policies(), on_denied=DenialRecorder(deps.pg))
+    auth = AuthInterceptor(
+        resolver,
+        route_policies(),
+        on_denied=DenialRecorder(deps.pg),
+        limiter=RateLimiter(deps.redis, prefix=deps.settings.ingest_key_prefix),
+    )
     return grpc.aio.server(
         interceptors=[ErrorInterceptor(), auth],
         options=[

@@ -10,6 +10,8 @@ import grpc
 
 from services import errors, pb
 from services.auth import principal as principals
+from services.auth import ratelimit
+from services.auth.ratelimit import RateLimiter
 from services.auth.resolver import TokenResolver
 from services.server import request_context
 from services.server.handlers import wrap_handler
@@ -75,10 +77,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         resolver: TokenResolver,
         policies: dict[str, pb.options_pb2.RouteOptions],
         on_denied: DeniedHook | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._resolver = resolver
         self._policies = policies
         self._on_denied = on_denied
+        self._limiter = limiter
 
     async def intercept_service(
         self, continuation: Continuation, details: grpc.HandlerCallDetails
@@ -99,6 +103,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             except errors.ApiError as refusal:
                 self._denied(principal, details.method, refusal, origin)
                 raise
+            limits = await self.spend(principal, metadata)
             token = principals.bind(principal)
             origin_token = request_context.bind(origin)
 
@@ -107,6 +112,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 principals.unbind(token)
                 if unary:
                     _add_trailer(context, WORKSPACE_TRAILER, str(principal.workspace_id))
+                    for name, value in limits:
+                        _add_trailer(context, name, value)
 
             return cleanup
 
@@ -128,6 +135,30 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             self._on_denied(principal, method, refusal, origin)
         except Exception:  # noqa: BLE001 - auditing a refusal never changes the answer
             log.exception("could not hand a refusal of %s to the audit log", method)
+
+    async def spend(
+        self, principal: principals.Principal, metadata: dict[str, str]
+    ) -> tuple[tuple[str, str], ...]:
+        """Spend one request of the credential's rate limit; its headers as trailers, or
+        RESOURCE_EXHAUSTED (429) carrying them when the bucket is empty."""
+        if self._limiter is None:
+            return ()
+        credential = ratelimit.credential_digest(
+            metadata.get("authorization", ""), metadata.get("x-workspace-id", "")
+        )
+        decision = await self._limiter.spend(credential, principal.requests_per_minute)
+        if decision is None:
+            return ()
+        trailers = tuple(decision.headers().items())
+        if not decision.allowed:
+            raise errors.ApiError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "rate_limited",
+                f"rate limit of {decision.limit} requests per minute ({principal.plan} plan)"
+                f" exceeded; retry after {decision.retry_after_seconds} s",
+                trailers=trailers,
+            )
+        return trailers
 
     async def authenticate(self, metadata: dict[str, str]) -> principals.Principal:
         """The principal of the request's `authorization: Bearer …` metadata."""

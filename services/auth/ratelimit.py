@@ -1,0 +1,131 @@
+"""Rate limits: a token bucket per credential in Redis, refilled at its plan's requests/minute.
+
+One bucket per credential (the SHA-256 of its `Authorization` and `X-Workspace-Id`, the same
+digest the gateway's snapshot cache keys on), holding at most a minute of requests. The services'
+auth interceptor spends a token for every RPC, the gateway one for every snapshot it serves
+instead of calling a service, so cached answers count too. Redis down or slow: the request is
+served unlimited (the limiter pauses for a moment and logs once a minute), never refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+log = logging.getLogger("linkpulse.ratelimit")
+
+# HTTP headers and gRPC trailing metadata (lowercase) carrying a decision.
+LIMIT = "x-ratelimit-limit"
+REMAINING = "x-ratelimit-remaining"
+RESET = "x-ratelimit-reset"
+RETRY_AFTER = "retry-after"
+HEADERS = (LIMIT, REMAINING, RESET, RETRY_AFTER)
+
+# KEYS[1]: the bucket; ARGV[1]: requests per minute (also the capacity).
+# Returns allowed (0/1), whole tokens left, ms until the next token, ms until full.
+_SPEND = """
+local capacity = tonumber(ARGV[1])
+local per_ms = capacity / 60000
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local state = redis.call('HMGET', KEYS[1], 't', 'n')
+local last = tonumber(state[1]) or now
+local tokens = tonumber(state[2]) or capacity
+tokens = math.min(capacity, tokens + math.max(0, now - last) * per_ms)
+local allowed = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 't', now, 'n', tostring(tokens))
+redis.call('PEXPIRE', KEYS[1], 120000)
+local next_token = 0
+if tokens < 1 then next_token = math.ceil((1 - tokens) / per_ms) end
+return {allowed, math.floor(tokens), next_token, math.ceil((capacity - tokens) / per_ms)}
+"""
+_WARN_EVERY_SECONDS = 60.0
+
+
+def credential_digest(authorization: str, workspace: str = "") -> str:
+    """The bucket name of a credential: sha256 of `Authorization|X-Workspace-Id`."""
+    return hashlib.sha256(f"{authorization}|{workspace}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of spending one request."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int  # until the bucket is full again
+    retry_after_seconds: int  # until the next request is allowed (0 when allowed)
+
+    def headers(self) -> dict[str, str]:
+        """X-RateLimit-* (and Retry-After when refused), as lowercase names."""
+        headers = {
+            LIMIT: str(self.limit),
+            REMAINING: str(self.remaining),
+            RESET: str(self.reset_seconds),
+        }
+        if not self.allowed:
+            headers[RETRY_AFTER] = str(max(1, self.retry_after_seconds))
+        return headers
+
+
+class RateLimiter:
+    """Spends requests from per-credential buckets; answers None whenever Redis cannot."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str = "lp",
+        timeout_seconds: float = 0.1,
+        pause_seconds: float = 5.0,
+    ) -> None:
+        self._redis = redis
+        self._prefix = f"{prefix}:ratelimit"
+        self._timeout = timeout_seconds
+        self._pause = pause_seconds
+        self._paused_until = 0.0
+        self._warned_at = -_WARN_EVERY_SECONDS
+        self._script = redis.register_script(_SPEND)
+
+    async def spend(self, credential: str, per_minute: int) -> Decision | None:
+        """Take one request from the credential's bucket; None when unlimited or Redis fails."""
+        if per_minute <= 0 or time.monotonic() < self._paused_until:
+            return None
+        try:
+            async with asyncio.timeout(self._timeout):
+                allowed, remaining, next_ms, full_ms = await self._script(
+                    keys=[f"{self._prefix}:{credential}"], args=[per_minute]
+                )
+        except Exception as exc:  # noqa: BLE001 - a limiter failure never refuses a request
+            self._unavailable(exc)
+            return None
+        return Decision(
+            allowed=bool(allowed),
+            limit=per_minute,
+            remaining=int(remaining),
+            reset_seconds=-(-int(full_ms) // 1000),
+            retry_after_seconds=-(-int(next_ms) // 1000),
+        )
+
+    def _unavailable(self, exc: Exception) -> None:
+        now = time.monotonic()
+        self._paused_until = now + self._pause
+        if now - self._warned_at >= _WARN_EVERY_SECONDS:
+            self._warned_at = now
+            log.warning(
+                "rate limiter unavailable, serving unlimited: %s: %s", type(exc).__name__, exc
+            )
+
+    async def aclose(self) -> None:
+        """Close the limiter's connections."""
+        await self._redis.aclose()

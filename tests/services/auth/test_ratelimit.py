@@ -1,0 +1,56 @@
+"""The rate limiter against a real Redis: a minute of requests, refill, per-credential buckets,
+headers, and serving unlimited when Redis is unreachable."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from redis.asyncio import Redis
+
+from services.auth.ratelimit import RateLimiter, credential_digest
+from services.stores.redisclient import create_redis
+from tests.devstack.helpers import free_port
+
+REDIS_URL = os.environ.get("LINKPULSE_TEST_LIVE_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def limiter(redis: Redis) -> RateLimiter:
+    return RateLimiter(redis, prefix=f"lptest{os.getpid()}:{time.monotonic_ns()}")
+
+
+async def test_a_minute_of_requests_then_429_then_refill() -> None:
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        limits = limiter(redis)
+        key = credential_digest("Bearer lp_a")
+        decisions = [await limits.spend(key, 120) for _ in range(120)]
+        assert all(d is not None and d.allowed for d in decisions)
+        assert decisions[0].headers()["x-ratelimit-limit"] == "120"
+        assert [d.remaining for d in decisions[:3]] == [119, 118, 117]
+        refused = await limits.spend(key, 120)
+        assert refused is not None and not refused.allowed
+        assert refused.headers()["retry-after"] == "1" and refused.reset_seconds >= 1
+        other = await limits.spend(credential_digest("Bearer lp_b"), 120)
+        assert other is not None and other.allowed  # buckets are per credential
+        await asyncio.sleep(1.1)  # 120 a minute: two a second come back
+        again = await limits.spend(key, 120)
+        assert again is not None and again.allowed
+    finally:
+        await redis.aclose()
+
+
+async def test_unlimited_plans_and_unreachable_redis_are_served() -> None:
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        assert await limiter(redis).spend("k", 0) is None
+    finally:
+        await redis.aclose()
+    dead = create_redis(f"redis://127.0.0.1:{free_port()}/0", connect_timeout=0.2)
+    limits = RateLimiter(dead, timeout_seconds=0.2)
+    began = time.monotonic()
+    assert await limits.spend("k", 60) is None
+    assert await limits.spend("k", 60) is None  # paused: Redis is not even tried
+    assert time.monotonic() - began < 1.0
+    await dead.aclose()
