@@ -19,6 +19,7 @@ from services.stores.clickhouse import ClickHouse, ClickHouseTarget
 from services.stores.redisclient import create_redis
 from tests.bench import dataset as dataset_mod
 from tests.bench import export as export_bench
+from tests.bench import live as live_bench
 from tests.bench import pgtables, report, system
 from tests.bench.baseline import PostgresBaseline
 from tests.bench.options import BenchOptions, parse, system_env
@@ -76,7 +77,7 @@ async def run(options: BenchOptions) -> int:
         f" {dataset.counts['leads']:,} leads, {dataset.counts['sales']:,} sales"
     )
     routes = [r for r in ROUTES if not options.only or r.name in options.only]
-    if not routes and not export_bench.wanted(options.only):
+    if not routes and not (export_bench.wanted(options.only) or live_bench.wanted(options.only)):
         raise SystemExit(f"bench: no route named {options.only}; see tests/bench/routes.py")
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=6)
     ch = ClickHouse.from_url(settings.clickhouse_url)
@@ -116,9 +117,12 @@ async def run(options: BenchOptions) -> int:
     exported = None
     if export_bench.wanted(options.only):
         exported = await export_bench.measure(settings, env, dataset)
+    live = await live_bench.measure(settings, env) if live_bench.wanted(options.only) else None
     text = report.markdown(options, dataset, environment, results)
     if exported is not None:
         text += "\n" + export_bench.markdown(exported, dataset.counts["clicks"])
+    if live is not None:
+        text += "\n" + live_bench.markdown(live)
     options.output.parent.mkdir(parents=True, exist_ok=True)
     options.output.write_text(text)
     say(f"wrote {options.output}")
@@ -127,6 +131,8 @@ async def run(options: BenchOptions) -> int:
     print(report.verdict(results))
     if exported is not None:
         print(export_bench.verdict(exported))
+    if live is not None:
+        print(live_bench.verdict(live))
     trouble = report.problems(results)
     if trouble:
         print(trouble)

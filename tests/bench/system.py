@@ -11,7 +11,8 @@ from services.devstack import components, processes
 from services.devstack.probes import http_probe
 from tests.bench.progress import say
 
-# The gateway opens channels to every service lazily; the bench only calls the query service.
+# The gateway opens channels to every service lazily; the route bench only calls the query
+# service, the live bench the live service (and its flusher).
 NAMES = ("query", "gateway")
 
 
@@ -27,10 +28,12 @@ def _spec(settings: Settings, name: str, env: Mapping[str, str]) -> processes.Pr
 
 
 @contextmanager
-def running(settings: Settings, env: Mapping[str, str]) -> Iterator[str]:
+def running(
+    settings: Settings, env: Mapping[str, str], names: tuple[str, ...] = NAMES
+) -> Iterator[str]:
     """Start the processes (a leftover of an interrupted run is replaced), yield the gateway URL,
     stop them on the way out."""
-    specs = [_spec(settings, name, env) for name in NAMES]
+    specs = [_spec(settings, name, env) for name in names]
     started: list[processes.ProcessSpec] = []
     try:
         for spec in specs:

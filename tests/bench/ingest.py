@@ -1,0 +1,251 @@
+"""Ingest throughput end to end (accepted → counted in ClickHouse) against a raw driver insert.
+
+Each measurement writes the same generated clicks into a workspace of its own, so the count it
+waits for is exact: the raw insert (clickhouse-driver, ready-made rows, blocks of the flusher's
+batch size), gRPC `Ingest` (batches, several concurrent callers) and REST `POST /api/track/click`
+(one event a request, many concurrent callers). The clock stops when ClickHouse counts them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import grpc
+import orjson
+from google.protobuf.json_format import MessageToDict
+
+from services import pb
+from services.admin.credentials import create_api_key
+from services.admin.links import create_link
+from services.admin.tenants import create_workspace
+from services.config import Settings
+from services.live.enrich import CLICK_COLUMNS, click_row
+from services.stores.clickhouse import ClickHouse, ClickHouseTarget
+from tests.bench import http_load
+from tests.bench.progress import say
+
+LINKS = 50
+AGENTS = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 Version/17.1 Safari/605",
+    "Googlebot/2.1 (+http://www.google.com/bot.html)",
+)
+COUNTRIES = ("US", "DE", "FR", "GB", "BR", "IN", "JP", "CA", "AU", "ES")
+REFERRERS = ("https://news.example.com/a", "https://social.example.org/p/1", "")
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A workspace of one measurement: its id, links and an events:write key."""
+
+    workspace_id: int
+    link_ids: tuple[int, ...]
+    key: str
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """One path's throughput."""
+
+    path: str
+    events: int
+    seconds: float
+    detail: str
+
+    @property
+    def rate(self) -> float:
+        """Events per second, end to end."""
+        return self.events / self.seconds if self.seconds else float("nan")
+
+
+async def tenant(pool: asyncpg.Pool, label: str, links: int = LINKS) -> Tenant:
+    """A fresh workspace with `links` links and a key that may ingest."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    workspace = await create_workspace(pool, f"bench {label} {stamp}", plan="enterprise")
+    made = []
+    for n in range(links):
+        link = await create_link(
+            pool,
+            workspace["id"],
+            domain="bench.lp",
+            slug=f"{label}-{stamp}-{n}",
+            destination_url=f"https://example.com/{n}",
+        )
+        made.append(int(link["id"]))
+    key = await create_api_key(pool, workspace["id"], ["events:write"], name="bench ingest")
+    return Tenant(int(workspace["id"]), tuple(made), key["key"])
+
+
+def clicks(count: int, link_ids: Sequence[int], seed: int = 7) -> list[pb.live_pb2.ClickEvent]:
+    """count clicks spread over the last hour, links, agents, countries and referrers."""
+    rng = random.Random(seed)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    return [
+        pb.live_pb2.ClickEvent(
+            link_id=rng.choice(link_ids),
+            timestamp=(start + timedelta(seconds=rng.random() * 3500)).isoformat(),
+            country=rng.choice(COUNTRIES),
+            user_agent=rng.choice(AGENTS),
+            referrer_url=rng.choice(REFERRERS),
+            ip=f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}",
+        )
+        for _ in range(count)
+    ]
+
+
+def _rebased(events: Sequence[pb.live_pb2.ClickEvent], link_ids: Sequence[int]) -> list[object]:
+    """The same events on another tenant's links (link i → link i of the other tenant)."""
+    first = min(e.link_id for e in events)
+    moved = []
+    for event in events:
+        copy = pb.live_pb2.ClickEvent()
+        copy.CopyFrom(event)
+        copy.link_id = link_ids[(event.link_id - first) % len(link_ids)]
+        moved.append(copy)
+    return moved
+
+
+async def counted(ch: ClickHouse, workspace_id: int) -> int:
+    """Clicks ClickHouse holds for the workspace."""
+    rows = await ch.fetch(
+        "SELECT count() FROM clicks WHERE workspace_id = %(ws)s", {"ws": workspace_id}
+    )
+    return int(rows[0][0])
+
+
+async def _until_counted(ch: ClickHouse, workspace_id: int, expected: int, within: float) -> None:
+    deadline = time.monotonic() + within
+    while (found := await counted(ch, workspace_id)) < expected:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {found:,} of {expected:,} clicks counted after {within} s")
+        await asyncio.sleep(0.05)
+    if found != expected:
+        raise RuntimeError(f"{found:,} clicks counted, {expected:,} sent")
+
+
+async def _timed(
+    ch: ClickHouse, workspace_id: int, expected: int, send: Callable[[], Awaitable[None]]
+) -> float:
+    began = time.perf_counter()
+    await send()
+    await _until_counted(ch, workspace_id, expected, within=600)
+    return time.perf_counter() - began
+
+
+async def raw_insert(settings: Settings, ch: ClickHouse, who: Tenant, events: list) -> IngestResult:
+    """Ready-made rows of the events inserted with clickhouse-driver, one block per batch."""
+    now = datetime.now(UTC)
+    rows = [
+        tuple(
+            click_row(
+                "",
+                e,
+                workspace_id=who.workspace_id,
+                destination_url="https://example.com/",
+                event_id=n + 1,
+                now=now,
+            ).values()
+        )
+        for n, e in enumerate(_rebased(events, who.link_ids))
+    ]
+    block = settings.flusher_batch_size
+    client = ClickHouseTarget.from_url(settings.clickhouse_url).client()
+    sql = f"INSERT INTO clicks ({', '.join(CLICK_COLUMNS)}) VALUES"
+
+    def insert() -> None:
+        for at in range(0, len(rows), block):
+            client.execute(sql, rows[at : at + block])
+
+    async def send() -> None:
+        await asyncio.to_thread(insert)
+
+    try:
+        seconds = await _timed(ch, who.workspace_id, len(rows), send)
+    finally:
+        client.disconnect()
+    return IngestResult("raw clickhouse-driver insert", len(rows), seconds, f"blocks of {block}")
+
+
+async def grpc_ingest(
+    settings: Settings, ch: ClickHouse, who: Tenant, events: list, batch: int, callers: int
+) -> IngestResult:
+    """The events through gRPC `Ingest` in batches, `callers` concurrent calls at a time."""
+    mine = _rebased(events, who.link_ids)
+    batches = [mine[at : at + batch] for at in range(0, len(mine), batch)]
+    metadata = (("authorization", f"Bearer {who.key}"),)
+    async with grpc.aio.insecure_channel(settings.live_addr) as channel:
+        stub = pb.live_pb2_grpc.LiveServiceStub(channel)
+        queue: asyncio.Queue[list] = asyncio.Queue()
+        for b in batches:
+            queue.put_nowait(b)
+
+        async def caller() -> None:
+            while not queue.empty():
+                chunk = queue.get_nowait()
+                await stub.Ingest(pb.live_pb2.IngestRequest(events=chunk), metadata=metadata)
+
+        async def send() -> None:
+            await asyncio.gather(*(caller() for _ in range(callers)))
+
+        seconds = await _timed(ch, who.workspace_id, len(mine), send)
+    return IngestResult(
+        "gRPC Ingest", len(mine), seconds, f"batches of {batch}, {callers} concurrent calls"
+    )
+
+
+async def rest_ingest(
+    gateway_url: str, ch: ClickHouse, who: Tenant, events: list, callers: int
+) -> IngestResult:
+    """The events through `POST /api/track/click`, one a request, on `callers` connections."""
+    bodies = [
+        orjson.dumps(MessageToDict(e, preserving_proto_field_name=False))
+        for e in _rebased(events, who.link_ids)
+    ]
+    headers = {"Authorization": f"Bearer {who.key}"}
+
+    async def send() -> None:
+        await http_load.post_all(gateway_url, "/api/track/click", headers, bodies, callers)
+
+    seconds = await _timed(ch, who.workspace_id, len(bodies), send)
+    return IngestResult(
+        "REST POST /api/track/click",
+        len(bodies),
+        seconds,
+        f"one event a request, {callers} keep-alive connections",
+    )
+
+
+async def measure(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    ch: ClickHouse,
+    gateway_url: str,
+    *,
+    events: int,
+    rest_events: int,
+) -> list[IngestResult]:
+    """Raw insert, gRPC and REST over the same generated clicks, each into its own workspace."""
+    generated = clicks(events, range(1, LINKS + 1))
+    results = []
+    raw = await raw_insert(settings, ch, await tenant(pool, "raw"), generated)
+    say(f"ingest: raw insert {raw.rate:,.0f} events/s")
+    results.append(raw)
+    via_grpc = await grpc_ingest(
+        settings, ch, await tenant(pool, "grpc"), generated, batch=1000, callers=4
+    )
+    say(f"ingest: gRPC {via_grpc.rate:,.0f} events/s ({via_grpc.rate / raw.rate:.2f}× raw)")
+    results.append(via_grpc)
+    via_rest = await rest_ingest(
+        gateway_url, ch, await tenant(pool, "rest"), generated[:rest_events], callers=32
+    )
+    say(f"ingest: REST {via_rest.rate:,.0f} events/s")
+    results.append(via_rest)
+    return results

@@ -1,0 +1,157 @@
+"""`make bench`'s live section: ingest throughput (gRPC, REST, raw insert) and ingest-to-WebSocket
+latency, on the live service, its flusher and the gateway started for it.
+
+BENCH_ONLY=live runs just this section; BENCH_INGEST_EVENTS (200,000), BENCH_REST_EVENTS (5,000)
+and BENCH_WS_SECONDS (15) size it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.config import Settings
+from services.stores.clickhouse import ClickHouse
+from tests.bench import ingest, live_ws, system
+from tests.bench.ingest import IngestResult
+from tests.bench.live_ws import LatencyPlan, LatencyResult
+from tests.bench.progress import say
+
+SECTION = "live"
+NAMES = ("live", "flusher", "gateway")
+# Targets of the live issue.
+GRPC_OVER_RAW = 0.5
+P99_MS = 100.0
+TARGET_RATE = 1000
+TARGET_SUBSCRIBERS = 200
+
+
+@dataclass(frozen=True)
+class LiveBench:
+    """Everything the section measured."""
+
+    ingest: list[IngestResult]
+    latency: list[LatencyResult]
+
+
+def wanted(only: tuple[str, ...]) -> bool:
+    """True when the run includes this section (every run unless BENCH_ONLY names others)."""
+    return not only or SECTION in only
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").replace("_", "")
+    return int(raw) if raw else default
+
+
+async def measure(
+    settings: Settings, env: Mapping[str, str], environ: Mapping[str, str] = os.environ
+) -> LiveBench:
+    """Run the section on freshly started processes; each measurement has its own workspaces."""
+    events = _env_int(environ, "BENCH_INGEST_EVENTS", 200_000)
+    rest_events = _env_int(environ, "BENCH_REST_EVENTS", 5_000)
+    seconds = float(_env_int(environ, "BENCH_WS_SECONDS", 15))
+    plans = [
+        # 200 subscribers, one per workspace: every event reaches one subscriber.
+        LatencyPlan(workspaces=200, subscribers_per_workspace=1, seconds=seconds),
+        # 200 subscribers, ten per workspace: every event reaches ten (fan-out).
+        LatencyPlan(
+            workspaces=20, subscribers_per_workspace=10, events_per_second=100, seconds=seconds
+        ),
+    ]
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+    ch = ClickHouse.from_url(settings.clickhouse_url)
+    try:
+        with system.running(settings, env, NAMES) as gateway_url:
+            ingested = await ingest.measure(
+                settings, pool, ch, gateway_url, events=events, rest_events=rest_events
+            )
+            latency = []
+            for plan in plans:
+                result = await live_ws.measure(settings, pool, gateway_url, plan)
+                say(
+                    f"live: {plan.subscribers} subscribers, {plan.events_per_second} events/s:"
+                    f" p50 {result.latency.p50:.1f} ms, p99 {result.latency.percentile(99):.1f} ms"
+                )
+                latency.append(result)
+    finally:
+        ch.close()
+        await pool.close()
+    return LiveBench(ingested, latency)
+
+
+def _rate(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:,.0f}"
+
+
+def _grpc_ratio(bench: LiveBench) -> float:
+    rates = {r.path.split()[0]: r.rate for r in bench.ingest}
+    return rates.get("gRPC", math.nan) / rates.get("raw", math.nan)
+
+
+def markdown(bench: LiveBench) -> str:
+    """The section of docs/benchmarks.md."""
+    raw = next(r.rate for r in bench.ingest if r.path.startswith("raw"))
+    lines = [
+        "## Live: ingest throughput",
+        "Generated clicks (50 links, 5 user agents, 10 countries, the last hour) into a fresh"
+        " workspace per path; the clock runs from the first send until ClickHouse counts every"
+        " one of them (accepted → Redis Stream → flusher → ClickHouse). The raw insert is"
+        " clickhouse-driver inserting ready-made rows (datetime values) into the same `clicks`"
+        " table in blocks of the flusher's batch size, in the same run.",
+        "",
+        "| path | events | seconds | events/s | × raw | how |",
+        "|---|--:|--:|--:|--:|---|",
+    ]
+    for r in bench.ingest:
+        lines.append(
+            f"| {r.path} | {r.events:,} | {r.seconds:.2f} | {_rate(r.rate)}"
+            f" | {r.rate / raw:.2f}× | {r.detail} |"
+        )
+    lines += [
+        "",
+        "## Live: ingest-to-WebSocket latency",
+        "Clicks sent through gRPC `Ingest` at a steady rate (batches of 10 with client event"
+        " ids, round-robin over the workspaces) while WebSocket clients follow"
+        " `/api/analytics/live/ws`; a delivery's latency is its receipt minus the send of its"
+        " Ingest call, on one clock. Every event must reach every subscriber of its workspace.",
+        "",
+        "| subscribers | workspaces | events/s (achieved) | deliveries | p50 ms | p95 ms"
+        " | p99 ms | max ms |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in bench.latency:
+        worst = max(r.latency.values) if r.latency.values else math.nan
+        lines.append(
+            f"| {r.plan.subscribers} | {r.plan.workspaces} | {r.plan.events_per_second}"
+            f" ({r.achieved_rate:,.0f}) | {r.delivered:,} of {r.expected:,}"
+            f" | {r.latency.p50:.1f} | {r.latency.p95:.1f} | {r.latency.percentile(99):.1f}"
+            f" | {worst:.1f} |"
+        )
+    lines += ["", verdict(bench)]
+    return "\n".join(lines) + "\n"
+
+
+def verdict(bench: LiveBench) -> str:
+    """Whether the live targets are met."""
+    ratio = _grpc_ratio(bench)
+    grpc_ok = ratio >= GRPC_OVER_RAW
+    lines = [
+        f"- gRPC ingest ≥ {GRPC_OVER_RAW}× the raw insert: **{'met' if grpc_ok else 'missed'}**"
+        f" ({ratio:.2f}×)."
+    ]
+    for r in bench.latency:
+        if r.plan.events_per_second < TARGET_RATE or r.plan.subscribers < TARGET_SUBSCRIBERS:
+            continue
+        p99 = r.latency.percentile(99)
+        ok = p99 < P99_MS and r.delivered == r.expected
+        lines.append(
+            f"- p99 < {P99_MS:g} ms at {r.plan.events_per_second} events/s with"
+            f" {r.plan.subscribers} subscribers: **{'met' if ok else 'missed'}** ({p99:.1f} ms,"
+            f" {r.delivered:,} of {r.expected:,} delivered)."
+        )
+    return "\n".join(lines)
