@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -22,6 +23,7 @@ from gateway.config import GatewayConfig, load_config
 from gateway.downloads import download_endpoint
 from gateway.errors import GatewayError, internal_error
 from gateway.health import check_backends, health_body
+from gateway.limits import QueryLimit
 from gateway.openapi import build_openapi
 from gateway.pipeline import BackendsRef, Pipeline, UnaryPipeline
 from gateway.responses import OrjsonResponse, error_response
@@ -160,6 +162,7 @@ def create_app(
         routes=routes,
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
         lifespan=lifespan,
+        middleware=[Middleware(QueryLimit, max_bytes=config.max_query_bytes)],
     )
     app.state.route_table = table
     return app

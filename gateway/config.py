@@ -17,6 +17,10 @@ class GatewayConfig:
     )
     # Largest request body accepted; larger ones are answered 413.
     max_body_bytes: int = field(default_factory=lambda: env_int("GATEWAY_MAX_BODY_BYTES", 1 << 20))
+    # Longest query string accepted; longer ones are answered 400.
+    max_query_bytes: int = field(
+        default_factory=lambda: env_int("GATEWAY_MAX_QUERY_BYTES", 8 << 10)
+    )
     # Deadline of each backend health check of /healthz.
     health_timeout_seconds: float = field(
         default_factory=lambda: env_float("GATEWAY_HEALTH_TIMEOUT_SECONDS", 1.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
+from gateway import accesslog
 from gateway.app import create_app
 from gateway.cache import SnapshotCache
 from gateway.config import GatewayConfig, load_config
@@ -33,6 +34,7 @@ def serve(settings: Settings, config: GatewayConfig | None = None) -> None:
             server_header=False,
         )
     )
+    accesslog.install()  # after uvicorn.Config has configured its loggers
     # uvicorn handles SIGTERM/SIGINT: stop accepting, finish open requests, run the lifespan
     # shutdown (which closes the gRPC channels).
     server.run()
