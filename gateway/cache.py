@@ -34,6 +34,7 @@ from services.auth import ratelimit
 from services.auth.ratelimit import RateLimiter
 from services.config import Settings
 from services.server.trailers import NO_STORE_TRAILER, WORKSPACE_TRAILER
+from services.stores.outage import Outage
 from services.stores.redisclient import create_redis
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,6 @@ MISS = "MISS"
 # the one that also skips the write.
 _NO_READ = frozenset({"no-cache", "no-store", "max-age=0"})
 _NO_STORE = "no-store"
-_WARN_EVERY_SECONDS = 60.0
 
 
 def is_cacheable(route: Route) -> bool:
@@ -149,12 +149,12 @@ class SnapshotCache:
         self._auth_ttl_ms = int(auth_ttl_seconds * 1000)
         self._prefix = prefix
         self._timeout = timeout_seconds
-        self._pause = pause_seconds
         self._max_body_bytes = max_body_bytes
         self._clock = clock
         self._binders: dict[str, RequestBinder] = {}
-        self._paused_until = 0.0
-        self._warned_at = -_WARN_EVERY_SECONDS
+        self._outage = Outage(
+            logger, "snapshot cache unavailable, answering uncached", pause_seconds
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, *, timeout_seconds: float = 0.1) -> SnapshotCache:
@@ -221,7 +221,7 @@ class SnapshotCache:
 
     async def _read(self, keys: CacheKeys) -> tuple[Snapshot, int] | None:
         """The request's snapshot and the credential's rate limit, if the memo allows it."""
-        if self._paused():
+        if self._outage.paused():
             return None
         try:
             async with asyncio.timeout(self._timeout):
@@ -231,7 +231,7 @@ class SnapshotCache:
                     return None
                 raw = await self._redis.get(keys.snapshot(workspace))
         except Exception as exc:  # the cache must never fail a request
-            self._unavailable(exc)
+            self._outage.failed(exc)
             return None
         snapshot = None if raw is None else Snapshot.load(raw)
         if snapshot is None:
@@ -241,7 +241,7 @@ class SnapshotCache:
     async def _write(self, keys: CacheKeys, memo: str, response: Response) -> None:
         body = getattr(response, "body", None)
         if (
-            self._paused()
+            self._outage.paused()
             or self._ttl <= 0
             or self._auth_ttl_ms <= 0
             or not isinstance(body, bytes)
@@ -258,7 +258,7 @@ class SnapshotCache:
                     pipe.set(keys.memo, memo, px=self._auth_ttl_ms)
                     await pipe.execute()
         except Exception as exc:  # the cache must never fail a request
-            self._unavailable(exc)
+            self._outage.failed(exc)
 
     def _hit(self, snapshot: Snapshot, request: Request, extra: dict[str, str]) -> Response:
         age = max(0, int(self._clock() - snapshot.stored_at))
@@ -270,17 +270,3 @@ class SnapshotCache:
             "age": str(age),
         }
         return Response(snapshot.body, status_code=snapshot.status, headers=headers)
-
-    def _paused(self) -> bool:
-        return time.monotonic() < self._paused_until
-
-    def _unavailable(self, exc: Exception) -> None:
-        """Skip Redis for a moment after a failure; warn at most once a minute."""
-        now = time.monotonic()
-        self._paused_until = now + self._pause
-        if now - self._warned_at >= _WARN_EVERY_SECONDS:
-            self._warned_at = now
-            logger.warning(
-                "snapshot cache unavailable, answering uncached: %s",
-                f"{type(exc).__name__}: {exc}",
-            )

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+
+from services.stores.outage import Outage
 
 log = logging.getLogger("linkpulse.ratelimit")
 
@@ -48,7 +49,6 @@ local next_token = 0
 if tokens < 1 then next_token = math.ceil((1 - tokens) / per_ms) end
 return {allowed, math.floor(tokens), next_token, math.ceil((capacity - tokens) / per_ms)}
 """
-_WARN_EVERY_SECONDS = 60.0
 
 
 def credential_digest(authorization: str, workspace: str = "") -> str:
@@ -92,14 +92,12 @@ class RateLimiter:
         self._redis = redis
         self._prefix = f"{prefix}:ratelimit"
         self._timeout = timeout_seconds
-        self._pause = pause_seconds
-        self._paused_until = 0.0
-        self._warned_at = -_WARN_EVERY_SECONDS
+        self._outage = Outage(log, "rate limiter unavailable, serving unlimited", pause_seconds)
         self._script = redis.register_script(_SPEND)
 
     async def spend(self, credential: str, per_minute: int) -> Decision | None:
         """Take one request from the credential's bucket; None when unlimited or Redis fails."""
-        if per_minute <= 0 or time.monotonic() < self._paused_until:
+        if per_minute <= 0 or self._outage.paused():
             return None
         try:
             async with asyncio.timeout(self._timeout):
@@ -107,7 +105,7 @@ class RateLimiter:
                     keys=[f"{self._prefix}:{credential}"], args=[per_minute]
                 )
         except Exception as exc:  # noqa: BLE001 - a limiter failure never refuses a request
-            self._unavailable(exc)
+            self._outage.failed(exc)
             return None
         return Decision(
             allowed=bool(allowed),
@@ -116,15 +114,6 @@ class RateLimiter:
             reset_seconds=-(-int(full_ms) // 1000),
             retry_after_seconds=-(-int(next_ms) // 1000),
         )
-
-    def _unavailable(self, exc: Exception) -> None:
-        now = time.monotonic()
-        self._paused_until = now + self._pause
-        if now - self._warned_at >= _WARN_EVERY_SECONDS:
-            self._warned_at = now
-            log.warning(
-                "rate limiter unavailable, serving unlimited: %s: %s", type(exc).__name__, exc
-            )
 
     async def aclose(self) -> None:
         """Close the limiter's connections."""

@@ -1,0 +1,32 @@
+"""What a best-effort Redis user (snapshot cache, rate limiter) does when Redis fails: skip it
+for a moment instead of paying its timeout on every request, and warn at most once a minute."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+_WARN_EVERY_SECONDS = 60.0
+
+
+class Outage:
+    """Remembers a recent failure of an optional store."""
+
+    def __init__(self, logger: logging.Logger, what: str, pause_seconds: float) -> None:
+        self._log = logger
+        self._what = what
+        self._pause = pause_seconds
+        self._paused_until = 0.0
+        self._warned_at = -_WARN_EVERY_SECONDS
+
+    def paused(self) -> bool:
+        """True while the store is being skipped after a failure."""
+        return time.monotonic() < self._paused_until
+
+    def failed(self, exc: BaseException) -> None:
+        """Skip the store for the pause; warn unless a warning went out in the last minute."""
+        now = time.monotonic()
+        self._paused_until = now + self._pause
+        if now - self._warned_at >= _WARN_EVERY_SECONDS:
+            self._warned_at = now
+            self._log.warning("%s: %s: %s", self._what, type(exc).__name__, exc)
