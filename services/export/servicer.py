@@ -10,8 +10,7 @@ from typing import Any
 
 import grpc
 import orjson
-from arq import ArqRedis, create_pool
-from arq.connections import RedisSettings
+from arq import ArqRedis
 from google.api import httpbody_pb2
 
 from services import errors, pb
@@ -50,10 +49,11 @@ class ExportServicer(pb.export_pb2_grpc.ExportServiceServicer):
         self._arq: ArqRedis | None = None
 
     async def _queue(self) -> ArqRedis:
+        """The deployment's arq queue, over the service's own Redis connections."""
         if self._arq is None:
-            settings = self.deps.settings
-            self._arq = await create_pool(
-                RedisSettings.from_dsn(settings.redis_url), default_queue_name=settings.queue_name
+            self._arq = ArqRedis(
+                self.deps.redis.connection_pool,
+                default_queue_name=self.deps.settings.queue_name,
             )
         return self._arq
 
