@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -17,22 +14,12 @@ from google.protobuf.message import Message
 from starlette.requests import Request
 
 from gateway.errors import GatewayError, invalid_argument
-from gateway.fields import (
-    FLOAT_TYPES,
-    INTEGER_BOUNDS,
-    INTEGER_TYPES,
-    is_map,
-    is_message,
-    is_scalar,
-    resolve_field_path,
-)
+from gateway.fields import INTEGER_BOUNDS, is_map, is_message, is_scalar, resolve_field_path
 from gateway.routes import Route
 from services import pb
+from services.rpc import scalars
+from services.rpc.scalars import expectation
 
-_INTEGER = re.compile(r"[+-]?[0-9]+\Z")
-_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
-_TRUE = frozenset({"true", "1"})
-_FALSE = frozenset({"false", "0"})
 _PARSE_FIELD = re.compile(r"Failed to parse (\w+) field")
 _AT_FIELD = re.compile(r" at \w+((?:\.\w+)+)")
 _NO_FIELD = re.compile(r'has no field named "([^"]+)"')
@@ -75,78 +62,12 @@ def _dotted(fields: tuple[FieldDescriptor, ...]) -> str:
     return ".".join(f.name for f in fields)
 
 
-def expectation(field: FieldDescriptor) -> str:
-    """What a value of field must look like, e.g. `must be an integer`."""
-    if field.type in INTEGER_TYPES:
-        return "must be an integer"
-    if field.type in FLOAT_TYPES:
-        return "must be a number"
-    if field.type == FieldDescriptor.TYPE_BOOL:
-        return "must be true or false"
-    if field.type == FieldDescriptor.TYPE_ENUM:
-        return "must be one of " + ", ".join(v.name for v in field.enum_type.values)
-    if field.type == FieldDescriptor.TYPE_BYTES:
-        return "must be base64"
-    if is_map(field):
-        value = field.message_type.fields_by_name["value"]
-        return f"must be an object with {_noun(value)} values"
-    if is_message(field):
-        return "must be an object"
-    return "must be a string"
-
-
-def _noun(field: FieldDescriptor) -> str:
-    if field.type in INTEGER_TYPES:
-        return "integer"
-    if field.type in FLOAT_TYPES:
-        return "number"
-    if field.type == FieldDescriptor.TYPE_BOOL:
-        return "boolean"
-    if is_message(field):
-        return "object"
-    return "string"
-
-
 def parse_scalar(field: FieldDescriptor, raw: str, where: str, name: str) -> Any:
     """The typed value of one textual parameter; GatewayError naming the parameter if invalid."""
-    kind = field.type
-    if kind == FieldDescriptor.TYPE_STRING:
-        return raw
-    if kind in INTEGER_TYPES:
-        if not _INTEGER.match(raw):
-            raise invalid_argument(f"{where} '{name}' {expectation(field)}", name)
-        value = int(raw)
-        low, high = INTEGER_BOUNDS[kind]
-        if not low <= value <= high:
-            raise invalid_argument(
-                f"{where} '{name}' must be an integer between {low} and {high}", name
-            )
-        return value
-    if kind in FLOAT_TYPES:
-        if not _NUMBER.match(raw) or math.isinf(float(raw)):
-            raise invalid_argument(f"{where} '{name}' {expectation(field)}", name)
-        return float(raw)
-    if kind == FieldDescriptor.TYPE_BOOL:
-        lowered = raw.lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-        raise invalid_argument(f"{where} '{name}' {expectation(field)}", name)
-    if kind == FieldDescriptor.TYPE_ENUM:
-        value_by_name = field.enum_type.values_by_name.get(raw)
-        if value_by_name is not None:
-            return value_by_name.number
-        if _INTEGER.match(raw) and int(raw) in field.enum_type.values_by_number:
-            return int(raw)
-        raise invalid_argument(f"{where} '{name}' {expectation(field)}", name)
-    if kind == FieldDescriptor.TYPE_BYTES:
-        try:
-            padded = raw + "=" * (-len(raw) % 4)
-            return base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
-        except (binascii.Error, ValueError):
-            raise invalid_argument(f"{where} '{name}' {expectation(field)}", name) from None
-    raise invalid_argument(f"{where} '{name}' cannot be bound", name)
+    try:
+        return scalars.parse(field, raw)
+    except scalars.ScalarError as exc:
+        raise invalid_argument(f"{where} '{name}' {exc}", name) from None
 
 
 def _assign(message: Message, fields: tuple[FieldDescriptor, ...], value: Any) -> None:

@@ -8,7 +8,6 @@ binds a query string, at the descriptor level, so workers need no gateway.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,11 +18,10 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 from services import errors, pb
-from services.rpc.fields import FLOAT_TYPES, INTEGER_BOUNDS, INTEGER_TYPES, is_map, is_scalar
+from services.rpc import scalars
+from services.rpc.fields import is_map, is_scalar
 from services.rpc.paths import PathTemplate, match_order_key, parse_template
 
-_INTEGER = re.compile(r"[+-]?[0-9]+\Z")
-_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
 _PLACEHOLDER = re.compile(r"(?::([A-Za-z_]\w*)|\{([A-Za-z_]\w*)\})\Z")
 
 
@@ -86,29 +84,10 @@ def _query_fields(message: object, prefix: tuple[FieldDescriptor, ...] = ()) -> 
 
 def parse_scalar(field: FieldDescriptor, raw: str, name: str) -> object:
     """The typed value of one textual parameter; INVALID_ARGUMENT naming it if malformed."""
-    kind = field.type
-    if kind == FieldDescriptor.TYPE_STRING:
-        return raw
-    if kind in INTEGER_TYPES:
-        low, high = INTEGER_BOUNDS[kind]
-        if not _INTEGER.match(raw) or not low <= int(raw) <= high:
-            raise errors.invalid_argument(name, f"parameter '{name}' must be an integer")
-        return int(raw)
-    if kind in FLOAT_TYPES:
-        if not _NUMBER.match(raw) or math.isinf(float(raw)):
-            raise errors.invalid_argument(name, f"parameter '{name}' must be a number")
-        return float(raw)
-    if kind == FieldDescriptor.TYPE_BOOL:
-        lowered = raw.lower()
-        if lowered not in ("true", "1", "false", "0"):
-            raise errors.invalid_argument(name, f"parameter '{name}' must be true or false")
-        return lowered in ("true", "1")
-    if kind == FieldDescriptor.TYPE_ENUM:
-        value = field.enum_type.values_by_name.get(raw)
-        if value is None:
-            raise errors.invalid_argument(name, f"parameter '{name}' is not a known value")
-        return value.number
-    raise errors.invalid_argument(name, f"parameter '{name}' cannot be given as text")
+    try:
+        return scalars.parse(field, raw)
+    except scalars.ScalarError as exc:
+        raise errors.invalid_argument(name, f"parameter '{name}' {exc}") from None
 
 
 @dataclass(frozen=True)
