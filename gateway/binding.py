@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,10 +14,10 @@ from google.protobuf.message import Message
 from starlette.requests import Request
 
 from gateway.errors import GatewayError, invalid_argument
-from gateway.fields import INTEGER_BOUNDS, is_map, is_message, is_scalar, resolve_field_path
+from gateway.fields import INTEGER_BOUNDS, is_map, is_message, resolve_field_path
 from gateway.routes import Route
-from services import pb
 from services.rpc import scalars
+from services.rpc.fields import query_fields
 from services.rpc.scalars import expectation
 
 _PARSE_FIELD = re.compile(r"Failed to parse (\w+) field")
@@ -41,21 +41,6 @@ class FieldBinding:
     def proto_name(self) -> str:
         """The leaf's proto (snake_case) name, also accepted as the parameter name."""
         return self.fields[-1].name
-
-
-def _is_flattened(field: FieldDescriptor) -> bool:
-    return bool(field.GetOptions().Extensions[pb.options_pb2.flatten])
-
-
-def _query_fields(
-    message: Descriptor, prefix: tuple[FieldDescriptor, ...] = ()
-) -> Iterator[tuple[FieldDescriptor, ...]]:
-    """Scalar fields reachable through flattened message fields."""
-    for field in message.fields:
-        if is_scalar(field):
-            yield (*prefix, field)
-        elif not field.is_repeated and not is_map(field) and _is_flattened(field):
-            yield from _query_fields(field.message_type, (*prefix, field))
 
 
 def _dotted(fields: tuple[FieldDescriptor, ...]) -> str:
@@ -110,7 +95,7 @@ class RequestBinder:
         parameters: list[FieldBinding] = []
         by_name: dict[str, FieldBinding] = {}
         set_by_path: dict[str, str] = {}
-        candidates = () if route.body == "*" else _query_fields(route.method.input_type)
+        candidates = () if route.body == "*" else query_fields(route.method.input_type)
         for fields in candidates:
             dotted = _dotted(fields)
             if body_prefix and (dotted == body_prefix or dotted.startswith(body_prefix + ".")):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+from services import pb
 
 INT32_TYPES = frozenset(
     {FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SFIXED32}
@@ -62,3 +66,19 @@ def resolve_field_path(message: Descriptor, field_path: str) -> tuple[FieldDescr
             )
         current = field.message_type
     return tuple(fields)
+
+
+def is_flattened(field: FieldDescriptor) -> bool:
+    """True for a message field marked `(linkpulse.v1.flatten)`: its fields bind at top level."""
+    return bool(field.GetOptions().Extensions[pb.options_pb2.flatten])
+
+
+def query_fields(
+    message: Descriptor, prefix: tuple[FieldDescriptor, ...] = ()
+) -> Iterator[tuple[FieldDescriptor, ...]]:
+    """Paths to the scalar fields a query string can set: through flattened message fields."""
+    for field in message.fields:
+        if is_scalar(field):
+            yield (*prefix, field)
+        elif not field.is_repeated and not is_map(field) and is_flattened(field):
+            yield from query_fields(field.message_type, (*prefix, field))

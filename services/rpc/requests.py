@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from google.api import annotations_pb2
-from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 from services import errors, pb
 from services.rpc import scalars
-from services.rpc.fields import is_map, is_scalar
+from services.rpc.fields import query_fields
 from services.rpc.paths import PathTemplate, match_order_key, parse_template
 
 _PLACEHOLDER = re.compile(r"(?::([A-Za-z_]\w*)|\{([A-Za-z_]\w*)\})\Z")
@@ -65,21 +65,14 @@ def read_routes(service: str = "query") -> tuple[ReadRoute, ...]:
     return tuple(found)
 
 
-def _query_fields(message: object, prefix: tuple[FieldDescriptor, ...] = ()) -> dict[str, tuple]:
-    """Parameter names (JSON and proto spellings) to the field paths they set."""
-    fields: dict[str, tuple] = {}
-    for field in message.fields:  # type: ignore[attr-defined]
-        if is_scalar(field) and not field.is_repeated:
-            path = (*prefix, field)
-            fields[field.json_name] = path
-            fields[field.name] = path
-        elif (
-            not field.is_repeated
-            and not is_map(field)
-            and field.GetOptions().Extensions[pb.options_pb2.flatten]
-        ):
-            fields.update(_query_fields(field.message_type, (*prefix, field)))
-    return fields
+def _parameters(message: Descriptor) -> dict[str, tuple[FieldDescriptor, ...]]:
+    """Parameter names (JSON and proto spellings) to the singular fields they set."""
+    found: dict[str, tuple[FieldDescriptor, ...]] = {}
+    for path in query_fields(message):
+        if not path[-1].is_repeated:
+            found[path[-1].json_name] = path
+            found[path[-1].name] = path
+    return found
 
 
 def parse_scalar(field: FieldDescriptor, raw: str, name: str) -> object:
@@ -103,7 +96,7 @@ class ReadRouter:
 
     def __init__(self, routes: tuple[ReadRoute, ...]) -> None:
         self.routes = routes
-        self._fields = {id(r): _query_fields(r.method.input_type) for r in routes}
+        self._fields = {id(r): _parameters(r.method.input_type) for r in routes}
 
     def bind(self, path: str, params: Mapping[str, str]) -> BoundRequest:
         """The bound request of path with params; NOT_FOUND for no such route, 400 for params."""
