@@ -6,14 +6,16 @@ import os
 import queue
 import threading
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from isal import isal_zlib
+
 from services.export.formats import file_name
 
-# gzip at level 1: a third of the CSV's size at several times level 6's speed.
+# gzip by ISA-L at its level 1: about a fifth of the CSV's size, at about 1 GB/s (five times
+# zlib's fastest level, which would make compression the export's bottleneck).
 GZIP_LEVEL = 1
 READ_CHUNK_BYTES = 1 << 20
 _DONE = object()  # end of the chunks, for the compressing thread
@@ -77,7 +79,7 @@ def _finish(tmp: Path, final: Path) -> int:
 def write_bytes(data: bytes, tmp: Path, final: Path) -> int:
     """Compress a small document into final (through tmp); returns the file's size."""
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+    compressor = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, 31)
     tmp.write_bytes(compressor.compress(data) + compressor.flush())
     return _finish(tmp, final)
 
@@ -102,7 +104,7 @@ def write_stream(
     failure: list[BaseException] = []
 
     def compress() -> None:
-        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+        compressor = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, 31)
         try:
             with tmp.open("wb") as out:
                 while (chunk := pending.get()) is not _DONE:
