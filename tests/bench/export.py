@@ -221,7 +221,7 @@ def markdown(bench: ExportBench, clicks: int) -> str:
     lines += [
         f"The dataset's clicks ({clicks:,} in all, bots included, all {len(LIST_COLUMNS['clicks'])}"
         " columns) exported to CSV by an export job on a fresh arq worker process (ClickHouse"
-        " streams the rows over HTTP, the worker gzips them at level 1 into the file) against"
+        " streams the rows over HTTP, the worker gzips them with ISA-L into the file) against"
         " `clickhouse-client … FORMAT CSVWithNames` writing the same rows to a plain file, in the"
         " same run. Peak memory is the worker process's VmHWM after the export.",
         "",
