@@ -122,8 +122,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         finally:
             ch.close()
 
-        # The worker's job, run here: a worker process would share the fixed arq queue with
-        # any other run of this test (tests/workers runs it in a real arq worker).
+        # The worker's job, run here, once, so the aggregates exist before ClickHouse stops
+        # (tests/workers runs it in a real arq worker).
         ch = ClickHouse.from_url(settings.clickhouse_url, pool_size=4)
         try:
             result = await refresh_daily_aggregates({"pg": pg, "ch": ch})
