@@ -31,7 +31,7 @@ from gateway.pipeline import Pipeline, call_result
 from gateway.responses import error_response
 from gateway.routes import Route
 from services.auth import ratelimit
-from services.auth.ratelimit import RateLimiter
+from services.auth.ratelimit import Decision
 from services.config import Settings
 from services.server.trailers import NO_STORE_TRAILER, WORKSPACE_TRAILER
 from services.stores.outage import Outage
@@ -47,6 +47,29 @@ MISS = "MISS"
 # the one that also skips the write.
 _NO_READ = frozenset({"no-cache", "no-store", "max-age=0"})
 _NO_STORE = "no-store"
+
+
+# KEYS[1]: the credential's memo for the route; ARGV: the snapshot key before and after the
+# workspace, the credential's rate-limit bucket. The memo (`<workspace>:<requests/minute>`)
+# names the workspace whose snapshot may be served; a snapshot found spends a request of the
+# bucket. Returns nil (no memo or no snapshot), {snapshot} (unlimited) or {snapshot, allowed,
+# tokens left, ms to next, ms to full, requests/minute}. The snapshot and bucket keys come
+# from the memo and are not declared: the cache needs a single Redis server, not a cluster.
+_LOOKUP = (
+    ratelimit.SPEND_FUNCTION
+    + """
+local memo = redis.call('GET', KEYS[1])
+if not memo then return nil end
+local workspace, limit = string.match(memo, '^(%d+):?(%d*)$')
+if not workspace then return nil end
+local snapshot = redis.call('GET', ARGV[1] .. workspace .. ARGV[2])
+if not snapshot then return nil end
+local capacity = tonumber(limit) or 0
+if capacity <= 0 then return {snapshot} end
+local spent = spend(ARGV[3], capacity)
+return {snapshot, spent[1], spent[2], spent[3], spent[4], capacity}
+"""
+)
 
 
 def is_cacheable(route: Route) -> bool:
@@ -144,7 +167,7 @@ class SnapshotCache:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis
-        self._limiter = RateLimiter(redis, prefix=prefix, timeout_seconds=timeout_seconds)
+        self._lookup = redis.register_script(_LOOKUP)
         self._ttl = ttl_seconds
         self._auth_ttl_ms = int(auth_ttl_seconds * 1000)
         self._prefix = prefix
@@ -187,8 +210,7 @@ class SnapshotCache:
         if keys is not None and not directives & _NO_READ:
             found = await self._read(keys)
             if found is not None:
-                snapshot, limit = found
-                decision = await self._limiter.spend(keys.credential, limit)
+                snapshot, decision = found
                 headers = decision.headers() if decision is not None else {}
                 if decision is not None and not decision.allowed:
                     return error_response(rate_limited(decision), route.options.envelope, headers)
@@ -219,24 +241,26 @@ class SnapshotCache:
         memo = f"{self._prefix}:auth:{credential}:{route.key}"
         return CacheKeys(self._prefix, credential, memo, route.key, params)
 
-    async def _read(self, keys: CacheKeys) -> tuple[Snapshot, int] | None:
-        """The request's snapshot and the credential's rate limit, if the memo allows it."""
+    async def _read(self, keys: CacheKeys) -> tuple[Snapshot, Decision | None] | None:
+        """The request's snapshot if the memo allows it, having spent a request of the
+        credential's rate limit (None: unlimited) — one round trip."""
         if self._outage.paused():
             return None
+        before, after = keys.snapshot("\n").split("\n")
+        bucket = ratelimit.bucket_key(self._prefix, keys.credential)
         try:
             async with asyncio.timeout(self._timeout):
-                memo = await self._redis.get(keys.memo)
-                workspace, _, limit = (memo or b"").decode().partition(":")
-                if not workspace.isdigit():
-                    return None
-                raw = await self._redis.get(keys.snapshot(workspace))
+                reply = await self._lookup(keys=[keys.memo], args=[before, after, bucket])
         except Exception as exc:  # the cache must never fail a request
             self._outage.failed(exc)
             return None
-        snapshot = None if raw is None else Snapshot.load(raw)
+        if not reply:
+            return None
+        snapshot = Snapshot.load(reply[0])
         if snapshot is None:
             return None
-        return snapshot, int(limit) if limit.isdigit() else 0
+        decision = Decision.of(reply[1:5], int(reply[5])) if len(reply) > 1 else None
+        return snapshot, decision
 
     async def _write(self, keys: CacheKeys, memo: str, response: Response) -> None:
         body = getattr(response, "body", None)

@@ -27,33 +27,43 @@ RESET = "x-ratelimit-reset"
 RETRY_AFTER = "retry-after"
 HEADERS = (LIMIT, REMAINING, RESET, RETRY_AFTER)
 
-# KEYS[1]: the bucket; ARGV[1]: requests per minute (also the capacity).
-# Returns allowed (0/1), whole tokens left, ms until the next token, ms until full.
-_SPEND = """
-local capacity = tonumber(ARGV[1])
-local per_ms = capacity / 60000
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local state = redis.call('HMGET', KEYS[1], 't', 'n')
-local last = tonumber(state[1]) or now
-local tokens = tonumber(state[2]) or capacity
-tokens = math.min(capacity, tokens + math.max(0, now - last) * per_ms)
-local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
+# The bucket as a Lua function, for this module's script and the snapshot cache's (which
+# spends in the same round trip as it reads a snapshot). spend(bucket key, requests per
+# minute = capacity) returns allowed (0/1), whole tokens left, ms until the next token, ms
+# until full.
+SPEND_FUNCTION = """
+local function spend(key, capacity)
+  local per_ms = capacity / 60000
+  local clock = redis.call('TIME')
+  local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  local state = redis.call('HMGET', key, 't', 'n')
+  local last = tonumber(state[1]) or now
+  local tokens = tonumber(state[2]) or capacity
+  tokens = math.min(capacity, tokens + math.max(0, now - last) * per_ms)
+  local allowed = 0
+  if tokens >= 1 then
+    tokens = tokens - 1
+    allowed = 1
+  end
+  redis.call('HSET', key, 't', now, 'n', tostring(tokens))
+  redis.call('PEXPIRE', key, 120000)
+  local next_token = 0
+  if tokens < 1 then next_token = math.ceil((1 - tokens) / per_ms) end
+  return {allowed, math.floor(tokens), next_token, math.ceil((capacity - tokens) / per_ms)}
 end
-redis.call('HSET', KEYS[1], 't', now, 'n', tostring(tokens))
-redis.call('PEXPIRE', KEYS[1], 120000)
-local next_token = 0
-if tokens < 1 then next_token = math.ceil((1 - tokens) / per_ms) end
-return {allowed, math.floor(tokens), next_token, math.ceil((capacity - tokens) / per_ms)}
 """
+# KEYS[1]: the bucket; ARGV[1]: requests per minute.
+_SPEND = SPEND_FUNCTION + "return spend(KEYS[1], tonumber(ARGV[1]))\n"
 
 
 def credential_digest(authorization: str, workspace: str = "") -> str:
     """The bucket name of a credential: sha256 of `Authorization|X-Workspace-Id`."""
     return hashlib.sha256(f"{authorization}|{workspace}".encode()).hexdigest()
+
+
+def bucket_key(prefix: str, credential: str) -> str:
+    """The Redis key of a credential's bucket."""
+    return f"{prefix}:ratelimit:{credential}"
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,18 @@ class Decision:
     remaining: int
     reset_seconds: int  # until the bucket is full again
     retry_after_seconds: int  # until the next request is allowed (0 when allowed)
+
+    @classmethod
+    def of(cls, reply: list[int], per_minute: int) -> Decision:
+        """The decision of spend()'s reply [allowed, tokens left, ms to next, ms to full]."""
+        allowed, remaining, next_ms, full_ms = (int(v) for v in reply[:4])
+        return cls(
+            allowed=bool(allowed),
+            limit=per_minute,
+            remaining=remaining,
+            reset_seconds=-(-full_ms // 1000),
+            retry_after_seconds=-(-next_ms // 1000),
+        )
 
     def headers(self) -> dict[str, str]:
         """X-RateLimit-* (and Retry-After when refused), as lowercase names."""
@@ -90,7 +112,7 @@ class RateLimiter:
         pause_seconds: float = 5.0,
     ) -> None:
         self._redis = redis
-        self._prefix = f"{prefix}:ratelimit"
+        self._prefix = prefix
         self._timeout = timeout_seconds
         self._outage = Outage(log, "rate limiter unavailable, serving unlimited", pause_seconds)
         self._script = redis.register_script(_SPEND)
@@ -101,19 +123,13 @@ class RateLimiter:
             return None
         try:
             async with asyncio.timeout(self._timeout):
-                allowed, remaining, next_ms, full_ms = await self._script(
-                    keys=[f"{self._prefix}:{credential}"], args=[per_minute]
+                reply = await self._script(
+                    keys=[bucket_key(self._prefix, credential)], args=[per_minute]
                 )
         except Exception as exc:  # noqa: BLE001 - a limiter failure never refuses a request
             self._outage.failed(exc)
             return None
-        return Decision(
-            allowed=bool(allowed),
-            limit=per_minute,
-            remaining=int(remaining),
-            reset_seconds=-(-int(full_ms) // 1000),
-            retry_after_seconds=-(-int(next_ms) // 1000),
-        )
+        return Decision.of(reply, per_minute)
 
     async def aclose(self) -> None:
         """Close the limiter's connections."""
