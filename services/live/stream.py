@@ -29,7 +29,7 @@ from services.live.tables import TABLES
 
 log = logging.getLogger("linkpulse.live.stream")
 
-Publish = Callable[[Any, int, str, list[bytes], list[StatEvent]], None]
+Publish = Callable[[Any, int, str, bytes, list[StatEvent]], None]
 
 # ARGV: dedup ttl, kind, workspace, cache hash ('' = none), its EXPIREAT, the rows (JSON
 # lines), the cache fields (a JSON array, one per row, or ''), the cache values (a JSON array,
@@ -208,9 +208,10 @@ class EventStream:
             fields = orjson.dumps([e.cache_field for e in events])
             if any(e.cache_value is not None for e in events):
                 values = orjson.dumps([(e.cache_value or b"").decode() for e in events])
+        rows = b"\n".join(lines)
         args: list[Any] = [
             self.dedup_seconds, kind, workspace_id, hash_key, cache_expiry(now, self.cache_seconds),
-            b"\n".join(lines), fields, values,
+            rows, fields, values,
         ]  # fmt: skip
         for at, e in enumerate(events, start=1):
             if e.client_id:
@@ -219,18 +220,14 @@ class EventStream:
             # The feed check is advisory (two racing duplicates may both reach the feed);
             # the script's SET NX decides what is counted.
             known = await self._known_duplicates(workspace_id, events)
+            fresh = [at for at, e in enumerate(events) if e.event_id not in known]
+            feed_rows = rows if len(fresh) == len(events) else b"\n".join(lines[at] for at in fresh)
+            counted = [stat_event(events[at]) for at in fresh]
             for _attempt in range(2):
                 async with self.redis.pipeline(transaction=True) as pipe:
                     scripts.queue(pipe, _ENQUEUE, [self.stream], args)
-                    fresh = [at for at, e in enumerate(events) if e.event_id not in known]
                     if fresh:
-                        self.publish(
-                            pipe,
-                            workspace_id,
-                            kind,
-                            [lines[at] for at in fresh],
-                            [stat_event(events[at]) for at in fresh],
-                        )
+                        self.publish(pipe, workspace_id, kind, feed_rows, counted)
                     results = await pipe.execute(raise_on_error=False)
                     # Redis lost the scripts (restarted): none of them ran, so run them again.
                     if not scripts.missing(results):

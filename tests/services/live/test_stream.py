@@ -63,12 +63,11 @@ async def test_client_ids_are_appended_once_and_published_in_the_transaction(
 ) -> None:
     published: list[list[int]] = []
 
-    def publish(
-        pipe: Any, workspace_id: int, kind: str, rows: list[bytes], counted: list[Any]
-    ) -> None:
-        assert pipe.is_transaction and kind == "click" and len(counted) == len(rows)
-        published.append([decode_row(kind, r)[0] for r in rows])
-        pipe.set(f"{PREFIX}:published:{workspace_id}", len(rows))
+    def publish(pipe: Any, workspace_id: int, kind: str, rows: bytes, counted: list[Any]) -> None:
+        decoded = decode_rows(kind, rows)
+        assert pipe.is_transaction and kind == "click" and len(counted) == len(decoded)
+        published.append([r[0] for r in decoded])
+        pipe.set(f"{PREFIX}:published:{workspace_id}", len(decoded))
 
     s = settings("dedup")
     stream = EventStream(redis, s, publish)
