@@ -130,7 +130,3 @@ class RateLimiter:
             self._outage.failed(exc)
             return None
         return Decision.of(reply, per_minute)
-
-    async def aclose(self) -> None:
-        """Close the limiter's connections."""
-        await self._redis.aclose()
