@@ -101,7 +101,9 @@ def clicks(count: int, link_ids: Sequence[int], seed: int = 7) -> list[pb.live_p
     ]
 
 
-def _rebased(events: Sequence[pb.live_pb2.ClickEvent], link_ids: Sequence[int]) -> list[object]:
+def rebased(
+    events: Sequence[pb.live_pb2.ClickEvent], link_ids: Sequence[int]
+) -> list[pb.live_pb2.ClickEvent]:
     """The same events on another tenant's links (link i → link i of the other tenant)."""
     first = min(e.link_id for e in events)
     moved = []
@@ -154,7 +156,7 @@ async def raw_insert(settings: Settings, ch: ClickHouse, who: Tenant, events: li
                 now=now,
             ).values()
         )
-        for n, e in enumerate(_rebased(events, who.link_ids))
+        for n, e in enumerate(rebased(events, who.link_ids))
     ]
     block = settings.flusher_batch_size
     client = ClickHouseTarget.from_url(settings.clickhouse_url).client()
@@ -178,7 +180,7 @@ async def grpc_ingest(
     settings: Settings, ch: ClickHouse, who: Tenant, events: list, batch: int, callers: int
 ) -> IngestResult:
     """The events through gRPC `Ingest` in batches, `callers` concurrent calls at a time."""
-    mine = _rebased(events, who.link_ids)
+    mine = rebased(events, who.link_ids)
     batches = [mine[at : at + batch] for at in range(0, len(mine), batch)]
     metadata = (("authorization", f"Bearer {who.key}"),)
     async with grpc.aio.insecure_channel(settings.live_addr) as channel:
@@ -207,7 +209,7 @@ async def rest_ingest(
     """The events through `POST /api/track/click`, one a request, on `callers` connections."""
     bodies = [
         orjson.dumps(MessageToDict(e, preserving_proto_field_name=False))
-        for e in _rebased(events, who.link_ids)
+        for e in rebased(events, who.link_ids)
     ]
     headers = {"Authorization": f"Bearer {who.key}"}
 

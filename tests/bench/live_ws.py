@@ -17,7 +17,7 @@ import websockets
 from services import pb
 from services.admin.credentials import create_api_key
 from services.config import Settings
-from tests.bench.ingest import LINKS, Tenant, clicks, tenant
+from tests.bench.ingest import LINKS, Tenant, clicks, rebased, tenant
 from tests.bench.progress import say
 from tests.bench.timing import Samples
 
@@ -96,13 +96,11 @@ async def measure(
     sent_at: list[dict[int, float]] = [{} for _ in tenants]
     # One request per workspace, built once; each send only renumbers its events.
     requests = []
+    generated = clicks(plan.batch, range(1, LINKS + 1))
     for who in tenants:
-        request = pb.live_pb2.IngestRequest()
-        for e in clicks(plan.batch, range(1, LINKS + 1)):
-            event = request.events.add()
-            event.CopyFrom(e)
-            event.link_id = who.link_ids[(e.link_id - 1) % len(who.link_ids)]
-            event.timestamp = ""
+        request = pb.live_pb2.IngestRequest(events=rebased(generated, who.link_ids))
+        for event in request.events:
+            event.timestamp = ""  # stamped at receipt: these are live events
         requests.append((request, (("authorization", f"Bearer {who.key}"),)))
     next_id = random.Random().randrange(1 << 40, 1 << 50)
     interval = plan.batch / plan.events_per_second
