@@ -16,7 +16,7 @@ from services.demo.rhythm import Slot, plan
 from services.demo.rules import first_match
 from services.demo.weighted import Weighted
 from services.ids import EventIds
-from services.live.enrich import CLICK_COLUMNS
+from services.live.tables import CLICK_COLUMNS
 
 # Event ids come from their own 5-bit node so they never collide with ids minted by live nodes
 # that use the others.

@@ -15,9 +15,9 @@ import orjson
 from redis.asyncio import Redis
 
 from services import errors
-from services.live.enrich import CLICK_COLUMNS
+from services.live import rows
 from services.live.stream import REDIS_DOWN, Keys, cache_days
-from services.live.tables import ATTRIBUTED
+from services.live.tables import ATTRIBUTED, CLICK_COLUMNS
 from services.query import engine
 from services.stores.clickhouse import ClickHouse
 
@@ -49,11 +49,10 @@ class Attribution:
         raw = next((r for r in found if r is not None), None)
         if raw is None:
             return None
-        cached = orjson.loads(raw)
-        if isinstance(cached, list):  # a click caches its encoded table row
-            row = dict(zip(CLICK_COLUMNS, cached, strict=True))
-            return {"click_id": row["event_id"], **{c: row[c] for c in ATTRIBUTED}}
-        return dict(cached)
+        if raw[:1] == b"{":  # a lead caches its click's id and dimensions
+            return dict(orjson.loads(raw))
+        row = dict(zip(CLICK_COLUMNS, rows.decode("click", raw), strict=True))  # a click's row
+        return {"click_id": row["event_id"], **{c: row[c] for c in ATTRIBUTED}}
 
     async def click(self, workspace_id: int, click_id: int, field: str) -> dict[str, Any]:
         """click_id and the dimensions of a click of the workspace; 404 naming field if none."""

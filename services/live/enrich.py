@@ -1,29 +1,27 @@
-"""Validating one incoming click and filling what it leaves out (device, continent, visitor…)."""
+"""Validating incoming clicks and filling what they leave out (device, continent, visitor…)."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
 from urllib.parse import urlparse
 
+import grpc
 from user_agents import parse as parse_ua
 
 from services import errors, pb
-from services.geo import continent_of
+from services.geo import CONTINENT_OF
 from services.ids import MAX_ID
+from services.live import rows
+from services.live.accepted import Accepted
+from services.live.stats import StatEvent
 
 MAX_FUTURE = timedelta(minutes=5)
 OLDEST = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_FIELD = 2048
-
-CLICK_COLUMNS = (
-    "event_id", "workspace_id", "link_id", "timestamp", "country", "region", "city", "continent",
-    "device", "browser", "os", "referrer", "referrer_url", "trigger", "visitor_id", "rule_id",
-    "condition_id", "destination_url", "is_bot",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -58,9 +56,12 @@ def event_time(field: str, value: str, now: datetime) -> datetime:
     if not value:
         return now
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise errors.invalid_argument(field, f"{field} must be an ISO-8601 date-time") from exc
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise errors.invalid_argument(field, f"{field} must be an ISO-8601 date-time") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     parsed = parsed.astimezone(UTC)
@@ -71,11 +72,10 @@ def event_time(field: str, value: str, now: datetime) -> datetime:
     return parsed
 
 
-def _visitor(event: pb.live_pb2.ClickEvent, event_id: int) -> str:
-    if event.visitor_id:
-        return event.visitor_id
-    if event.ip or event.user_agent:
-        return hashlib.sha256(f"{event.ip}|{event.user_agent}".encode()).hexdigest()[:32]
+def _visitor(ip: str, user_agent: str, event_id: int) -> str:
+    """The visitor id of a click that names none: a hash of its address and user agent."""
+    if ip or user_agent:
+        return hashlib.sha256(f"{ip}|{user_agent}".encode()).hexdigest()[:32]
     return f"anon:{event_id}"
 
 
@@ -96,45 +96,81 @@ def _check_lengths(prefix: str, event: pb.live_pb2.ClickEvent) -> None:
             )
 
 
-def click_row(
-    prefix: str,
-    event: pb.live_pb2.ClickEvent,
+def _where(offset: int | None, at: int, field: str) -> str:
+    """The name of field of the event at position at: `events[i].field` in a batch."""
+    return field if offset is None else f"events[{offset + at}].{field}"
+
+
+def _unknown_link(where: str, link_id: int) -> errors.ApiError:
+    if link_id <= 0:
+        return errors.invalid_argument(where, f"{where} is required")
+    return errors.ApiError(
+        grpc.StatusCode.NOT_FOUND, "not_found", f"link {link_id} not found in this workspace", where
+    )
+
+
+def accept_clicks(
+    events: Sequence[pb.live_pb2.ClickEvent],
     *,
     workspace_id: int,
-    destination_url: str,
-    event_id: int,
+    destinations: Mapping[int, str],
+    new_ids: Iterator[int],
     now: datetime,
-) -> dict[str, Any]:
-    """The clicks-table row (column -> value, CLICK_COLUMNS order) of a validated event."""
-    _check_lengths(prefix, event)
-    if event.event_id and not 0 < event.event_id <= MAX_ID:
-        raise errors.invalid_argument(f"{prefix}event_id", f"{prefix}event_id must be in [1, 2^53)")
-    info = client_info(event.user_agent) if event.user_agent else None
-    country = event.country.strip().upper()
-    if country and (len(country) != 2 or not country.isalpha()):
-        raise errors.invalid_argument(
-            f"{prefix}country", f"{prefix}country must be ISO-3166 alpha-2"
+    offset: int | None = 0,
+) -> Accepted:
+    """Validate every click (all or nothing) and build its clicks-table row; events without
+    an id take the next of new_ids. offset: the first event's position in its request (errors
+    name `events[i].field`), None for a single click (errors name the bare field)."""
+    accepted = Accepted("click")
+    add_row, add_id = accepted.rows.append, accepted.event_ids.append
+    add_claimed, add_stat = accepted.claimed.append, accepted.stats.append
+    add_field = accepted.cache_fields.append
+    for at, event in enumerate(events):
+        link_id = event.link_id
+        destination = destinations.get(link_id)
+        if destination is None:
+            raise _unknown_link(_where(offset, at, "link_id"), link_id)
+        if event.ByteSize() > MAX_FIELD:
+            _check_lengths(_where(offset, at, ""), event)
+        event_id = event.event_id
+        if event_id and not 0 < event_id <= MAX_ID:
+            where = _where(offset, at, "event_id")
+            raise errors.invalid_argument(where, f"{where} must be in [1, 2^53)")
+        add_claimed(bool(event_id))
+        event_id = event_id or next(new_ids)
+        country = event.country
+        if country:
+            country = country.strip().upper()
+            if country and (len(country) != 2 or not country.isalpha()):
+                where = _where(offset, at, "country")
+                raise errors.invalid_argument(where, f"{where} must be ISO-3166 alpha-2")
+        stamp = event.timestamp
+        seconds = int(
+            event_time(_where(offset, at, "timestamp"), stamp, now).timestamp()
+            if stamp
+            else now.timestamp()
         )
-    referrer = event.referrer or (referrer_host(event.referrer_url) if event.referrer_url else "")
-    is_bot = bool(info and info.is_bot) or event.device == "bot"
-    return {
-        "event_id": event_id,
-        "workspace_id": workspace_id,
-        "link_id": event.link_id,
-        "timestamp": event_time(f"{prefix}timestamp", event.timestamp, now),
-        "country": country,
-        "region": event.region,
-        "city": event.city,
-        "continent": event.continent.upper() or continent_of(country),
-        "device": event.device or (info.device if info else ""),
-        "browser": event.browser or (info.browser if info else ""),
-        "os": event.os or (info.os if info else ""),
-        "referrer": referrer or "(direct)",
-        "referrer_url": event.referrer_url,
-        "trigger": event.trigger or "link",
-        "visitor_id": _visitor(event, event_id),
-        "rule_id": event.rule_id,
-        "condition_id": event.condition_id,
-        "destination_url": destination_url,
-        "is_bot": int(is_bot),
-    }
+        user_agent = event.user_agent
+        device, browser, os = event.device, event.browser, event.os
+        is_bot = device == "bot"
+        if user_agent:
+            info = client_info(user_agent)
+            is_bot = is_bot or info.is_bot
+            device, browser, os = device or info.device, browser or info.browser, os or info.os
+        referrer_url = event.referrer_url
+        referrer = event.referrer or (referrer_host(referrer_url) if referrer_url else "")
+        visitor = event.visitor_id or _visitor(event.ip, user_agent, event_id)
+        add_row(
+            rows.encode(
+                (
+                    event_id, workspace_id, link_id, seconds, country, event.region, event.city,
+                    event.continent.upper() or CONTINENT_OF.get(country, ""), device, browser, os,
+                    referrer or "(direct)", referrer_url, event.trigger or "link", visitor,
+                    event.rule_id, event.condition_id, destination, 1 if is_bot else 0,
+                )
+            )
+        )  # fmt: skip
+        add_id(event_id)
+        add_stat(StatEvent("click", seconds, link_id, visitor))
+        add_field(str(event_id))
+    return accepted

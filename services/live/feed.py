@@ -38,6 +38,7 @@ from redis.asyncio.client import Pipeline
 
 from services import errors, pb
 from services.live import scripts, stats
+from services.live.rows import decode as decode_row
 from services.live.stats import KEY_PREFIX, live_stats, stream_key
 from services.live.tables import TABLES
 
@@ -73,37 +74,39 @@ _STRING_FIELDS = (
 _INT_FIELDS = ("event_id", "link_id", "amount")
 
 
-# KEYS[1]: the feed stream; ARGV: MAXLEN, TTL, the kind, the encoded rows (one per line).
+# KEYS[1]: the feed stream; ARGV: MAXLEN, TTL, the kind, the encoded rows (one a line).
 # One script call per batch: appending each entry from the client costs a round of command
 # encoding and reply parsing per event, which dominated ingestion.
-_APPEND = """
-local key, maxlen, kind, count = KEYS[1], ARGV[1], ARGV[3], 0
-for row in string.gmatch(ARGV[4], '[^\\n]+') do
+_APPEND = (
+    scripts.SPLIT_LINES
+    + """
+local key, maxlen, kind = KEYS[1], ARGV[1], ARGV[3]
+local rows = split_lines(ARGV[4])
+for _, row in ipairs(rows) do
   redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'k', kind, 'r', row)
-  count = count + 1
 end
 redis.call('EXPIRE', key, ARGV[2])
-return count
+return #rows
 """
+)
 
 
 def publish(
     pipe: Pipeline,
     workspace_id: int,
     kind: str,
-    rows: bytes,
+    rows: Sequence[bytes],
     stat_events: list[stats.StatEvent],
     *,
     prefix: str = KEY_PREFIX,
     now: float | None = None,
 ) -> None:
     """Queue on pipe the commands adding events of one kind to the workspace's feed and live
-    stats: rows are the events' encoded table rows (`services.live.stream.encode_row`), one a
-    line."""
+    stats: rows are the events' encoded table rows (`services.live.rows`)."""
     if not rows:
         return
     key = stream_key(workspace_id, prefix)
-    scripts.queue(pipe, _APPEND, [key], [STREAM_MAXLEN, STREAM_TTL_SECONDS, kind, rows])
+    scripts.queue(pipe, _APPEND, [key], [STREAM_MAXLEN, STREAM_TTL_SECONDS, kind, b"\n".join(rows)])
     stats.record(pipe, key, stat_events, time.time() if now is None else now)
 
 
@@ -191,7 +194,7 @@ def _decode(entry_id: bytes | str, fields: dict[Any, Any]) -> tuple[str, dict[st
     row = fields.get(b"r", fields.get("r"))
     kind = fields.get(b"k", fields.get("k"))
     if row is not None and kind is not None and _text(kind) in TABLES:
-        return cursor, feed_fields(_text(kind), orjson.loads(row))
+        return cursor, feed_fields(_text(kind), decode_row(_text(kind), row))
     legacy = fields.get(b"e", fields.get("e"))  # entries of versions that stored feed JSON
     return cursor, orjson.loads(legacy) if legacy else {}
 

@@ -28,9 +28,11 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from services.config import Settings
-from services.live.stream import REDIS_DOWN, decode_rows
+from services.live import rows
+from services.live.stream import REDIS_DOWN
 from services.live.tables import TABLES
 from services.query.engine import existing_event_ids
+from services.stores import clickhouse_http
 from services.stores.clickhouse import ClickHouse
 from services.stores.redisclient import create_redis
 
@@ -46,7 +48,7 @@ MAX_BLOCK_MS = 2000
 
 @dataclass
 class Entry:
-    """One stream entry: its id, kind, workspace and encoded rows (JSON lines)."""
+    """One stream entry: its id, kind, workspace and encoded rows (one a line)."""
 
     id: str
     kind: str
@@ -100,6 +102,7 @@ class Flusher:
         self.ch = ch
         self.stream = settings.ingest_stream
         self.group = settings.flusher_group
+        self.http_port = settings.clickhouse_http_port
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.batch_size = max(1, settings.flusher_batch_size)
         self.max_wait = max(0, settings.flusher_max_wait_ms) / 1000
@@ -195,15 +198,20 @@ class Flusher:
         inserted = 0
         for kind, entries in by_kind.items():
             table = TABLES[kind]
-            rows = [row for e in entries for row in decode_rows(kind, e.rows)]
             if batch.recheck:
-                id_at = table.columns.index("event_id")
-                ws_at = table.columns.index("workspace_id")
-                stored = await existing_event_ids(
-                    self.ch, table.name, ((r[ws_at], r[id_at]) for r in rows)
-                )
-                rows = [r for r in rows if (r[ws_at], r[id_at]) not in stored]
-            inserted += await self.ch.insert(table.name, table.columns, rows)
+                lines = [line for e in entries for line in e.rows.split(b"\n") if line]
+                stored = await existing_event_ids(self.ch, table.name, map(rows.ids, lines))
+                lines = [line for line in lines if rows.ids(line) not in stored]
+                body, count = b"\n".join(lines), len(lines)
+            else:
+                body, count = b"\n".join(e.rows for e in entries), sum(e.count for e in entries)
+            if count:
+                await asyncio.to_thread(
+                    clickhouse_http.insert_csv,
+                    self.ch.target, self.http_port, table.name, table.columns,
+                    rows.to_csv(kind, body),
+                )  # fmt: skip
+            inserted += count
         return inserted
 
     async def _keep_alive(self, batch: Batch) -> None:

@@ -42,3 +42,21 @@ def missing(results: Sequence[Any]) -> bool:
 def forget(pipe: Pipeline) -> None:
     """Load the pool's scripts again with its next pipelines."""
     _loaded.pop(pipe.connection_pool, None)
+
+
+# A Lua function the scripts that take many rows in one argument share: the lines of a text
+# (plain find, not a pattern: this runs over every ingested row).
+SPLIT_LINES = """
+local function split_lines(text)
+  local lines, at = {}, 1
+  while true do
+    local stop = string.find(text, '\\n', at, true)
+    if not stop then
+      lines[#lines + 1] = string.sub(text, at)
+      return lines
+    end
+    lines[#lines + 1] = string.sub(text, at, stop - 1)
+    at = stop + 1
+  end
+end
+"""

@@ -16,10 +16,11 @@ from services import errors, pb
 from services.auth import live_tokens, principal, signing
 from services.ids import EventIds
 from services.live import conversions, feed, stats
+from services.live.accepted import Accepted, accepted_one
 from services.live.attribution import Attribution, click_cache_value
-from services.live.enrich import click_row
+from services.live.enrich import accept_clicks
 from services.live.links import LinkDirectory
-from services.live.stream import Accepted, EventStream
+from services.live.stream import EventStream
 from services.server.deps import Deps
 
 
@@ -39,41 +40,21 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
         )
 
     async def _clicks(
-        self, workspace_id: int, events: list[pb.live_pb2.ClickEvent], batch: bool, offset: int = 0
-    ) -> list[Accepted]:
+        self, workspace_id: int, events: list[pb.live_pb2.ClickEvent], offset: int | None = 0
+    ) -> Accepted:
         """Validate every click (all or nothing) and build what is enqueued."""
         destinations = await self.links.destinations(workspace_id, {e.link_id for e in events})
-        now = datetime.now(UTC)
-        fresh_ids = iter(self.ids.take(sum(1 for e in events if not e.event_id)))
-        accepted = []
-        for i, event in enumerate(events, start=offset):
-            prefix = f"events[{i}]." if batch else ""
-            if event.link_id not in destinations:
-                if event.link_id <= 0:
-                    raise errors.invalid_argument(
-                        f"{prefix}link_id", f"{prefix}link_id is required"
-                    )
-                raise errors.ApiError(
-                    grpc.StatusCode.NOT_FOUND,
-                    "not_found",
-                    f"link {event.link_id} not found in this workspace",
-                    f"{prefix}link_id",
-                )
-            event_id = event.event_id or next(fresh_ids)
-            row = click_row(
-                prefix,
-                event,
-                workspace_id=workspace_id,
-                destination_url=destinations[event.link_id],
-                event_id=event_id,
-                now=now,
-            )
-            accepted.append(
-                Accepted("click", row, client_id=bool(event.event_id), cache_field=str(event_id))
-            )
-        return accepted
+        new_ids = iter(self.ids.take(sum(1 for e in events if not e.event_id)))
+        return accept_clicks(
+            events,
+            workspace_id=workspace_id,
+            destinations=destinations,
+            new_ids=new_ids,
+            now=datetime.now(UTC),
+            offset=offset,
+        )
 
-    async def _enqueue(self, workspace_id: int, events: list[Accepted]) -> int:
+    async def _enqueue(self, workspace_id: int, events: Accepted) -> int:
         """Append events to the stream; returns how many were duplicates."""
         appended = await self.stream.enqueue(workspace_id, events)
         return appended.count(False)
@@ -91,12 +72,10 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
         """Validate every event (all or nothing), enrich and enqueue them; returns their ids."""
         self._check_size(len(events))
         workspace_id = principal.current().workspace_id
-        accepted = await self._clicks(workspace_id, events, batch)
+        accepted = await self._clicks(workspace_id, events, 0 if batch else None)
         duplicates = await self._enqueue(workspace_id, accepted)
         return pb.live_pb2.IngestResponse(
-            accepted=len(accepted),
-            event_ids=[a.event_id for a in accepted],
-            duplicates=duplicates,
+            accepted=len(accepted), event_ids=accepted.event_ids, duplicates=duplicates
         )
 
     async def Ingest(self, request, context):  # noqa: N802, ANN001
@@ -115,13 +94,13 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
         async def flush() -> None:
             nonlocal duplicates
             try:
-                accepted = await self._clicks(workspace_id, chunk, True, offset=len(ids))
+                accepted = await self._clicks(workspace_id, chunk, offset=len(ids))
                 duplicates += await self._enqueue(workspace_id, accepted)
             except errors.ApiError as exc:
                 if ids:
                     exc.message = f"{exc.message} ({len(ids)} earlier events were accepted)"
                 raise
-            ids.extend(a.event_id for a in accepted)
+            ids.extend(accepted.event_ids)
             chunk.clear()
 
         events: AsyncIterator[pb.live_pb2.ClickEvent] = request_iterator
@@ -150,14 +129,14 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
             click=click,
             now=datetime.now(UTC),
         )
-        lead = Accepted(
+        lead = accepted_one(
             "lead",
             row,
-            client_id=bool(request.event_id),
+            claimed=bool(request.event_id),
             cache_field=row["customer_id"],
             cache_value=click_cache_value({**click, "event_id": click["click_id"]}),
         )
-        duplicates = await self._enqueue(workspace_id, [lead])
+        duplicates = await self._enqueue(workspace_id, lead)
         return pb.live_pb2.IngestResponse(accepted=1, event_ids=[event_id], duplicates=duplicates)
 
     async def TrackSale(self, request, context):  # noqa: N802, ANN001
@@ -178,8 +157,8 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
             click=click,
             now=datetime.now(UTC),
         )
-        sale = Accepted("sale", row, client_id=bool(request.event_id))
-        duplicates = await self._enqueue(workspace_id, [sale])
+        sale = accepted_one("sale", row, claimed=bool(request.event_id))
+        duplicates = await self._enqueue(workspace_id, sale)
         return pb.live_pb2.IngestResponse(accepted=1, event_ids=[event_id], duplicates=duplicates)
 
     async def ListLive(self, request, context):  # noqa: N802, ANN001

@@ -12,7 +12,9 @@ event's own timestamp:
 
 A window "last N minutes" is the N*6 buckets ending with the current one, so it reaches back
 between N minutes and N minutes 10 seconds. Events stamped more than 35 minutes ago or in the
-future (backfill, skewed clocks) are in the feed but not in these stats.
+future (backfill, skewed clocks) are in the feed but not in these stats; events stamped before
+the current 5-minute window only add to the click counters, since no later read of visitors or
+links can include them.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ RATE_TTL_SECONDS = 120
 # Events per second are averaged over the last complete seconds.
 RATE_WINDOW_SECONDS = 10
 TOP_LINKS = 10
+# Active visitors and top links are counted over the last RECENT_MINUTES.
+RECENT_MINUTES = 5
 _CLOCK_SKEW_SECONDS = 60
 
 
@@ -83,15 +87,21 @@ def record(pipe: Pipeline, stream: str, events: list[StatEvent], now: float) -> 
     clicks: Counter[int] = Counter()
     link_clicks: dict[int, Counter[int]] = {}
     visitors: dict[int, set[str]] = {}
-    oldest = now - COUNTER_TTL_SECONDS
+    oldest, latest = now - COUNTER_TTL_SECONDS, now + _CLOCK_SKEW_SECONDS
+    # Visitors and top links are only read for the last RECENT_MINUTES: an event older than
+    # the first bucket of the current window can never be in a window read from now on.
+    first_recent = _buckets(now, RECENT_MINUTES)[0]
     for kind, at, link_id, visitor_id in events:
-        if not oldest <= at <= now + _CLOCK_SKEW_SECONDS:
+        if not oldest <= at <= latest:
             continue
         bucket = _bucket(min(at, now))
+        if kind == "click":
+            clicks[bucket] += 1
+        if bucket < first_recent:
+            continue
         if visitor_id:
             visitors.setdefault(bucket, set()).add(visitor_id)
         if kind == "click":
-            clicks[bucket] += 1
             link_clicks.setdefault(bucket, Counter())[link_id] += 1
     keys: list[str] = []
     ops: list[list[Any]] = []
@@ -130,7 +140,7 @@ async def live_stats(
     stream = stream_key(workspace_id, prefix)
     now = time.time() if now is None else now
     last_30 = _buckets(now, 30)
-    last_5 = _buckets(now, 5)
+    last_5 = _buckets(now, RECENT_MINUTES)
     last_1 = _buckets(now, 1)
     seconds = range(int(now) - RATE_WINDOW_SECONDS, int(now))
     async with redis.pipeline(transaction=False) as pipe:

@@ -1,17 +1,17 @@
 """The durable ingestion stream: accepted events go to a Redis Stream in one atomic step.
 
 One stream entry per accepted request (or client-stream chunk), fields `k` (click, lead or
-sale), `w` (workspace id), `n` (rows) and `r` (the ClickHouse rows as JSON lines, timestamps in
-epoch seconds). A Lua script, run inside one MULTI/EXEC with the live-feed commands, sets each
-client-chosen event id's dedup marker (`SET NX EX`), appends the events whose marker was new
-and caches what lead and sale attribution needs (a hash per workspace and UTC day). The request
-succeeds only when the transaction did.
+sale), `w` (workspace id), `n` (rows) and `r` (the rows, `services.live.rows` encoded, joined by
+newlines: what the flusher turns into ClickHouse's CSV). A Lua script, run inside one MULTI/EXEC
+with the live-feed commands, sets each client-chosen event id's dedup marker (`SET NX EX`),
+appends the events whose marker was new and caches what lead and sale attribution needs (a
+hash per workspace and UTC day). The request succeeds only when the transaction did.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -24,33 +24,36 @@ from redis.asyncio import Redis
 from services import errors
 from services.config import Settings
 from services.live import feed, scripts
+from services.live.accepted import Accepted
 from services.live.stats import StatEvent
-from services.live.tables import TABLES
 
 log = logging.getLogger("linkpulse.live.stream")
 
-Publish = Callable[[Any, int, str, bytes, list[StatEvent]], None]
+Publish = Callable[[Any, int, str, Sequence[bytes], list[StatEvent]], None]
 
-# ARGV: dedup ttl, kind, workspace, cache hash ('' = none), its EXPIREAT, the rows (JSON
-# lines), the cache fields (a JSON array, one per row, or ''), the cache values (a JSON array,
-# or '' when each row's cached value is the row itself), then for each event with a
-# client-chosen id: its 1-based position and its dedup key.
+# ARGV: dedup ttl, kind, workspace, cache hash ('' = none), its EXPIREAT, the rows (one a
+# line), their number, the cache fields (a JSON array, one per row, or ''), the cache values
+# (a JSON array, or '' when each row's cached value is the row itself), then for each event
+# with a client-chosen id: its 1-based position and its dedup key.
 # Returns the positions of the duplicates (not appended).
-_ENQUEUE = """
+_ENQUEUE = (
+    scripts.SPLIT_LINES
+    + """
 local stream = KEYS[1]
 local dedup_ttl, kind, workspace, hash, expire_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local rows, fields, values = ARGV[6], ARGV[7], ARGV[8]
+local rows, total, fields, values = ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9]
 local dups, dup = {}, {}
-for i = 9, #ARGV, 2 do
+for i = 10, #ARGV, 2 do
   if not redis.call('SET', ARGV[i + 1], '1', 'NX', 'EX', dedup_ttl) then
     local at = tonumber(ARGV[i])
     dup[at] = true
     dups[#dups + 1] = at
   end
 end
-local lines = {}
-for line in string.gmatch(rows, '[^\\n]+') do lines[#lines + 1] = line end
-local count = #lines - #dups
+local count = total - #dups
+local caching = hash ~= '' and fields ~= '' and count > 0
+local lines = nil
+if #dups > 0 or (caching and values == '') then lines = split_lines(rows) end
 if #dups > 0 then
   local kept = {}
   for at, line in ipairs(lines) do
@@ -61,7 +64,7 @@ end
 if count > 0 then
   redis.call('XADD', stream, '*', 'k', kind, 'w', workspace, 'n', count, 'r', rows)
 end
-if hash ~= '' and fields ~= '' and count > 0 then
+if caching then
   local names, cached = cjson.decode(fields), lines
   if values ~= '' then cached = cjson.decode(values) end
   local batch = {}
@@ -80,6 +83,7 @@ if hash ~= '' and fields ~= '' and count > 0 then
 end
 return dups
 """
+)
 
 # Redis failures meaning "the event store cannot take this now".
 REDIS_DOWN = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
@@ -121,55 +125,6 @@ def cache_expiry(now: datetime, cache_seconds: int) -> int:
     return int(end.timestamp()) + cache_seconds
 
 
-@dataclass(slots=True)
-class Accepted:
-    """One validated event ready to enqueue: its kind, row (column -> value) and cache entry."""
-
-    kind: str
-    row: dict[str, Any]
-    # The client chose the id: a second event with it is a duplicate.
-    client_id: bool = False
-    # Field and value in the day's attribution hash (clicks: click id; leads: customer id);
-    # no value: the encoded row itself (what a click caches).
-    cache_field: str = ""
-    cache_value: bytes | None = None
-
-    @property
-    def event_id(self) -> int:
-        """The event's id."""
-        return int(self.row["event_id"])
-
-
-def encode_row(kind: str, row: dict[str, Any]) -> bytes:
-    """JSON array of a row's values in the kind's column order, the timestamp in epoch seconds."""
-    values = [row[c] for c in TABLES[kind].columns]
-    at = TABLES[kind].timestamp_at
-    values[at] = int(values[at].timestamp())
-    return orjson.dumps(values)
-
-
-def decode_row(kind: str, data: bytes | str) -> tuple[Any, ...]:
-    """The ClickHouse row (the kind's column order, timestamp in epoch seconds) of an encoded
-    row; clickhouse-driver writes integer DateTime values as they are."""
-    values = orjson.loads(data)
-    if isinstance(values, dict):  # written by a version that encoded rows as objects
-        return tuple(values[c] for c in TABLES[kind].columns)
-    return tuple(values)
-
-
-def decode_rows(kind: str, data: bytes) -> list[tuple[Any, ...]]:
-    """The ClickHouse rows of a stream entry's `r` field (JSON lines)."""
-    return [decode_row(kind, line) for line in data.split(b"\n")]
-
-
-def stat_event(event: Accepted) -> StatEvent:
-    """What the live stats count of an accepted event."""
-    row = event.row
-    return StatEvent(
-        event.kind, row["timestamp"].timestamp(), row["link_id"], row.get("visitor_id", "")
-    )
-
-
 class EventStream:
     """Appends accepted events to the ingestion stream, at most once per client event id."""
 
@@ -181,53 +136,54 @@ class EventStream:
         self.cache_seconds = settings.click_cache_seconds
         self.publish = publish or partial(feed.publish, prefix=settings.live_key_prefix)
 
-    async def _known_duplicates(self, workspace_id: int, events: list[Accepted]) -> set[int]:
-        claimed = [e.event_id for e in events if e.client_id]
+    async def _known_duplicates(self, workspace_id: int, events: Accepted) -> set[int]:
+        """Positions of events whose client-chosen id is already taken (advisory)."""
+        claimed = [at for at, mine in enumerate(events.claimed) if mine]
         if not claimed:
             return set()
         async with self.redis.pipeline(transaction=False) as pipe:
-            for event_id in claimed:
-                pipe.exists(self.keys.dedup(workspace_id, event_id))
+            for at in claimed:
+                pipe.exists(self.keys.dedup(workspace_id, events.event_ids[at]))
             found = await pipe.execute()
-        return {event_id for event_id, hit in zip(claimed, found, strict=True) if hit}
+        return {at for at, hit in zip(claimed, found, strict=True) if hit}
 
-    async def enqueue(self, workspace_id: int, events: list[Accepted]) -> list[bool]:
-        """Append events (all of one kind) atomically; per event True if appended, False if a
-        duplicate. Raises UNAVAILABLE when Redis cannot take them: then none was appended."""
-        kind = events[0].kind
-        assert all(e.kind == kind for e in events), "one kind per enqueue"
-        now = datetime.now(UTC)
+    def _arguments(self, workspace_id: int, events: Accepted, now: datetime) -> list[Any]:
         hash_key = ""
-        if kind == "click":
+        if events.kind == "click":
             hash_key = self.keys.clicks(workspace_id, now.date())
-        elif kind == "lead":
+        elif events.kind == "lead":
             hash_key = self.keys.customers(workspace_id, now.date())
-        lines = [encode_row(kind, e.row) for e in events]
         fields = values = b""
-        if hash_key:
-            fields = orjson.dumps([e.cache_field for e in events])
-            if any(e.cache_value is not None for e in events):
-                values = orjson.dumps([(e.cache_value or b"").decode() for e in events])
-        rows = b"\n".join(lines)
+        if hash_key and events.cache_fields:
+            fields = orjson.dumps(events.cache_fields)
+            if events.cache_values:
+                values = orjson.dumps([v.decode() for v in events.cache_values])
         args: list[Any] = [
-            self.dedup_seconds, kind, workspace_id, hash_key, cache_expiry(now, self.cache_seconds),
-            rows, fields, values,
+            self.dedup_seconds, events.kind, workspace_id, hash_key,
+            cache_expiry(now, self.cache_seconds), b"\n".join(events.rows), len(events), fields,
+            values,
         ]  # fmt: skip
-        for at, e in enumerate(events, start=1):
-            if e.client_id:
-                args += [at, self.keys.dedup(workspace_id, e.event_id)]
+        for at, (event_id, mine) in enumerate(zip(events.event_ids, events.claimed, strict=True)):
+            if mine:
+                args += [at + 1, self.keys.dedup(workspace_id, event_id)]
+        return args
+
+    async def enqueue(self, workspace_id: int, events: Accepted) -> list[bool]:
+        """Append the events atomically; per event True if appended, False if a duplicate.
+        Raises UNAVAILABLE when Redis cannot take them: then none was appended."""
+        args = self._arguments(workspace_id, events, datetime.now(UTC))
         try:
             # The feed check is advisory (two racing duplicates may both reach the feed);
             # the script's SET NX decides what is counted.
             known = await self._known_duplicates(workspace_id, events)
-            fresh = [at for at, e in enumerate(events) if e.event_id not in known]
-            feed_rows = rows if len(fresh) == len(events) else b"\n".join(lines[at] for at in fresh)
-            counted = [stat_event(events[at]) for at in fresh]
+            fresh = events
+            if known:
+                fresh = events.subset([at for at in range(len(events)) if at not in known])
             for _attempt in range(2):
                 async with self.redis.pipeline(transaction=True) as pipe:
                     scripts.queue(pipe, _ENQUEUE, [self.stream], args)
-                    if fresh:
-                        self.publish(pipe, workspace_id, kind, feed_rows, counted)
+                    if fresh.rows:
+                        self.publish(pipe, workspace_id, events.kind, fresh.rows, fresh.stats)
                     results = await pipe.execute(raise_on_error=False)
                     # Redis lost the scripts (restarted): none of them ran, so run them again.
                     if not scripts.missing(results):

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
-from services.live.enrich import CLICK_COLUMNS
+CLICK_COLUMNS = (
+    "event_id", "workspace_id", "link_id", "timestamp", "country", "region", "city", "continent",
+    "device", "browser", "os", "referrer", "referrer_url", "trigger", "visitor_id", "rule_id",
+    "condition_id", "destination_url", "is_bot",
+)  # fmt: skip
 
 # The click dimensions a lead or sale copies from the click it converts.
 ATTRIBUTED = (
@@ -30,7 +35,7 @@ class Table:
     name: str
     columns: tuple[str, ...]
 
-    @property
+    @cached_property
     def timestamp_at(self) -> int:
         """Position of the timestamp column."""
         return self.columns.index("timestamp")

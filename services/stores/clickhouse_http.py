@@ -1,10 +1,11 @@
-"""ClickHouse's HTTP interface for output the server formats itself (export files), streamed."""
+"""ClickHouse's HTTP interface for data the server formats or parses itself: export files
+streamed out, ingested rows posted in (both blocking; run off-loop)."""
 
 from __future__ import annotations
 
 import http.client
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
@@ -34,6 +35,33 @@ def render(sql: str, params: dict[str, Any]) -> str:
     return str(client.substitute_params(sql, params, client.connection.context))
 
 
+def _headers(target: ClickHouseTarget) -> dict[str, str]:
+    headers = {"X-ClickHouse-User": target.user, "Content-Type": "text/plain"}
+    if target.password:
+        headers["X-ClickHouse-Key"] = target.password
+    return headers
+
+
+def insert_csv(
+    target: ClickHouseTarget, http_port: int, table: str, columns: Sequence[str], body: bytes
+) -> None:
+    """Insert CSV records (columns in that order, newline-terminated) into table."""
+    query = f"INSERT INTO {table} ({', '.join(columns)}) FORMAT CSV"
+    url = "/?" + urlencode({"database": target.database, "query": query})
+    conn = http.client.HTTPConnection(target.host, http_port, timeout=300)
+    try:
+        conn.request("POST", url, body=body, headers=_headers(target))
+        response = conn.getresponse()
+        answer = response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise StoreUnavailable(f"ClickHouse is unreachable over HTTP: {exc}") from exc
+    finally:
+        conn.close()
+    if response.status != 200:
+        text = answer[:4096].decode("utf-8", "replace").strip()
+        raise ClickHouseQueryError(f"ClickHouse answered {response.status}: {text}")
+
+
 @contextmanager
 def stream(
     target: ClickHouseTarget, http_port: int, sql: str, params: dict[str, Any]
@@ -41,9 +69,7 @@ def stream(
     """The body of a query's answer in chunks of about CHUNK_BYTES (blocking; run off-loop)."""
     query = render(sql, params)
     url = "/?" + urlencode({"database": target.database, **STREAM_SETTINGS})
-    headers = {"X-ClickHouse-User": target.user, "Content-Type": "text/plain"}
-    if target.password:
-        headers["X-ClickHouse-Key"] = target.password
+    headers = _headers(target)
     conn = http.client.HTTPConnection(target.host, http_port, timeout=300)
     try:
         try:

@@ -25,7 +25,9 @@ from services.admin.credentials import create_api_key
 from services.admin.links import create_link
 from services.admin.tenants import create_workspace
 from services.config import Settings
-from services.live.enrich import CLICK_COLUMNS, click_row
+from services.live import rows as encoded
+from services.live.enrich import accept_clicks
+from services.live.tables import CLICK_COLUMNS
 from services.stores.clickhouse import ClickHouse, ClickHouseTarget
 from tests.bench import http_load
 from tests.bench.progress import say
@@ -144,20 +146,14 @@ async def _timed(
 
 async def raw_insert(settings: Settings, ch: ClickHouse, who: Tenant, events: list) -> IngestResult:
     """Ready-made rows of the events inserted with clickhouse-driver, one block per batch."""
-    now = datetime.now(UTC)
-    rows = [
-        tuple(
-            click_row(
-                "",
-                e,
-                workspace_id=who.workspace_id,
-                destination_url="https://example.com/",
-                event_id=n + 1,
-                now=now,
-            ).values()
-        )
-        for n, e in enumerate(rebased(events, who.link_ids))
-    ]
+    accepted = accept_clicks(
+        rebased(events, who.link_ids),
+        workspace_id=who.workspace_id,
+        destinations=dict.fromkeys(who.link_ids, "https://example.com/"),
+        new_ids=iter(range(1, len(events) + 1)),
+        now=datetime.now(UTC),
+    )
+    rows = [encoded.decode("click", line) for line in accepted.rows]
     block = settings.flusher_batch_size
     client = ClickHouseTarget.from_url(settings.clickhouse_url).client()
     sql = f"INSERT INTO clicks ({', '.join(CLICK_COLUMNS)}) VALUES"

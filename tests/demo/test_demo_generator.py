@@ -17,7 +17,7 @@ from services.demo.profiles import link_profiles
 from services.demo.rhythm import apportion
 from services.demo.rules import Condition, Rule, first_match
 from services.demo.weighted import Weighted
-from services.live.enrich import CLICK_COLUMNS
+from services.live.tables import CLICK_COLUMNS
 
 TZ = ZoneInfo("America/New_York")
 END = int(datetime(2025, 3, 12, 15, 30, tzinfo=UTC).timestamp())

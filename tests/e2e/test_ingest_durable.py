@@ -248,6 +248,7 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
     return {
         "DATABASE_URL": settings.database_url,
         "CLICKHOUSE_URL": settings.clickhouse_url,
+        "CLICKHOUSE_HTTP_PORT": str(settings.clickhouse_http_port),
         "REDIS_URL": settings.redis_url,
         "QUERY_GRPC_ADDR": settings.query_addr,
         "LIVE_GRPC_ADDR": settings.live_addr,

@@ -8,11 +8,12 @@ from dataclasses import replace
 from redis.asyncio import Redis
 
 from services.config import Settings
+from services.live.accepted import Accepted, accepted_one
 from services.live.flusher import Flusher, stream_floor
 from services.live.stream import EventStream
 from services.stores.clickhouse import ClickHouse
 from tests.services.live.conftest import PREFIX
-from tests.services.live.test_stream import click
+from tests.services.live.test_stream import batch, click, click_row
 
 WORKSPACE = 900_000 + os.getpid() % 90_000
 
@@ -41,11 +42,8 @@ async def _stored(ch: ClickHouse, workspace_id: int) -> int:
     return int(rows[0][0])
 
 
-def _clicks(workspace_id: int, first: int, n: int):  # noqa: ANN202
-    events = [click(first + i) for i in range(n)]
-    for e in events:
-        e.row["workspace_id"] = workspace_id
-    return events
+def _clicks(workspace_id: int, first: int, n: int) -> Accepted:
+    return batch(*(click(first + i, workspace_id=workspace_id) for i in range(n)))
 
 
 async def test_a_batch_inserted_but_not_acknowledged_is_not_counted_twice(
@@ -96,3 +94,33 @@ async def test_trim_drops_only_acknowledged_entries(redis: Redis, ch: ClickHouse
     await flusher.trim()
     assert await redis.xlen(s.ingest_stream) <= 1  # at most the last delivered entry
     assert await _stored(ch, workspace) == 11
+
+
+async def test_any_text_reaches_clickhouse_exactly(redis: Redis, ch: ClickHouse) -> None:
+    s = settings("text", flusher_batch_size=100)
+    workspace = WORKSPACE + 2
+    texts = [
+        "plain",
+        'say "hi", then leave',
+        "back\\slash",
+        "two\nlines\tand\rtab",
+        "Zürich 東京",
+        "",
+    ]
+    events = []
+    for n, text in enumerate(texts, start=1):
+        row = click_row(n, workspace)
+        row.update(city=text, region=text[::-1])
+        events.append(accepted_one("click", row, claimed=False, cache_field=str(n)))
+    stream = EventStream(redis, s, lambda *_: None)
+    await stream.enqueue(workspace, batch(*events[:2]))  # nothing to escape: the fast path
+    await stream.enqueue(workspace, batch(*events[2:]))
+    flusher = Flusher(redis, ch, s, consumer="x")
+    await flusher.ensure_group()
+    while await flusher.step():
+        pass
+    stored = await ch.fetch(
+        "SELECT event_id, city, region FROM clicks WHERE workspace_id = %(w)s ORDER BY event_id",
+        {"w": workspace},
+    )
+    assert stored == [(n, t, t[::-1]) for n, t in enumerate(texts, start=1)]

@@ -12,15 +12,10 @@ from redis.asyncio import Redis
 
 from services.config import Settings
 from services.errors import ApiError
-from services.live.enrich import CLICK_COLUMNS
-from services.live.stream import (
-    Accepted,
-    EventStream,
-    decode_row,
-    decode_rows,
-    encode_row,
-    stat_event,
-)
+from services.live import rows
+from services.live.accepted import Accepted, accepted_one
+from services.live.stream import EventStream
+from services.live.tables import CLICK_COLUMNS
 from services.stores.redisclient import create_redis
 from tests.devstack.helpers import free_port
 from tests.services.live.conftest import PREFIX
@@ -28,13 +23,32 @@ from tests.services.live.conftest import PREFIX
 WHEN = datetime(2026, 11, 2, 10, 30, tzinfo=UTC)
 
 
-def click(event_id: int, client_id: bool = False) -> Accepted:
+def click_row(event_id: int, workspace_id: int = 5) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(CLICK_COLUMNS, "")
     row.update(
-        event_id=event_id, workspace_id=5, link_id=9, timestamp=WHEN, rule_id=0, condition_id=0,
-        is_bot=0, country="DE", device="mobile",
+        event_id=event_id, workspace_id=workspace_id, link_id=9, timestamp=WHEN, rule_id=0,
+        condition_id=0, is_bot=0, country="DE", device="mobile",
     )  # fmt: skip
-    return Accepted("click", row, client_id=client_id, cache_field=str(event_id), cache_value=b"{}")
+    return row
+
+
+def click(event_id: int, client_id: bool = False, workspace_id: int = 5) -> Accepted:
+    return accepted_one(
+        "click", click_row(event_id, workspace_id), claimed=client_id, cache_field=str(event_id)
+    )
+
+
+def batch(*events: Accepted) -> Accepted:
+    """The events as one enqueue."""
+    joined = Accepted(events[0].kind)
+    for e in events:
+        joined.rows += e.rows
+        joined.event_ids += e.event_ids
+        joined.claimed += e.claimed
+        joined.stats += e.stats
+        joined.cache_fields += e.cache_fields
+        joined.cache_values += e.cache_values
+    return joined
 
 
 def settings(name: str) -> Settings:
@@ -45,17 +59,24 @@ def settings(name: str) -> Settings:
 
 def test_rows_round_trip_in_column_order() -> None:
     event = click(11)
-    decoded = decode_row("click", encode_row("click", event.row))
+    decoded = rows.decode("click", event.rows[0])
     at = CLICK_COLUMNS.index("timestamp")
     assert decoded[at] == int(WHEN.timestamp())
+    row = click_row(11)
     assert decoded[:at] + decoded[at + 1 :] == tuple(
-        event.row[c] for c in CLICK_COLUMNS if c != "timestamp"
+        row[c] for c in CLICK_COLUMNS if c != "timestamp"
     )
 
 
-def test_stat_event_is_what_live_stats_count() -> None:
-    counted = stat_event(click(12))
-    assert counted == ("click", WHEN.timestamp(), 9, "")
+def test_stats_count_what_live_stats_count() -> None:
+    assert click(12).stats == [("click", WHEN.timestamp(), 9, "")]
+
+
+def test_rows_become_csv_records_in_column_order() -> None:
+    plain = [rows.encode([1, 2, "a b", "ü,x"]), rows.encode([3, 4, "", "y"])]
+    assert rows.to_csv("click", b"\n".join(plain)) == b'1,2,"a b","\xc3\xbc,x"\n3,4,"","y"\n'
+    tricky = rows.encode([5, 6, 'say "hi"\\', "line\nnext\ttab"])
+    assert rows.to_csv("click", tricky) == b'5,6,"say ""hi""\\","line\nnext\ttab"\n'
 
 
 async def test_client_ids_are_appended_once_and_published_in_the_transaction(
@@ -63,22 +84,24 @@ async def test_client_ids_are_appended_once_and_published_in_the_transaction(
 ) -> None:
     published: list[list[int]] = []
 
-    def publish(pipe: Any, workspace_id: int, kind: str, rows: bytes, counted: list[Any]) -> None:
-        decoded = decode_rows(kind, rows)
+    def publish(
+        pipe: Any, workspace_id: int, kind: str, lines: list[bytes], counted: list[Any]
+    ) -> None:
+        decoded = [rows.decode(kind, line) for line in lines]
         assert pipe.is_transaction and kind == "click" and len(counted) == len(decoded)
         published.append([r[0] for r in decoded])
         pipe.set(f"{PREFIX}:published:{workspace_id}", len(decoded))
 
     s = settings("dedup")
     stream = EventStream(redis, s, publish)
-    assert await stream.enqueue(5, [click(1, True), click(2), click(1, True)]) == [
+    assert await stream.enqueue(5, batch(click(1, True), click(2), click(1, True))) == [
         True, True, False,
     ]  # fmt: skip
-    assert await stream.enqueue(5, [click(1, True), click(3, True)]) == [False, True]
+    assert await stream.enqueue(5, batch(click(1, True), click(3, True))) == [False, True]
     entries = await redis.xrange(s.ingest_stream)
     assert [(e[1][b"k"], e[1][b"n"]) for e in entries] == [(b"click", b"2"), (b"click", b"1")]
-    rows = decode_rows("click", entries[0][1][b"r"])
-    assert [r[0] for r in rows] == [1, 2]
+    stored = rows.decode_lines("click", entries[0][1][b"r"])
+    assert [r[0] for r in stored] == [1, 2]
     # The second batch's known duplicate stays out of the feed.
     assert published == [[1, 2, 1], [3]]
     assert await redis.get(f"{PREFIX}:published:5") == b"1"
@@ -93,7 +116,7 @@ async def test_redis_down_is_unavailable() -> None:
     closed = create_redis(f"redis://127.0.0.1:{free_port()}/0", connect_timeout=0.5)
     stream = EventStream(closed, settings("down"), lambda *_: None)
     with pytest.raises(ApiError) as down:
-        await stream.enqueue(5, [click(1)])
+        await stream.enqueue(5, click(1))
     assert down.value.code == grpc.StatusCode.UNAVAILABLE
     assert "not accepted" in down.value.message
     await closed.aclose()
@@ -102,9 +125,9 @@ async def test_redis_down_is_unavailable() -> None:
 async def test_scripts_lost_by_redis_are_loaded_again(redis: Redis) -> None:
     s = settings("flushed")
     stream = EventStream(redis, s)
-    assert await stream.enqueue(6, [click(21)]) == [True]
+    assert await stream.enqueue(6, click(21)) == [True]
     await redis.script_flush()  # what a restart without persistence does to the scripts
-    assert await stream.enqueue(6, [click(22)]) == [True]
+    assert await stream.enqueue(6, click(22)) == [True]
     entries = await redis.xrange(s.ingest_stream)
-    assert [decode_rows("click", e[1][b"r"])[0][0] for e in entries] == [21, 22]
+    assert [rows.decode_lines("click", e[1][b"r"])[0][0] for e in entries] == [21, 22]
     assert await redis.xlen(f"{s.live_key_prefix}:{{6}}") == 2
