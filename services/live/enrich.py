@@ -21,6 +21,7 @@ from services.live.stats import StatEvent
 
 MAX_FUTURE = timedelta(minutes=5)
 OLDEST = datetime(2000, 1, 1, tzinfo=UTC)
+_OLDEST_SECONDS = OLDEST.timestamp()
 MAX_FIELD = 2048
 
 
@@ -70,6 +71,15 @@ def event_time(field: str, value: str, now: datetime) -> datetime:
     if parsed < OLDEST:
         raise errors.invalid_argument(field, f"{field} is before 2000-01-01")
     return parsed
+
+
+def _epoch(value: str, latest: float) -> int:
+    """Epoch seconds of a strict ISO-8601 time in [2000, latest]; ValueError otherwise."""
+    parsed = datetime.fromisoformat(value)
+    seconds = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    if not _OLDEST_SECONDS <= seconds <= latest:
+        raise ValueError(value)
+    return int(seconds)
 
 
 def _visitor(ip: str, user_agent: str, event_id: int) -> str:
@@ -122,6 +132,7 @@ def accept_clicks(
     an id take the next of new_ids. offset: the first event's position in its request (errors
     name `events[i].field`), None for a single click (errors name the bare field)."""
     accepted = Accepted("click")
+    received, latest = int(now.timestamp()), (now + MAX_FUTURE).timestamp()
     add_row, add_id = accepted.rows.append, accepted.event_ids.append
     add_claimed, add_stat = accepted.claimed.append, accepted.stats.append
     add_field = accepted.cache_fields.append
@@ -130,8 +141,6 @@ def accept_clicks(
         destination = destinations.get(link_id)
         if destination is None:
             raise _unknown_link(_where(offset, at, "link_id"), link_id)
-        if event.ByteSize() > MAX_FIELD:
-            _check_lengths(_where(offset, at, ""), event)
         event_id = event.event_id
         if event_id and not 0 < event_id <= MAX_ID:
             where = _where(offset, at, "event_id")
@@ -145,12 +154,13 @@ def accept_clicks(
                 where = _where(offset, at, "country")
                 raise errors.invalid_argument(where, f"{where} must be ISO-3166 alpha-2")
         stamp = event.timestamp
-        seconds = int(
-            event_time(_where(offset, at, "timestamp"), stamp, now).timestamp()
-            if stamp
-            else now.timestamp()
-        )
-        user_agent = event.user_agent
+        try:
+            seconds = _epoch(stamp, latest) if stamp else received
+        except ValueError:  # event_time says what is wrong, or takes the looser forms
+            seconds = int(event_time(_where(offset, at, "timestamp"), stamp, now).timestamp())
+        user_agent, ip = event.user_agent, event.ip
+        if len(user_agent) > MAX_FIELD or len(ip) > MAX_FIELD:
+            _check_lengths(_where(offset, at, ""), event)
         device, browser, os = event.device, event.browser, event.os
         is_bot = device == "bot"
         if user_agent:
@@ -159,17 +169,18 @@ def accept_clicks(
             device, browser, os = device or info.device, browser or info.browser, os or info.os
         referrer_url = event.referrer_url
         referrer = event.referrer or (referrer_host(referrer_url) if referrer_url else "")
-        visitor = event.visitor_id or _visitor(event.ip, user_agent, event_id)
-        add_row(
-            rows.encode(
-                (
-                    event_id, workspace_id, link_id, seconds, country, event.region, event.city,
-                    event.continent.upper() or CONTINENT_OF.get(country, ""), device, browser, os,
-                    referrer or "(direct)", referrer_url, event.trigger or "link", visitor,
-                    event.rule_id, event.condition_id, destination, 1 if is_bot else 0,
-                )
+        visitor = event.visitor_id or _visitor(ip, user_agent, event_id)
+        row = rows.encode(
+            (
+                event_id, workspace_id, link_id, seconds, country, event.region, event.city,
+                event.continent.upper() or CONTINENT_OF.get(country, ""), device, browser, os,
+                referrer or "(direct)", referrer_url, event.trigger or "link", visitor,
+                event.rule_id, event.condition_id, destination, 1 if is_bot else 0,
             )
         )  # fmt: skip
+        if len(row) > MAX_FIELD:  # every other text field is in the row: none can be longer
+            _check_lengths(_where(offset, at, ""), event)
+        add_row(row)
         add_id(event_id)
         add_stat(StatEvent("click", seconds, link_id, visitor))
         add_field(str(event_id))
