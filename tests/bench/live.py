@@ -101,8 +101,8 @@ def markdown(bench: LiveBench) -> str:
         "Generated clicks (50 links, 5 user agents, 10 countries, the last hour) into a fresh"
         " workspace per path; the clock runs from the first send until ClickHouse counts every"
         " one of them (accepted → Redis Stream → flusher → ClickHouse). The raw insert is"
-        " clickhouse-driver inserting ready-made rows (datetime values) into the same `clicks`"
-        " table in blocks of the flusher's batch size, in the same run.",
+        " clickhouse-driver inserting ready-made rows (epoch-second timestamps) into the same"
+        " `clicks` table in blocks of the flusher's batch size, in the same run.",
         "",
         "| path | events | seconds | events/s | × raw | how |",
         "|---|--:|--:|--:|--:|---|",
