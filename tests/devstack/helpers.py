@@ -1,4 +1,4 @@
-"""Free loopback ports and throw-away settings for dev-stack tests."""
+"""Free loopback ports, throw-away settings and the environment of processes run with them."""
 
 from __future__ import annotations
 
@@ -30,3 +30,25 @@ def isolated_settings(run_dir: Path, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def process_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment under which a `linkpulse serve` process uses settings' stores, addresses
+    and ingestion keys, plus extra."""
+    return {
+        "DATABASE_URL": settings.database_url,
+        "CLICKHOUSE_URL": settings.clickhouse_url,
+        "CLICKHOUSE_HTTP_PORT": str(settings.clickhouse_http_port),
+        "REDIS_URL": settings.redis_url,
+        "QUERY_GRPC_ADDR": settings.query_addr,
+        "LIVE_GRPC_ADDR": settings.live_addr,
+        "EXPORT_GRPC_ADDR": settings.export_addr,
+        "AUDIT_GRPC_ADDR": settings.audit_addr,
+        "GATEWAY_HOST": settings.gateway_host,
+        "GATEWAY_PORT": str(settings.gateway_port),
+        "LINKPULSE_RUN_DIR": str(settings.run_dir),
+        "INGEST_STREAM": settings.ingest_stream,
+        "INGEST_KEY_PREFIX": settings.ingest_key_prefix,
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }

@@ -28,7 +28,7 @@ from services.devstack import clickhouse as devstack_clickhouse
 from services.devstack import components, processes
 from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
-from tests.devstack.helpers import isolated_settings
+from tests.devstack.helpers import isolated_settings, process_env
 from tests.services.query.test_aggregates import insert_events, make_workspace, spread
 from workers.rollups import refresh_daily_aggregates
 
@@ -59,23 +59,12 @@ class Stack:
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    return {
-        "DATABASE_URL": settings.database_url,
-        "CLICKHOUSE_URL": settings.clickhouse_url,
-        "CLICKHOUSE_HTTP_PORT": str(settings.clickhouse_http_port),
-        "REDIS_URL": settings.redis_url,
-        "QUERY_GRPC_ADDR": settings.query_addr,
-        "LIVE_GRPC_ADDR": settings.live_addr,
-        "EXPORT_GRPC_ADDR": settings.export_addr,
-        "AUDIT_GRPC_ADDR": settings.audit_addr,
-        "GATEWAY_HOST": settings.gateway_host,
-        "GATEWAY_PORT": str(settings.gateway_port),
-        "LINKPULSE_RUN_DIR": str(settings.run_dir),
-        "AUTH_CACHE_SECONDS": "1",
+    return process_env(
+        settings,
+        AUTH_CACHE_SECONDS="1",
         # No snapshots: every answer must come from the query service as it is now.
-        "SNAPSHOT_TTL_SECONDS": "0",
-        "PYTHONUNBUFFERED": "1",
-    }
+        SNAPSHOT_TTL_SECONDS="0",
+    )
 
 
 def _spec(settings: Settings, name: str) -> processes.ProcessSpec:

@@ -28,7 +28,7 @@ from services.devstack import components, processes
 from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
 from tests.conftest import wait_drained
-from tests.devstack.helpers import free_port, isolated_settings
+from tests.devstack.helpers import free_port, isolated_settings, process_env
 
 UA_IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -245,28 +245,14 @@ async def test_ingest_validation_errors(system, http, tenant):
 
 
 def _env(settings: Settings, **extra: str) -> dict[str, str]:
-    return {
-        "DATABASE_URL": settings.database_url,
-        "CLICKHOUSE_URL": settings.clickhouse_url,
-        "CLICKHOUSE_HTTP_PORT": str(settings.clickhouse_http_port),
-        "REDIS_URL": settings.redis_url,
-        "QUERY_GRPC_ADDR": settings.query_addr,
-        "LIVE_GRPC_ADDR": settings.live_addr,
-        "EXPORT_GRPC_ADDR": settings.export_addr,
-        "AUDIT_GRPC_ADDR": settings.audit_addr,
-        "GATEWAY_HOST": settings.gateway_host,
-        "GATEWAY_PORT": str(settings.gateway_port),
-        "LINKPULSE_RUN_DIR": str(settings.run_dir),
-        "INGEST_STREAM": settings.ingest_stream,
-        "INGEST_KEY_PREFIX": settings.ingest_key_prefix,
+    prompt = {
         "FLUSHER_MAX_WAIT_MS": "50",
         "FLUSHER_CLAIM_IDLE_MS": "500",
         "FLUSHER_BACKOFF_MAX_MS": "500",
         "SNAPSHOT_TTL_SECONDS": "0",
         "AUTH_CACHE_SECONDS": "1",
-        "PYTHONUNBUFFERED": "1",
-        **extra,
     }
+    return process_env(settings, **{**prompt, **extra})
 
 
 @dataclass
