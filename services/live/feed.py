@@ -95,18 +95,18 @@ def publish(
     pipe: Pipeline,
     workspace_id: int,
     kind: str,
-    rows: Sequence[bytes],
+    rows: bytes,
     stat_events: list[stats.StatEvent],
     *,
     prefix: str = KEY_PREFIX,
     now: float | None = None,
 ) -> None:
     """Queue on pipe the commands adding events of one kind to the workspace's feed and live
-    stats: rows are the events' encoded table rows (`services.live.rows`)."""
+    stats: rows are the events' encoded table rows (`services.live.rows`), one a line."""
     if not rows:
         return
     key = stream_key(workspace_id, prefix)
-    scripts.queue(pipe, _APPEND, [key], [STREAM_MAXLEN, STREAM_TTL_SECONDS, kind, b"\n".join(rows)])
+    scripts.queue(pipe, _APPEND, [key], [STREAM_MAXLEN, STREAM_TTL_SECONDS, kind, rows])
     stats.record(pipe, key, stat_events, time.time() if now is None else now)
 
 

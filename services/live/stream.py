@@ -11,7 +11,7 @@ hash per workspace and UTC day). The request succeeds only when the transaction 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -29,7 +29,7 @@ from services.live.stats import StatEvent
 
 log = logging.getLogger("linkpulse.live.stream")
 
-Publish = Callable[[Any, int, str, Sequence[bytes], list[StatEvent]], None]
+Publish = Callable[[Any, int, str, bytes, list[StatEvent]], None]
 
 # ARGV: dedup ttl, kind, workspace, cache hash ('' = none), its EXPIREAT, the rows (one a
 # line), their number, the cache fields (a JSON array, one per row, or ''), the cache values
@@ -147,7 +147,9 @@ class EventStream:
             found = await pipe.execute()
         return {at for at, hit in zip(claimed, found, strict=True) if hit}
 
-    def _arguments(self, workspace_id: int, events: Accepted, now: datetime) -> list[Any]:
+    def _arguments(
+        self, workspace_id: int, events: Accepted, joined: bytes, now: datetime
+    ) -> list[Any]:
         hash_key = ""
         if events.kind == "click":
             hash_key = self.keys.clicks(workspace_id, now.date())
@@ -160,8 +162,7 @@ class EventStream:
                 values = orjson.dumps([v.decode() for v in events.cache_values])
         args: list[Any] = [
             self.dedup_seconds, events.kind, workspace_id, hash_key,
-            cache_expiry(now, self.cache_seconds), b"\n".join(events.rows), len(events), fields,
-            values,
+            cache_expiry(now, self.cache_seconds), joined, len(events), fields, values,
         ]  # fmt: skip
         for at, (event_id, mine) in enumerate(zip(events.event_ids, events.claimed, strict=True)):
             if mine:
@@ -171,19 +172,21 @@ class EventStream:
     async def enqueue(self, workspace_id: int, events: Accepted) -> list[bool]:
         """Append the events atomically; per event True if appended, False if a duplicate.
         Raises UNAVAILABLE when Redis cannot take them: then none was appended."""
-        args = self._arguments(workspace_id, events, datetime.now(UTC))
+        joined = b"\n".join(events.rows)
+        args = self._arguments(workspace_id, events, joined, datetime.now(UTC))
         try:
             # The feed check is advisory (two racing duplicates may both reach the feed);
             # the script's SET NX decides what is counted.
             known = await self._known_duplicates(workspace_id, events)
-            fresh = events
+            fresh, feed_rows = events, joined
             if known:
                 fresh = events.subset([at for at in range(len(events)) if at not in known])
+                feed_rows = b"\n".join(fresh.rows)
             for _attempt in range(2):
                 async with self.redis.pipeline(transaction=True) as pipe:
                     scripts.queue(pipe, _ENQUEUE, [self.stream], args)
                     if fresh.rows:
-                        self.publish(pipe, workspace_id, events.kind, fresh.rows, fresh.stats)
+                        self.publish(pipe, workspace_id, events.kind, feed_rows, fresh.stats)
                     results = await pipe.execute(raise_on_error=False)
                     # Redis lost the scripts (restarted): none of them ran, so run them again.
                     if not scripts.missing(results):

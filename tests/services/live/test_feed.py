@@ -72,7 +72,7 @@ def queue_publish(
             )
             for e in batch
         ]
-        rows = [as_row(e) for e in batch]
+        rows = b"\n".join(as_row(e) for e in batch)
         feed.publish(pipe, workspace_id, kind, rows, stat_events, prefix=PREFIX, now=now)
 
 

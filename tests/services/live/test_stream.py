@@ -84,10 +84,8 @@ async def test_client_ids_are_appended_once_and_published_in_the_transaction(
 ) -> None:
     published: list[list[int]] = []
 
-    def publish(
-        pipe: Any, workspace_id: int, kind: str, lines: list[bytes], counted: list[Any]
-    ) -> None:
-        decoded = [rows.decode(kind, line) for line in lines]
+    def publish(pipe: Any, workspace_id: int, kind: str, lines: bytes, counted: list[Any]) -> None:
+        decoded = rows.decode_lines(kind, lines)
         assert pipe.is_transaction and kind == "click" and len(counted) == len(decoded)
         published.append([r[0] for r in decoded])
         pipe.set(f"{PREFIX}:published:{workspace_id}", len(decoded))
