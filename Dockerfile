@@ -19,8 +19,11 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 
 COPY . .
 # Editable install: the compiled protos and descriptor set are generated into the source tree,
-# which is where the code looks for them.
-RUN pip install --no-deps -e . \
+# which is where the code looks for them. gcc builds the click ingestion fast path
+# (services/live/_clickwire.c) and is removed again.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install --no-deps -e . \
+    && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/* \
     && python -m services.codegen \
     && useradd --system --home-dir /var/lib/linkpulse --create-home --shell /usr/sbin/nologin linkpulse
 

@@ -3,7 +3,8 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Touched after a successful install; pip runs again only when pyproject.toml is newer.
+# Touched after a successful install; pip runs again only when pyproject.toml or the C
+# extension's source is newer.
 STAMP := $(VENV)/.linkpulse-installed
 PYTEST_ARGS ?=
 RUN_DIR := $(or $(LINKPULSE_RUN_DIR),.run)
@@ -27,7 +28,7 @@ $(BIN)/python:
 	  $(APT) install -y python3-venv || { $(APT) update && $(APT) install -y python3-venv; }; \
 	  $(PY) -m venv $(VENV); }
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml services/live/_clickwire.c | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[dev]'
 	@touch $@
 

@@ -61,7 +61,7 @@ def accepted_one(
         [rows.encode(values)],
         [int(row["event_id"])],
         [claimed],
-        [StatEvent(kind, seconds, row["link_id"], row.get("visitor_id", ""))],
+        [(kind, seconds, row["link_id"], row.get("visitor_id", ""))],
         [cache_field] if cache_field else [],
         [cache_value] if cache_value is not None else [],
     )

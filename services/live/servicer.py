@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from services import errors, pb
 from services.auth import live_tokens, principal, signing
@@ -18,7 +19,7 @@ from services.ids import EventIds
 from services.live import conversions, feed, stats
 from services.live.accepted import Accepted, accepted_one
 from services.live.attribution import Attribution, click_cache_value
-from services.live.enrich import accept_clicks
+from services.live.enrich import accept_click_wire, accept_clicks, scan_wire
 from services.live.links import LinkDirectory
 from services.live.stream import EventStream
 from services.server.deps import Deps
@@ -73,13 +74,39 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
         self._check_size(len(events))
         workspace_id = principal.current().workspace_id
         accepted = await self._clicks(workspace_id, events, 0 if batch else None)
+        return await self._respond(workspace_id, accepted)
+
+    async def _respond(self, workspace_id: int, accepted: Accepted) -> pb.live_pb2.IngestResponse:
         duplicates = await self._enqueue(workspace_id, accepted)
         return pb.live_pb2.IngestResponse(
             accepted=len(accepted), event_ids=accepted.event_ids, duplicates=duplicates
         )
 
-    async def Ingest(self, request, context):  # noqa: N802, ANN001
+    async def accept_wire(self, data: bytes) -> pb.live_pb2.IngestResponse:
+        """accept() of an IngestRequest's bytes: the compiled path takes the request when it
+        can, accept_clicks (which names what is wrong) when it cannot."""
+        workspace_id = principal.current().workspace_id
+        scanned = scan_wire(data)
+        if scanned is not None:
+            link_ids, count, fresh = scanned
+            self._check_size(count)
+            accepted = accept_click_wire(
+                data,
+                workspace_id=workspace_id,
+                destinations=await self.links.destinations(workspace_id, link_ids),
+                new_ids=self.ids.take(fresh),
+                now=datetime.now(UTC),
+            )
+            if accepted is not None:
+                return await self._respond(workspace_id, accepted)
+        try:
+            request = pb.live_pb2.IngestRequest.FromString(data)
+        except DecodeError as exc:
+            raise errors.invalid_argument("events", f"not an IngestRequest: {exc}") from exc
         return await self.accept(list(request.events), batch=True)
+
+    async def Ingest(self, request, context):  # noqa: N802, ANN001
+        return await self.accept_wire(request)  # bytes: see register()
 
     async def IngestStream(self, request_iterator, context):  # noqa: N802, ANN001
         # Enqueued in chunks of MAX_INGEST_BATCH as they arrive, so memory stays bounded. An
@@ -196,7 +223,35 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
         )
 
 
+class _WireIngest:
+    """Stands in for the server while the generated code adds the service's handlers, so that
+    `Ingest` is handed its request's bytes (read by the compiled click path) instead of a
+    parsed IngestRequest."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self.server = server
+
+    def add_generic_rpc_handlers(self, handlers: object) -> None:
+        """Ignored: add_registered_method_handlers adds both kinds with the bytes handler."""
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
+        """Add the handlers to the server, Ingest's without a request deserializer."""
+        ingest = handlers["Ingest"]
+        handlers = {
+            **handlers,
+            "Ingest": grpc.unary_unary_rpc_method_handler(
+                ingest.unary_unary, response_serializer=ingest.response_serializer
+            ),
+        }
+        self.server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(service, handlers),)
+        )
+        self.server.add_registered_method_handlers(service, handlers)
+
+
 def register(server: grpc.aio.Server, deps: Deps) -> str:
     """Add the servicer to server; returns the service's full name."""
-    pb.live_pb2_grpc.add_LiveServiceServicer_to_server(LiveServicer(deps), server)
+    pb.live_pb2_grpc.add_LiveServiceServicer_to_server(LiveServicer(deps), _WireIngest(server))
     return "linkpulse.v1.LiveService"

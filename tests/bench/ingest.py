@@ -177,18 +177,20 @@ async def grpc_ingest(
 ) -> IngestResult:
     """The events through gRPC `Ingest` in batches, `callers` concurrent calls at a time."""
     mine = rebased(events, who.link_ids)
-    batches = [mine[at : at + batch] for at in range(0, len(mine), batch)]
+    # Requests ready-made, like the raw insert's rows: the clock times sending them.
+    requests = [
+        pb.live_pb2.IngestRequest(events=mine[at : at + batch]) for at in range(0, len(mine), batch)
+    ]
     metadata = (("authorization", f"Bearer {who.key}"),)
     async with grpc.aio.insecure_channel(settings.live_addr) as channel:
         stub = pb.live_pb2_grpc.LiveServiceStub(channel)
-        queue: asyncio.Queue[list] = asyncio.Queue()
-        for b in batches:
-            queue.put_nowait(b)
+        queue: asyncio.Queue[pb.live_pb2.IngestRequest] = asyncio.Queue()
+        for request in requests:
+            queue.put_nowait(request)
 
         async def caller() -> None:
             while not queue.empty():
-                chunk = queue.get_nowait()
-                await stub.Ingest(pb.live_pb2.IngestRequest(events=chunk), metadata=metadata)
+                await stub.Ingest(queue.get_nowait(), metadata=metadata)
 
         async def send() -> None:
             await asyncio.gather(*(caller() for _ in range(callers)))

@@ -63,8 +63,8 @@ def queue_publish(
     """feed.publish for events of any kinds, in order (one call per run of one kind)."""
     for kind, run in itertools.groupby(events, key=lambda e: e["kind"]):
         batch = list(run)
-        stat_events = [
-            stats.StatEvent(
+        stat_events: list[stats.StatEvent] = [
+            (
                 kind,
                 datetime.fromisoformat(e["timestamp"]).timestamp(),
                 e["link_id"],

@@ -1,0 +1,179 @@
+"""The compiled click path (`_clickwire.c`) against accept_clicks, event by event: whatever it
+accepts it must turn into exactly accept_clicks' rows, ids and stats; whatever accept_clicks
+refuses it must leave to accept_clicks (None)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta, timezone
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services import pb
+from services.errors import ApiError
+from services.live.enrich import accept_click_wire, accept_clicks, scan_wire
+
+NOW = datetime(2026, 11, 23, 12, 0, 0, 250_000, tzinfo=UTC)
+Click = pb.live_pb2.ClickEvent
+LINKS = {7: "https://example.com/7", 8: "https://example.com/ü?a=1", 9: 'https://x.test/"q"'}
+AGENTS = (
+    "",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36",
+    "Googlebot/2.1 (+http://www.google.com/bot.html)",
+    "curl/8.0",
+)
+
+
+def both(events: list[Click]) -> tuple[object, object]:
+    """(accept_clicks' outcome or its ApiError, the compiled path's outcome) of one request."""
+    data = pb.live_pb2.IngestRequest(events=events).SerializeToString()
+    scanned = scan_wire(data)
+    assert scanned is not None
+    links, count, fresh = scanned
+    assert (links, count) == ({e.link_id for e in events}, len(events))
+    assert fresh == sum(1 for e in events if not e.event_id)
+    new_ids = list(range(10_000, 10_000 + fresh))
+    try:
+        python: object = accept_clicks(
+            events, workspace_id=4, destinations=LINKS, new_ids=iter(new_ids), now=NOW
+        )
+    except ApiError as exc:
+        python = exc
+    compiled = accept_click_wire(data, workspace_id=4, destinations=LINKS, new_ids=new_ids, now=NOW)
+    return python, compiled
+
+
+def assert_agree(events: list[Click]) -> bool:
+    """True when the compiled path took the request (and agreed), False when it left it."""
+    python, compiled = both(events)
+    if compiled is None:
+        return False
+    assert not isinstance(python, ApiError), f"compiled path accepted what fails: {python}"
+    assert compiled.rows == python.rows  # type: ignore[attr-defined]
+    assert compiled.event_ids == python.event_ids  # type: ignore[attr-defined]
+    assert compiled.claimed == python.claimed  # type: ignore[attr-defined]
+    assert compiled.stats == python.stats  # type: ignore[attr-defined]
+    assert compiled.cache_fields == python.cache_fields  # type: ignore[attr-defined]
+    return True
+
+
+def stamp(delta: timedelta, form: str) -> str:
+    at = NOW + delta
+    if form == "naive":
+        return at.replace(tzinfo=None).isoformat()
+    if form == "z":
+        return at.isoformat(timespec="seconds").replace("+00:00", "Z")
+    if form == "offset":
+        return at.astimezone(timezone(timedelta(hours=-5, minutes=-30))).isoformat()
+    return at.isoformat()
+
+
+times = st.one_of(
+    st.just(""),
+    st.builds(
+        stamp,
+        st.timedeltas(min_value=timedelta(days=-9000), max_value=timedelta(minutes=10)),
+        st.sampled_from(["naive", "z", "offset", "iso"]),
+    ),
+    st.sampled_from(
+        ["2026-11-23 11:00:00", "2026-11-23T11:00", "2026-02-30T00:00:00", "1999-12-31T23:59:59Z",
+         "2026-11-23T11:00:00.", "2026-11-23T11:00:00,5", "2026-11-23T11:00:00+0100",
+         "garbage", "2024-02-29T12:00:00.1234567+01:00", "2026-11-23T12:04:59.999999Z"]
+    ),
+)  # fmt: skip
+words = st.one_of(
+    st.sampled_from(["", "Berlin", "São Paulo", "qr", "eu", 'say "hi"', "a\\b", "tab\there"]),
+    st.text(max_size=12),
+)
+clicks = st.builds(
+    Click,
+    link_id=st.sampled_from([7, 8, 9, 0, 12345]),
+    timestamp=times,
+    country=st.sampled_from(["", "de", "US", " fr ", "X1", "GBR", "ÄÖ"]),
+    region=words,
+    city=words,
+    continent=st.sampled_from(["", "eu", "Na", "ü"]),
+    device=st.sampled_from(["", "bot", "desktop"]),
+    browser=st.sampled_from(["", "Firefox"]),
+    os=words,
+    referrer=st.sampled_from(["", "ref.example"]),
+    referrer_url=st.sampled_from(["", "https://news.example.com/a?x=1", "not a url", "http://[::1]/"]),
+    trigger=st.sampled_from(["", "qr", "api"]),
+    visitor_id=st.sampled_from(["", "v-1", "visitor ü"]),
+    rule_id=st.sampled_from([0, 3, -2]),
+    condition_id=st.sampled_from([0, 9, 2**40]),
+    user_agent=st.sampled_from(AGENTS),
+    ip=st.sampled_from(["", "10.0.0.1", "2001:db8::1"]),
+    event_id=st.sampled_from([0, 0, 55, 2**53 - 1, 2**53, -1]),
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(clicks, min_size=1, max_size=4))
+def test_the_compiled_path_agrees_with_accept_clicks(events: list[Click]) -> None:
+    assert_agree(events)
+
+
+def test_ordinary_clicks_take_the_compiled_path() -> None:
+    ordinary = [
+        Click(
+            link_id=7,
+            timestamp=(NOW - timedelta(minutes=n)).isoformat(),
+            country="de",
+            city="München",
+            user_agent=AGENTS[1 + n % 4],
+            referrer_url="https://news.example.com/a",
+            ip=f"10.0.0.{n}",
+        )
+        for n in range(50)
+    ]
+    ordinary += [Click(link_id=8), Click(link_id=7, event_id=99, visitor_id="v", device="bot")]
+    assert assert_agree(ordinary)
+
+
+def test_what_needs_escaping_or_naming_is_left_to_accept_clicks() -> None:
+    assert not assert_agree([Click(link_id=7, city='say "hi"')])
+    assert not assert_agree([Click(link_id=9)])  # the destination itself holds a quote
+    assert not assert_agree([Click(link_id=12345)])  # unknown link: accept_clicks names it
+    assert not assert_agree([Click(link_id=7, timestamp="2026-11-23T11:00:00+0100")])
+    assert not assert_agree([Click(link_id=7, user_agent="x" * 3000)])
+
+
+def test_long_text_in_the_row_is_left_to_accept_clicks() -> None:
+    assert not assert_agree([Click(link_id=7, city="c" * 1500, region="r" * 1000)])
+
+
+def test_unknown_fields_are_skipped_like_protobuf_does() -> None:
+    event = Click(link_id=7, city="Oslo").SerializeToString()
+    unknown = bytes([0xC8, 0x3E, 0x05]) + bytes([0xD2, 0x3E, 0x02]) + b"hi"  # fields 1001, 1002
+    request = b"\x0a" + bytes([len(event) + len(unknown)]) + event + unknown
+    request += bytes([0x10, 0x01])  # an unknown field of the request itself
+    scanned = scan_wire(request)
+    assert scanned == ({7}, 1, 1)
+    compiled = accept_click_wire(request, workspace_id=4, destinations=LINKS, new_ids=[5], now=NOW)
+    python = accept_clicks(
+        list(pb.live_pb2.IngestRequest.FromString(request).events),
+        workspace_id=4,
+        destinations=LINKS,
+        new_ids=itertools.count(5),
+        now=NOW,
+    )
+    assert compiled is not None and compiled.rows == python.rows
+
+
+def test_unreadable_bytes_are_left_to_protobuf() -> None:
+    event = Click(link_id=7).SerializeToString()
+    for data in (
+        b"\x0a\x10" + event,  # length past the end
+        b"\x0a" + bytes([len(event) + 2]) + event + b"\x9a\x01",  # field 19, truncated length
+        b"\x0a\x03\x08\xff",  # truncated varint
+        b"\x0a\x03\x1a\x01\xff",  # country not UTF-8
+        b"\x0a\x02\x0a\x00" + b"\x0b",  # a group (wire type 3)
+    ):
+        assert (
+            scan_wire(data) is None
+            or accept_click_wire(data, workspace_id=4, destinations=LINKS, new_ids=[1, 2], now=NOW)
+            is None
+        ), data
