@@ -239,6 +239,12 @@ async def test_ingest_validation_errors(system, http, tenant):
             await stub.Ingest(pb.live_pb2.IngestRequest(events=bad), metadata=t.metadata)
         assert named.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "events[2].country" in (named.value.details() or "")
+        # Bytes that are no IngestRequest at all: a clear error on `events`, nothing taken.
+        raw = channel.unary_unary("/linkpulse.v1.LiveService/Ingest")
+        with pytest.raises(grpc.aio.AioRpcError) as garbled:
+            await raw(b"\x0a\x10\x08\x01", metadata=t.metadata)
+        assert garbled.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "IngestRequest" in (garbled.value.details() or "")
 
 
 # -- own processes ----------------------------------------------------------------------------
