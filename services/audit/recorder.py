@@ -41,35 +41,6 @@ async def transaction(
             yield pg
 
 
-async def record(
-    pg: asyncpg.Pool | asyncpg.Connection,
-    *,
-    workspace_id: int,
-    actor: str,
-    action: str,
-    target: str,
-    outcome: str = "success",
-    request_id: str = "",
-    source_address: str = "",
-) -> None:
-    """Append one entry to workspace_id's audit log.
-
-    request_id and source_address default to those of the RPC being served (the gateway's
-    X-Request-Id and client address), when there is one. Given a Connection inside a
-    transaction, the entry commits (or rolls back) with it.
-    """
-    await append(
-        pg,
-        workspace_id=workspace_id,
-        actor=actor,
-        action=action,
-        target=target,
-        outcome=outcome,
-        request_id=request_id,
-        source_address=source_address,
-    )
-
-
 async def append(
     pg: asyncpg.Pool | asyncpg.Connection,
     *,
@@ -81,7 +52,12 @@ async def append(
     request_id: str = "",
     source_address: str = "",
 ) -> Entry:
-    """Like `record`, returning the entry as stored (id, seq, time and hash)."""
+    """Append one entry to workspace_id's audit log; returns it as stored (id, seq, time, hash).
+
+    request_id and source_address default to those of the RPC being served (the gateway's
+    X-Request-Id and client address), when there is one. Given a Connection inside a
+    transaction, the entry commits (or rolls back) with it.
+    """
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
     ctx = request_context.current()
@@ -121,3 +97,7 @@ async def append(
         )
         await conn.execute(_MOVE_HEAD, workspace_id, seq, digest)
     return replace(entry, hash=digest, id=entry_id)
+
+
+# What callers that do not need the stored entry call.
+record = append
