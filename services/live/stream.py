@@ -182,16 +182,11 @@ class EventStream:
             if known:
                 fresh = events.subset([at for at in range(len(events)) if at not in known])
                 feed_rows = b"\n".join(fresh.rows)
-            for _attempt in range(2):
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    scripts.queue(pipe, _ENQUEUE, [self.stream], args)
-                    if fresh.rows:
-                        self.publish(pipe, workspace_id, events.kind, feed_rows, fresh.stats)
-                    results = await pipe.execute(raise_on_error=False)
-                    # Redis lost the scripts (restarted): none of them ran, so run them again.
-                    if not scripts.missing(results):
-                        break
-                    scripts.forget(pipe)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                scripts.queue(pipe, _ENQUEUE, [self.stream], args)
+                if fresh.rows:
+                    self.publish(pipe, workspace_id, events.kind, feed_rows, fresh.stats)
+                results = await scripts.execute(pipe)
         except REDIS_DOWN as exc:
             raise errors.unavailable(
                 f"the event store (Redis) is unreachable; events were not accepted: {exc}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -14,11 +15,11 @@ from services.config import Settings
 from services.errors import ApiError
 from services.live import rows
 from services.live.accepted import Accepted, accepted_one
-from services.live.stream import EventStream
+from services.live.stream import _ENQUEUE, EventStream
 from services.live.tables import CLICK_COLUMNS
 from services.stores.redisclient import create_redis
 from tests.devstack.helpers import free_port
-from tests.services.live.conftest import PREFIX
+from tests.services.live.conftest import PREFIX, REDIS_URL
 
 WHEN = datetime(2026, 11, 2, 10, 30, tzinfo=UTC)
 
@@ -129,3 +130,32 @@ async def test_scripts_lost_by_redis_are_loaded_again(redis: Redis) -> None:
     entries = await redis.xrange(s.ingest_stream)
     assert [rows.decode_lines("click", e[1][b"r"])[0][0] for e in entries] == [21, 22]
     assert await redis.xlen(f"{s.live_key_prefix}:{{6}}") == 2
+
+
+async def test_scripts_redis_lost_only_in_part_run_once(redis: Redis) -> None:
+    """Redis holds the ingestion script again but not the feed's (a concurrent caller loaded
+    one of them first): the events are appended once and published once."""
+    s = settings("partly")
+    stream = EventStream(redis, s)
+    assert await stream.enqueue(7, click(31)) == [True]
+    await redis.script_flush()
+    await redis.script_load(_ENQUEUE)
+    assert await stream.enqueue(7, batch(click(32), click(33))) == [True, True]
+    entries = await redis.xrange(s.ingest_stream)
+    assert [e[1][b"n"] for e in entries] == [b"1", b"2"]
+    assert await redis.xlen(f"{s.live_key_prefix}:{{7}}") == 3
+
+
+async def test_first_concurrent_batches_of_a_pool_run_once(redis: Redis) -> None:
+    """Callers racing to load the scripts on a new pool never run a batch twice."""
+    await redis.script_flush()
+    fresh = create_redis(REDIS_URL)
+    s = settings("racing")
+    stream = EventStream(fresh, s)
+    try:
+        outcomes = await asyncio.gather(*(stream.enqueue(8, click(40 + n)) for n in range(30)))
+    finally:
+        await fresh.aclose()
+    assert outcomes == [[True]] * 30
+    assert await redis.xlen(s.ingest_stream) == 30
+    assert await redis.xlen(f"{s.live_key_prefix}:{{8}}") == 30
