@@ -2,16 +2,23 @@
 
 Keys (all under the workspace's hash tag, so one workspace's keys share a cluster slot):
 
-- ``lp:live:{<workspace>}`` — Stream, one entry per accepted event, fields ``k`` (its kind)
-  and ``r`` (its table row as the ingestion stream encodes it, so accepting an event encodes
-  it once); XADD with ``MAXLEN ~ STREAM_MAXLEN``; the entry id is the feed cursor. Readers
-  turn rows into the feed's fields; only the LiveEvent fields ever leave the service.
+- ``lp:live:{<workspace>}`` — Stream, one entry per accepted batch of one kind, fields ``k``
+  (the kind), ``n`` (its number of events) and ``r`` (their table rows as the ingestion stream
+  encodes them, one a line, so accepting an event encodes it once). Readers turn rows into the
+  feed's fields; only the LiveEvent fields ever leave the service.
 - the stats keys of ``services.live.stats`` (written by the same ``publish``).
 
-A cursor is an opaque position (today a stream entry id such as ``1732363626000-0``).
-Resuming a subscription from a cursor older than what the stream still holds fails with
-OUT_OF_RANGE on field ``cursor`` rather than silently skipping the trimmed events (a cursor
-exactly at the trim boundary may be refused too: the stream does not record what MAXLEN cut).
+Every event has a position, its cursor: an entry's id is the position of its first event and
+the others follow it in the id's sequence part (entry ``<t>-<s>`` holds ``<t>-<s>`` …
+``<t>-<s+n-1>``); the next entry takes the position after the last one's last event, so a
+stream's positions are ``<t>-0``, ``<t>-1``, … with ``t`` the time the stream began. Entries
+written by earlier versions hold one event each, their id its position; the stream goes on
+after them. The stream is trimmed by events (XADD MINID), to about ``STREAM_MAXLEN`` of them.
+
+A cursor is opaque to clients (today a position such as ``1732363626000-42``). Resuming a
+subscription from a cursor older than what the stream still holds fails with OUT_OF_RANGE on
+field ``cursor`` rather than silently skipping the trimmed events (a cursor exactly at the
+trim boundary may be refused too: the stream does not record what trimming cut).
 
 Two ways to follow a feed, same contract: ``subscribe()`` runs one XREAD loop per subscriber;
 ``FeedHub.subscribe()`` shares one XREAD loop per workspace among the subscribers of a
@@ -25,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncGenerator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,7 +51,7 @@ from services.live.tables import TABLES
 
 __all__ = ["KEY_PREFIX", "FeedHub", "list_live", "live_stats", "publish", "stream_key", "subscribe"]
 
-# Entries kept per workspace (approximate trimming): about 5 MB at ~250 bytes an entry.
+# Events kept per workspace (approximate trimming): about 5 MB at ~250 bytes an event.
 STREAM_MAXLEN = 20_000
 # An idle workspace's stream disappears after a day without events.
 STREAM_TTL_SECONDS = 86_400
@@ -74,21 +81,36 @@ _STRING_FIELDS = (
 _INT_FIELDS = ("event_id", "link_id", "amount")
 
 
-# KEYS[1]: the feed stream; ARGV: MAXLEN, TTL, the kind, the encoded rows (one a line).
-# One script call per batch: appending each entry from the client costs a round of command
-# encoding and reply parsing per event, which dominated ingestion.
-_APPEND = (
-    scripts.SPLIT_LINES
-    + """
-local key, maxlen, kind = KEYS[1], ARGV[1], ARGV[3]
-local rows = split_lines(ARGV[4])
-for _, row in ipairs(rows) do
-  redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'k', kind, 'r', row)
+# KEYS[1]: the feed stream; ARGV: events to keep, TTL, the kind, the encoded rows (one a line),
+# their number. One entry per batch: appending an entry per event cost Redis more than all the
+# rest of accepting it. The entry takes the position after the last entry's last event (an
+# entry without ``n`` holds one); the first entry of a stream takes the time and sequence 0.
+_APPEND = """
+local key, keep, kind, n = KEYS[1], tonumber(ARGV[1]), ARGV[3], tonumber(ARGV[5])
+local ms, seq = nil, 0
+local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1]
+if last then
+  local fields, held = last[2], 1
+  for i = 1, #fields, 2 do
+    if fields[i] == 'n' then held = tonumber(fields[i + 1]) end
+  end
+  local dash = string.find(last[1], '-', 1, true)
+  ms = string.sub(last[1], 1, dash - 1)
+  seq = tonumber(string.sub(last[1], dash + 1)) + held
+else
+  local now = redis.call('TIME')
+  ms = now[1] .. string.format('%03d', math.floor(now[2] / 1000))
+end
+local id = ms .. '-' .. string.format('%d', seq)
+if seq + n > keep then
+  local floor = ms .. '-' .. string.format('%d', seq + n - keep)
+  redis.call('XADD', key, 'MINID', '~', floor, id, 'k', kind, 'n', n, 'r', ARGV[4])
+else
+  redis.call('XADD', key, id, 'k', kind, 'n', n, 'r', ARGV[4])
 end
 redis.call('EXPIRE', key, ARGV[2])
-return #rows
+return id
 """
-)
 
 
 def publish(
@@ -106,7 +128,8 @@ def publish(
     if not rows:
         return
     key = stream_key(workspace_id, prefix)
-    scripts.queue(pipe, _APPEND, [key], [STREAM_MAXLEN, STREAM_TTL_SECONDS, kind, rows])
+    count = rows.count(b"\n") + 1
+    scripts.queue(pipe, _APPEND, [key], [STREAM_MAXLEN, STREAM_TTL_SECONDS, kind, rows, count])
     stats.record(pipe, key, stat_events, time.time() if now is None else now)
 
 
@@ -189,19 +212,72 @@ def feed_fields(kind: str, values: Sequence[Any]) -> dict[str, Any]:
     return event
 
 
-def _decode(entry_id: bytes | str, fields: dict[Any, Any]) -> tuple[str, dict[str, Any]]:
-    cursor = _text(entry_id)
-    row = fields.get(b"r", fields.get("r"))
+# An event's position in its workspace's stream: (time part, sequence part) of its cursor.
+Position = tuple[int, int]
+
+
+def _position(cursor: str) -> Position:
+    ms, _, seq = cursor.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _cursor_text(position: Position) -> str:
+    return f"{position[0]}-{position[1]}"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A stream entry: the position of its first event, its kind and its events' rows
+    (kind None: an entry of a version that stored one event's feed JSON)."""
+
+    start: Position
+    kind: str | None
+    rows: list[bytes]
+
+    @property
+    def end(self) -> Position:
+        """Position of its last event."""
+        return self.start[0], self.start[1] + len(self.rows) - 1
+
+    def event(self, at: int) -> dict[str, Any]:
+        """The feed fields of its event at index at."""
+        if self.kind is None:
+            return orjson.loads(self.rows[at]) if self.rows[at] else {}
+        return feed_fields(self.kind, decode_row(self.kind, self.rows[at]))
+
+    def after(self, position: Position) -> Iterator[tuple[Position, dict[str, Any]]]:
+        """Its events after position, oldest first."""
+        ms, seq = self.start
+        for at in range(len(self.rows)):
+            if (ms, seq + at) > position:
+                yield (ms, seq + at), self.event(at)
+
+    def before(self, position: Position | None) -> Iterator[tuple[Position, dict[str, Any]]]:
+        """Its events before position (all when None), newest first."""
+        ms, seq = self.start
+        for at in reversed(range(len(self.rows))):
+            if position is None or (ms, seq + at) < position:
+                yield (ms, seq + at), self.event(at)
+
+
+def _entry(entry_id: bytes | str, fields: dict[Any, Any]) -> _Entry:
+    start = _position(_text(entry_id))
+    rows = fields.get(b"r", fields.get("r"))
     kind = fields.get(b"k", fields.get("k"))
-    if row is not None and kind is not None and _text(kind) in TABLES:
-        return cursor, feed_fields(_text(kind), decode_row(_text(kind), row))
-    legacy = fields.get(b"e", fields.get("e"))  # entries of versions that stored feed JSON
-    return cursor, orjson.loads(legacy) if legacy else {}
+    if rows is not None and kind is not None and _text(kind) in TABLES:
+        data = rows if isinstance(rows, bytes) else rows.encode()
+        return _Entry(start, _text(kind), data.split(b"\n"))
+    legacy = fields.get(b"e", fields.get("e")) or b""
+    return _Entry(start, None, [legacy if isinstance(legacy, bytes) else legacy.encode()])
 
 
-def to_live_event(cursor: str, event: dict[str, Any]) -> pb.live_pb2.LiveEvent:
-    """The LiveEvent message of a stored feed entry."""
-    message = pb.live_pb2.LiveEvent(cursor=cursor)
+def _entries(reply: Iterable[tuple[Any, dict[Any, Any]]]) -> list[_Entry]:
+    return [_entry(entry_id, fields) for entry_id, fields in reply if fields]
+
+
+def to_live_event(position: Position, event: dict[str, Any]) -> pb.live_pb2.LiveEvent:
+    """The LiveEvent message of a feed event at position."""
+    message = pb.live_pb2.LiveEvent(cursor=_cursor_text(position))
     for name in _INT_FIELDS:
         if event.get(name) is not None:
             setattr(message, name, int(event[name]))
@@ -211,13 +287,9 @@ def to_live_event(cursor: str, event: dict[str, Any]) -> pb.live_pb2.LiveEvent:
     return message
 
 
-def _matching(
-    entries: Iterable[tuple[Any, dict[Any, Any]]], filters: Filters
-) -> Iterable[tuple[str, dict[str, Any]]]:
-    for entry_id, fields in entries:
-        cursor, event = _decode(entry_id, fields)
-        if filters.match(event):
-            yield cursor, event
+# Entries per XREVRANGE of a listing: a few at first (an entry may hold a thousand events),
+# doubling per round trip up to READ_BATCH.
+_LIST_FIRST_READ = 8
 
 
 async def list_live(
@@ -236,44 +308,48 @@ async def list_live(
     response = pb.live_pb2.LiveResponse()
     if filters.link_ids is not None and not filters.link_ids:
         return response  # a campaign without links
-    upper = f"({cursor}" if cursor else "+"
+    before = _position(cursor) if cursor else None
+    upper, count = cursor or "+", _LIST_FIRST_READ  # from the entry holding the cursor
     while True:
-        entries = await redis.xrevrange(key, max=upper, min="-", count=READ_BATCH)
-        for position, event in _matching(entries, filters):
-            response.events.append(to_live_event(position, event))
-            if len(response.events) == limit:
-                response.next_cursor = position
-                return response
-        if len(entries) < READ_BATCH:
+        reply = await redis.xrevrange(key, max=upper, min="-", count=count)
+        for entry in _entries(reply):
+            for position, event in entry.before(before):
+                if filters.match(event):
+                    response.events.append(to_live_event(position, event))
+                    if len(response.events) == limit:
+                        response.next_cursor = _cursor_text(position)
+                        return response
+        if len(reply) < count:
             return response  # the start of the stream: no further page
-        upper = f"({_text(entries[-1][0])}"
+        upper, count = f"({_text(reply[-1][0])}", min(count * 2, READ_BATCH)
 
 
-async def _start_after(redis: Redis, key: str, cursor: str) -> str:
-    """The id to read after: cursor once checked against the stream, else its current end."""
+async def _start_after(redis: Redis, key: str, cursor: str) -> Position:
+    """The position to follow after: cursor once checked against the stream, else the
+    position of the stream's last event."""
     if not cursor:
-        last = await redis.xrevrange(key, max="+", min="-", count=1)
-        return _text(last[0][0]) if last else "0-0"
+        last = _entries(await redis.xrevrange(key, max="+", min="-", count=1))
+        return last[0].end if last else (0, 0)
     try:
         info = await redis.xinfo_stream(key)
     except Exception as exc:  # no such key: the stream expired or never existed
         if "no such key" not in str(exc).lower():
             raise
         info = None
+    position = _position(cursor)
     if info is not None:
-        position = _id_tuple(cursor)
-        deleted = _id_tuple(_text(info.get("max-deleted-entry-id") or b"0-0"))
+        deleted = _position(_text(info.get("max-deleted-entry-id") or b"0-0"))
         first = info.get("first-entry")
-        # MAXLEN trims from the head without recording what it dropped: when entries were
-        # trimmed, a cursor before the first kept entry may have missed some of them.
+        # Trimming drops entries from the head without recording what it dropped: when
+        # entries were trimmed, a cursor before the first kept one may have missed some.
         trimmed = int(info.get("entries-added") or 0) > int(info.get("length") or 0)
         if position < deleted or (
-            trimmed and first is not None and position < _id_tuple(_text(first[0]))
+            trimmed and first is not None and position < _position(_text(first[0]))
         ):
             raise _cursor_expired()
-    elif _id_tuple(cursor)[0] < (time.time() - STREAM_TTL_SECONDS) * 1000:
+    elif position[0] < (time.time() - STREAM_TTL_SECONDS) * 1000:
         raise _cursor_expired()
-    return cursor
+    return position
 
 
 def _cursor_expired() -> errors.ApiError:
@@ -286,9 +362,22 @@ def _cursor_expired() -> errors.ApiError:
     )
 
 
-def _id_tuple(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
+async def _entries_after(redis: Redis, key: str, position: Position) -> tuple[list[_Entry], bool]:
+    """The entries that may hold events after position (the one holding position, then up to
+    READ_BATCH later ones) and whether more may follow them."""
+    cursor = _cursor_text(position)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.xrevrange(key, max=cursor, min="-", count=1)
+        pipe.xrange(key, min=f"({cursor}", max="+", count=READ_BATCH)
+        holding, later = await pipe.execute()
+    return _entries(holding + later), len(later) == READ_BATCH
+
+
+async def _read_after(redis: Redis, key: str, position: Position, block_ms: int) -> list[_Entry]:
+    """Entries after the one holding position (position is an entry's last event), waiting up
+    to block_ms for the first."""
+    reply = await redis.xread({key: _cursor_text(position)}, count=READ_BATCH, block=block_ms)
+    return [entry for _stream, items in reply or () for entry in _entries(items)]
 
 
 async def subscribe(
@@ -305,14 +394,17 @@ async def subscribe(
     filters = await resolve_filters(pg, workspace_id, request)
     key = stream_key(workspace_id, prefix)
     last = await _start_after(redis, key, cursor)
+    catching_up = bool(cursor)  # the cursor may be inside an entry
     while True:
-        reply = await redis.xread({key: last}, count=READ_BATCH, block=block_ms)
-        for _stream, entries in reply or ():
-            if not entries:
-                continue
-            last = _text(entries[-1][0])
-            for position, event in _matching(entries, filters):
-                yield to_live_event(position, event)
+        if catching_up:
+            entries, catching_up = await _entries_after(redis, key, last)
+        else:
+            entries = await _read_after(redis, key, last, block_ms)
+        for entry in entries:
+            for position, event in entry.after(last):
+                if filters.match(event):
+                    yield to_live_event(position, event)
+            last = max(last, entry.end)
 
 
 # Subscriber inboxes hold at most this many events before the subscriber is made to catch up
@@ -349,24 +441,22 @@ class _Reader:
             last = await _start_after(self.redis, self.key, "")
             self.ready.set()
             while True:
-                reply = await self.redis.xread(
-                    {self.key: last}, count=READ_BATCH, block=self.block_ms
-                )
-                for _stream, entries in reply or ():
-                    if entries:
-                        last = _text(entries[-1][0])
-                        self._deliver(entries)
+                entries = await _read_after(self.redis, self.key, last, self.block_ms)
+                if entries:
+                    last = entries[-1].end
+                    self._deliver(entries)
         except Exception as exc:  # Redis failed: every subscriber ends with UNAVAILABLE
             self.failure = exc
             self.ready.set()
             for inbox in self.inboxes:
                 inbox.queue.put_nowait(_Failed(exc))
 
-    def _deliver(self, entries: list[tuple[Any, dict[Any, Any]]]) -> None:
-        items = []
-        for entry_id, fields in entries:
-            position, event = _decode(entry_id, fields)
-            items.append((_id_tuple(position), event, to_live_event(position, event)))
+    def _deliver(self, entries: list[_Entry]) -> None:
+        items = [
+            (position, event, to_live_event(position, event))
+            for entry in entries
+            for position, event in entry.after((0, 0))
+        ]
         for inbox in list(self.inboxes):
             if inbox.queue.qsize() + len(items) > self.inbox_size:
                 inbox.lagged = True  # the subscriber re-reads from the stream
@@ -438,25 +528,20 @@ class FeedHub:
                     await reader.ready.wait()
                     catch_up = True
                 if catch_up:
-                    catch_up = False
-                    while True:
-                        entries = await self.redis.xrange(
-                            key, min=f"({last}", max="+", count=READ_BATCH
-                        )
-                        if entries:
-                            last = _text(entries[-1][0])
-                        for position, event in _matching(entries, filters):
-                            yield to_live_event(position, event)
-                        if len(entries) < READ_BATCH:
-                            break
-                    continue
+                    entries, catch_up = await _entries_after(self.redis, key, last)
+                    for entry in entries:
+                        for position, event in entry.after(last):
+                            if filters.match(event):
+                                yield to_live_event(position, event)
+                        last = max(last, entry.end)
+                    continue  # until caught up; the inbox may have lagged meanwhile
                 item = await inbox.queue.get()
                 if isinstance(item, _Failed):
                     raise errors.unavailable(f"the live feed is unavailable: {item.error}")
                 position, event, message = item
-                if position <= _id_tuple(last):
+                if position <= last:
                     continue
-                last = message.cursor
+                last = position
                 if filters.match(event):
                     yield message
         finally:

@@ -250,7 +250,8 @@ async def test_workspaces_never_see_each_other(redis: Redis, follow: Follow) -> 
 
 async def test_cursor_older_than_the_stream_is_refused(redis: Redis, follow: Follow) -> None:
     key = feed.stream_key(113, PREFIX)
-    await publish(redis, 113, [event() for _ in range(5)])
+    for _ in range(5):
+        await publish(redis, 113, [event()])
     oldest = (await listed(redis, 113)).events[-1].cursor
     await redis.xtrim(key, maxlen=2, approximate=False)
     with pytest.raises(errors.ApiError) as raised:
@@ -309,3 +310,40 @@ async def test_hub_subscriber_behind_its_inbox_misses_nothing(redis: Redis) -> N
     await lagging.aclose()
     await keeping_up.aclose()
     assert hub.followed() == 0
+
+
+async def test_feed_keeps_about_stream_maxlen_events(
+    redis: Redis, follow: Follow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feed, "STREAM_MAXLEN", 200)
+    events = [event() for _ in range(1500)]
+    for chunk in range(0, 1500, 5):
+        await publish(redis, 118, events[chunk : chunk + 5])
+    kept: list[int] = []
+    cursor = ""
+    while page := await listed(redis, 118, limit=500, cursor=cursor):
+        kept += [e.event_id for e in page.events]
+        if not (cursor := page.next_cursor):
+            break
+    # trimmed by whole stream nodes (100 entries): at least 200 events, far fewer than 1500
+    assert 200 <= len(kept) <= 200 + 100 * 5
+    assert kept == [e["event_id"] for e in reversed(events)][: len(kept)]
+    with pytest.raises(errors.ApiError) as raised:
+        await anext(follow(redis, 118, cursor=page.events[-1].cursor.split("-")[0] + "-0"))
+    assert raised.value.code is grpc.StatusCode.OUT_OF_RANGE
+
+
+async def test_entries_of_one_event_each_go_on_with_batches(redis: Redis, follow: Follow) -> None:
+    """A stream written by the version that appended an entry per event."""
+    key = feed.stream_key(119, PREFIX)
+    old = [event(1), event(2)]
+    for e in old:
+        await redis.xadd(key, {"k": "click", "r": as_row(e)})
+    new = [event(3), event(4), event(5)]
+    await publish(redis, 119, new)
+    every = [e["event_id"] for e in old + new]
+    listing = await listed(redis, 119)
+    assert [e.event_id for e in listing.events] == every[::-1]
+    resumed = follow(redis, 119, cursor=listing.events[-1].cursor)
+    assert [e.event_id for e in await take(resumed, 4)] == every[1:]
+    await resumed.aclose()

@@ -58,6 +58,12 @@ def settings(name: str) -> Settings:
     )
 
 
+async def feed_ids(redis: Redis, s: Settings, workspace_id: int) -> list[int]:
+    """Event ids in the workspace's live feed, oldest first."""
+    entries = await redis.xrange(f"{s.live_key_prefix}:{{{workspace_id}}}")
+    return [row[0] for _id, fields in entries for row in rows.decode_lines("click", fields[b"r"])]
+
+
 def test_rows_round_trip_in_column_order() -> None:
     event = click(11)
     decoded = rows.decode("click", event.rows[0])
@@ -129,7 +135,7 @@ async def test_scripts_lost_by_redis_are_loaded_again(redis: Redis) -> None:
     assert await stream.enqueue(6, click(22)) == [True]
     entries = await redis.xrange(s.ingest_stream)
     assert [rows.decode_lines("click", e[1][b"r"])[0][0] for e in entries] == [21, 22]
-    assert await redis.xlen(f"{s.live_key_prefix}:{{6}}") == 2
+    assert await feed_ids(redis, s, 6) == [21, 22]
 
 
 async def test_scripts_redis_lost_only_in_part_run_once(redis: Redis) -> None:
@@ -143,7 +149,7 @@ async def test_scripts_redis_lost_only_in_part_run_once(redis: Redis) -> None:
     assert await stream.enqueue(7, batch(click(32), click(33))) == [True, True]
     entries = await redis.xrange(s.ingest_stream)
     assert [e[1][b"n"] for e in entries] == [b"1", b"2"]
-    assert await redis.xlen(f"{s.live_key_prefix}:{{7}}") == 3
+    assert await feed_ids(redis, s, 7) == [31, 32, 33]
 
 
 async def test_first_concurrent_batches_of_a_pool_run_once(redis: Redis) -> None:
@@ -158,4 +164,4 @@ async def test_first_concurrent_batches_of_a_pool_run_once(redis: Redis) -> None
         await fresh.aclose()
     assert outcomes == [[True]] * 30
     assert await redis.xlen(s.ingest_stream) == 30
-    assert await redis.xlen(f"{s.live_key_prefix}:{{8}}") == 30
+    assert sorted(await feed_ids(redis, s, 8)) == list(range(40, 70))
