@@ -6,7 +6,7 @@ rather than in the query engine; both start with `workspace_id = …` like every
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -15,11 +15,29 @@ import orjson
 from redis.asyncio import Redis
 
 from services import errors
-from services.live import rows
-from services.live.stream import REDIS_DOWN, Keys, cache_days
+from services.live import rows, scripts
+from services.live.stream import REDIS_DOWN, Keys, cache_days, click_slot
 from services.live.tables import ATTRIBUTED, CLICK_COLUMNS
 from services.query import engine
 from services.stores.clickhouse import ClickHouse
+
+# KEYS: click rows strings (`Keys.click_rows`); ARGV[1]: a click id. The row of that id, or
+# false: rows are JSON arrays beginning with the event id, one a line.
+_FIND_ROW = """
+local head = '[' .. ARGV[1] .. ','
+for _, key in ipairs(KEYS) do
+  local text = redis.call('GET', key)
+  if text then
+    local at = 1
+    if string.sub(text, 1, #head) ~= head then
+      at = string.find(text, '\\n' .. head, 1, true)
+      if at then at = at + 1 end
+    end
+    if at then return string.sub(text, at, string.find(text, '\\n', at, true) - 1) end
+  end
+end
+return false
+"""
 
 
 def click_cache_value(row: dict[str, Any]) -> bytes:
@@ -37,15 +55,23 @@ class Attribution:
         self.keys = keys
         self.cache_seconds = cache_seconds
 
-    async def _cached(self, hash_of: Callable[[date], str], field: str) -> dict[str, Any] | None:
-        """The field in the newest day's hash that has it."""
+    async def _cached(
+        self, hash_of: Callable[[date], str], field: str, row_keys: Sequence[str] = ()
+    ) -> dict[str, Any] | None:
+        """The field in the newest day's hash that has it, else the row of click id field in
+        the click rows strings row_keys."""
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for day in cache_days(datetime.now(UTC), self.cache_seconds):
                     pipe.hget(hash_of(day), field)
-                found = await pipe.execute()
+                if row_keys:
+                    scripts.queue(pipe, _FIND_ROW, row_keys, [field])
+                found = await scripts.execute(pipe)
         except REDIS_DOWN as exc:
             raise errors.unavailable(f"the event store (Redis) is unreachable: {exc}") from exc
+        failed = next((r for r in found if isinstance(r, Exception)), None)
+        if failed is not None:
+            raise errors.unavailable(f"the event store (Redis) failed: {failed}")
         raw = next((r for r in found if r is not None), None)
         if raw is None:
             return None
@@ -56,7 +82,12 @@ class Attribution:
 
     async def click(self, workspace_id: int, click_id: int, field: str) -> dict[str, Any]:
         """click_id and the dimensions of a click of the workspace; 404 naming field if none."""
-        cached = await self._cached(lambda day: self.keys.clicks(workspace_id, day), str(click_id))
+        slots = [click_slot(click_id) - n for n in (0, 1) if click_slot(click_id) - n >= 0]
+        cached = await self._cached(
+            lambda day: self.keys.clicks(workspace_id, day),
+            str(click_id),
+            [self.keys.click_rows(workspace_id, slot) for slot in slots],
+        )
         if cached is not None:
             return cached
         row = await engine.click_dimensions(self.ch, workspace_id, click_id, ATTRIBUTED)

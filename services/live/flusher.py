@@ -2,8 +2,9 @@
 
 A member of the consumer group FLUSHER_GROUP on INGEST_STREAM reads batches (whole entries,
 each one accepted request, until FLUSHER_BATCH_SIZE events or FLUSHER_MAX_WAIT_MS; one read of
-READ_ENTRIES entries may overshoot the size), inserts them per table and acknowledges them only
-after every insert succeeded. Entries another consumer
+READ_ENTRIES entries may overshoot the size; a batch of at least a LINGER_SHARE-th of the size
+is written as soon as nothing new comes for LINGER_MS), inserts them per table and
+acknowledges them only after every insert succeeded. Entries another consumer
 left pending for FLUSHER_CLAIM_IDLE_MS (it crashed) are claimed with XAUTOCLAIM. A batch that
 may already be partly stored (claimed, read back from pending, or retried after a failed
 insert) is first checked against ClickHouse and only its missing events are inserted.
@@ -44,6 +45,11 @@ TRIM_EVERY_SECONDS = 5.0
 READ_ENTRIES = 16
 # Longest single XREADGROUP block, well below the client's reply timeout.
 MAX_BLOCK_MS = 2000
+# A batch already holding batch_size / LINGER_SHARE events waits at most LINGER_MS for more:
+# the end of a burst is queryable at once, while a trickle of events still waits up to
+# max_wait to make one insert rather than many small ones (each insert is a ClickHouse part).
+LINGER_MS = 50
+LINGER_SHARE = 10
 
 
 @dataclass
@@ -183,7 +189,10 @@ class Flusher:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            more = await self._read(">", READ_ENTRIES, max(1, int(left * 1000)))
+            wait_ms = max(1, int(left * 1000))
+            if batch.events * LINGER_SHARE >= self.batch_size:
+                wait_ms = min(wait_ms, LINGER_MS)
+            more = await self._read(">", READ_ENTRIES, wait_ms)
             if not more:
                 break
             batch.entries += more

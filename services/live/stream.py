@@ -4,8 +4,13 @@ One stream entry per accepted request (or client-stream chunk), fields `k` (clic
 sale), `w` (workspace id), `n` (rows) and `r` (the rows, `services.live.rows` encoded, joined by
 newlines: what the flusher turns into ClickHouse's CSV). A Lua script, run inside one MULTI/EXEC
 with the live-feed commands, sets each client-chosen event id's dedup marker (`SET NX EX`),
-appends the events whose marker was new and caches what lead and sale attribution needs (a
-hash per workspace and UTC day). The request succeeds only when the transaction did.
+appends the events whose marker was new and caches what lead and sale attribution needs. The
+request succeeds only when the transaction did.
+
+The attribution cache: clicks whose ids the service chose are appended, the batch's rows as they
+are, to a string per workspace and id slot (`Keys.click_rows`: ids of about 64 ms), which a
+look-up searches for the row of one id; other clicks, and leads (by customer id), are fields of
+a hash per workspace and UTC day.
 """
 
 from __future__ import annotations
@@ -33,8 +38,9 @@ Publish = Callable[[Any, int, str, bytes, list[StatEvent]], None]
 
 # ARGV: dedup ttl, kind, workspace, cache hash ('' = none), its EXPIREAT, the rows (one a
 # line), their number, the cache fields (a JSON array, one per row, or ''), the cache values
-# (a JSON array, or '' when each row's cached value is the row itself), then for each event
-# with a client-chosen id: its 1-based position and its dedup key.
+# (a JSON array, or '' when each row's cached value is the row itself), the click rows string
+# ('' = none) and its TTL, then for each event with a client-chosen id: its 1-based position
+# and its dedup key.
 # Returns the positions of the duplicates (not appended).
 _ENQUEUE = (
     scripts.SPLIT_LINES
@@ -42,8 +48,9 @@ _ENQUEUE = (
 local stream = KEYS[1]
 local dedup_ttl, kind, workspace, hash, expire_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local rows, total, fields, values = ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9]
+local click_rows, click_rows_ttl = ARGV[10], ARGV[11]
 local dups, dup = {}, {}
-for i = 10, #ARGV, 2 do
+for i = 12, #ARGV, 2 do
   if not redis.call('SET', ARGV[i + 1], '1', 'NX', 'EX', dedup_ttl) then
     local at = tonumber(ARGV[i])
     dup[at] = true
@@ -63,6 +70,11 @@ if #dups > 0 then
 end
 if count > 0 then
   redis.call('XADD', stream, '*', 'k', kind, 'w', workspace, 'n', count, 'r', rows)
+  if click_rows ~= '' then
+    redis.call('APPEND', click_rows, rows)
+    redis.call('APPEND', click_rows, '\\n')
+    redis.call('EXPIRE', click_rows, click_rows_ttl)
+  end
 end
 if caching then
   local names, cached = cjson.decode(fields), lines
@@ -89,6 +101,17 @@ return dups
 REDIS_DOWN = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 
+# Click ids per slot of the attribution cache: 2**18 ids the service chose span 64 ms
+# (`services.ids`: 12 bits below the milliseconds); a batch is cached by slot when its ids
+# span at most two slots, so that the slot of an id or the one before holds it.
+CLICK_SLOT_BITS = 18
+
+
+def click_slot(event_id: int) -> int:
+    """The attribution cache slot of a click id."""
+    return event_id >> CLICK_SLOT_BITS
+
+
 def _day(day: date) -> str:
     return day.strftime("%Y%m%d")
 
@@ -106,6 +129,10 @@ class Keys:
     def clicks(self, workspace_id: int, day: date) -> str:
         """Hash of the clicks accepted on a UTC day: click id -> cached dimensions."""
         return f"{self.prefix}:clicks:{workspace_id}:{_day(day)}"
+
+    def click_rows(self, workspace_id: int, slot: int) -> str:
+        """String of the rows of batches of clicks whose first id is in slot, one a line."""
+        return f"{self.prefix}:clickrows:{workspace_id}:{slot}"
 
     def customers(self, workspace_id: int, day: date) -> str:
         """Hash of the leads accepted on a UTC day: customer id -> their click's dimensions."""
@@ -150,8 +177,12 @@ class EventStream:
     def _arguments(
         self, workspace_id: int, events: Accepted, joined: bytes, now: datetime
     ) -> list[Any]:
-        hash_key = ""
-        if events.kind == "click":
+        hash_key = click_rows = ""
+        if events.kind == "click" and events.event_ids and not any(events.claimed):
+            first, last = min(events.event_ids), max(events.event_ids)
+            if click_slot(last) - click_slot(first) <= 1:
+                click_rows = self.keys.click_rows(workspace_id, click_slot(first))
+        if events.kind == "click" and not click_rows:
             hash_key = self.keys.clicks(workspace_id, now.date())
         elif events.kind == "lead":
             hash_key = self.keys.customers(workspace_id, now.date())
@@ -163,6 +194,7 @@ class EventStream:
         args: list[Any] = [
             self.dedup_seconds, events.kind, workspace_id, hash_key,
             cache_expiry(now, self.cache_seconds), joined, len(events), fields, values,
+            click_rows, self.cache_seconds,
         ]  # fmt: skip
         for at, (event_id, mine) in enumerate(zip(events.event_ids, events.claimed, strict=True)):
             if mine:

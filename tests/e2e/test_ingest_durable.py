@@ -13,7 +13,6 @@ import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -25,6 +24,7 @@ from services import pb
 from services.config import Settings
 from services.devstack import clickhouse as devstack_clickhouse
 from services.devstack import components, processes
+from services.live.stream import Keys, click_slot
 from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
 from tests.conftest import wait_drained
@@ -164,10 +164,9 @@ async def test_leads_and_sales_are_attributed_to_their_click(system, http, ch, t
     )
     assert by_customer.status_code == 200, by_customer.text
     # An older click, known only to ClickHouse (its Redis entry gone): still found.
-    day = datetime.now(UTC).strftime("%Y%m%d")
-    await Redis.from_url(settings.redis_url).hdel(
-        f"{settings.ingest_key_prefix}:clicks:{t.workspace_id}:{day}", str(click_id)
-    )
+    keys = Keys(settings.ingest_key_prefix)
+    cached = keys.click_rows(t.workspace_id, click_slot(click_id))
+    assert await Redis.from_url(settings.redis_url).delete(cached) == 1
     by_click = await http.post(
         "/api/track/sale",
         json={

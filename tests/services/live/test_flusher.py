@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import replace
 
@@ -23,8 +24,7 @@ def settings(name: str, **changes: object) -> Settings:
         Settings(),
         ingest_stream=f"{PREFIX}:ingest:{name}",
         ingest_key_prefix=f"{PREFIX}:{name}",
-        flusher_max_wait_ms=10,
-        **changes,  # type: ignore[arg-type]
+        **{"flusher_max_wait_ms": 10, **changes},  # type: ignore[arg-type]
     )
 
 
@@ -124,3 +124,17 @@ async def test_any_text_reaches_clickhouse_exactly(redis: Redis, ch: ClickHouse)
         {"w": workspace},
     )
     assert stored == [(n, t, t[::-1]) for n, t in enumerate(texts, start=1)]
+
+
+async def test_a_batch_of_a_tenth_of_the_size_does_not_wait_for_more(
+    redis: Redis, ch: ClickHouse
+) -> None:
+    s = settings("linger", flusher_batch_size=100, flusher_max_wait_ms=60_000)
+    stream = EventStream(redis, s, lambda *_: None)
+    flusher = Flusher(redis, ch, s, consumer="a")
+    await flusher.ensure_group()
+    for first in (1, 11):
+        await stream.enqueue(WORKSPACE, _clicks(WORKSPACE, first, 10))
+    async with asyncio.timeout(10):  # not the minute of max_wait: nothing more is coming
+        batch = await flusher.next_batch()
+    assert batch.events == 20

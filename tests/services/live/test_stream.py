@@ -15,8 +15,10 @@ from services.config import Settings
 from services.errors import ApiError
 from services.live import rows
 from services.live.accepted import Accepted, accepted_one
-from services.live.stream import _ENQUEUE, EventStream
+from services.live.attribution import Attribution
+from services.live.stream import _ENQUEUE, CLICK_SLOT_BITS, EventStream, click_slot
 from services.live.tables import CLICK_COLUMNS
+from services.stores.clickhouse import ClickHouse
 from services.stores.redisclient import create_redis
 from tests.devstack.helpers import free_port
 from tests.services.live.conftest import PREFIX, REDIS_URL
@@ -165,3 +167,44 @@ async def test_first_concurrent_batches_of_a_pool_run_once(redis: Redis) -> None
     assert outcomes == [[True]] * 30
     assert await redis.xlen(s.ingest_stream) == 30
     assert sorted(await feed_ids(redis, s, 8)) == list(range(40, 70))
+
+
+async def test_clicks_with_ids_of_the_service_are_cached_by_slot(
+    redis: Redis, ch: ClickHouse
+) -> None:
+    s = settings("slots")
+    stream = EventStream(redis, s)
+    attribution = Attribution(redis, ch, stream.keys, s.click_cache_seconds)
+    boundary = 5 << CLICK_SLOT_BITS
+    spanning = [boundary - 2, boundary - 1, boundary, boundary + 1]  # two slots
+    assert await stream.enqueue(9, batch(*(click(i, workspace_id=9) for i in spanning)))
+    lone = (7 << CLICK_SLOT_BITS) + 3
+    assert await stream.enqueue(9, click(lone, workspace_id=9))
+    assert await redis.keys(f"{s.ingest_key_prefix}:clicks:*") == []
+    rows_key = stream.keys.click_rows(9, click_slot(boundary - 2))
+    assert len(rows.decode_lines("click", await redis.get(rows_key))) == 4
+    assert 0 < await redis.ttl(rows_key) <= s.click_cache_seconds
+    for click_id in [*spanning, lone]:
+        found = await attribution.click(9, click_id, "click_id")
+        assert found["click_id"] == click_id and found["country"] == "DE"
+    for unknown in (boundary + 2, boundary - 3, lone + 1, 1):
+        with pytest.raises(ApiError) as missing:
+            await attribution.click(9, unknown, "click_id")
+        assert missing.value.code == grpc.StatusCode.NOT_FOUND
+    # Another workspace does not see them.
+    with pytest.raises(ApiError):
+        await attribution.click(10, boundary, "click_id")
+
+
+async def test_clicks_with_client_ids_or_ids_far_apart_are_cached_by_id(
+    redis: Redis, ch: ClickHouse
+) -> None:
+    s = settings("fields")
+    stream = EventStream(redis, s)
+    attribution = Attribution(redis, ch, stream.keys, s.click_cache_seconds)
+    far = [1 << CLICK_SLOT_BITS, 3 << CLICK_SLOT_BITS]
+    assert await stream.enqueue(11, batch(*(click(i, workspace_id=11) for i in far)))
+    assert await stream.enqueue(11, batch(click(77, True, 11), click(78, workspace_id=11)))
+    assert await redis.keys(f"{s.ingest_key_prefix}:clickrows:*") == []
+    for click_id in [*far, 77, 78]:
+        assert (await attribution.click(11, click_id, "click_id"))["click_id"] == click_id
