@@ -58,8 +58,9 @@ STREAM_TTL_SECONDS = 86_400
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 KINDS = frozenset({"click", "lead", "sale"})
-# Entries read per XREVRANGE / XREAD round trip.
-READ_BATCH = 500
+# Entries read per XRANGE / XREVRANGE / XREAD round trip at most: an entry holds one accepted
+# batch, up to MAX_INGEST_BATCH events.
+READ_BATCH = 64
 # Server-side block of each XREAD; below the client's reply timeout (5 s by default).
 BLOCK_MS = 1_000
 _CURSOR = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -408,8 +409,9 @@ async def subscribe(
 
 
 # Subscriber inboxes hold at most this many events before the subscriber is made to catch up
-# from the stream itself (nothing lost, no unbounded memory).
-HUB_INBOX = 5_000
+# from the stream itself (nothing lost, no unbounded memory; the events are shared among the
+# inboxes, each holds references). Above a few full batches, so that keeping up never lags.
+HUB_INBOX = 20_000
 
 
 @dataclass(eq=False)

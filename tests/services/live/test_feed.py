@@ -157,7 +157,9 @@ async def test_list_filters_by_link_and_kind(redis: Redis) -> None:
 
 
 async def test_filter_scans_past_one_read_batch(redis: Redis) -> None:
-    await publish(redis, 105, [event(9)] + [event(1) for _ in range(feed.READ_BATCH + 10)])
+    await publish(redis, 105, [event(9)])
+    for _ in range(feed.READ_BATCH + 10):  # entries of one event each
+        await publish(redis, 105, [event(1)])
     response = await listed(redis, 105, link_id=9)
     assert [e.link_id for e in response.events] == [9]
 
@@ -346,4 +348,18 @@ async def test_entries_of_one_event_each_go_on_with_batches(redis: Redis, follow
     assert [e.event_id for e in listing.events] == every[::-1]
     resumed = follow(redis, 119, cursor=listing.events[-1].cursor)
     assert [e.event_id for e in await take(resumed, 4)] == every[1:]
+    await resumed.aclose()
+
+
+async def test_resume_reads_past_one_read_batch_of_entries(redis: Redis, follow: Follow) -> None:
+    first = [event(), event(), event()]
+    await publish(redis, 120, first)
+    cursor = (await listed(redis, 120, limit=2)).events[1].cursor  # inside the entry
+    later = [[event(), event()] for _ in range(feed.READ_BATCH + 5)]
+    for pair in later:
+        await publish(redis, 120, pair)
+    resumed = follow(redis, 120, cursor=cursor)
+    expected = [first[2]] + [e for pair in later for e in pair]
+    got = await take(resumed, len(expected))
+    assert [e.event_id for e in got] == [e["event_id"] for e in expected]
     await resumed.aclose()
