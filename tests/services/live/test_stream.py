@@ -169,12 +169,19 @@ async def test_first_concurrent_batches_of_a_pool_run_once(redis: Redis) -> None
     assert sorted(await feed_ids(redis, s, 8)) == list(range(40, 70))
 
 
+def attributing(
+    redis: Redis, ch: ClickHouse, name: str
+) -> tuple[Settings, EventStream, Attribution]:
+    """Settings of its own, the stream that caches the clicks and the attribution reading them."""
+    s = settings(name)
+    stream = EventStream(redis, s)
+    return s, stream, Attribution(redis, ch, stream.keys, s.click_cache_seconds)
+
+
 async def test_clicks_with_ids_of_the_service_are_cached_by_slot(
     redis: Redis, ch: ClickHouse
 ) -> None:
-    s = settings("slots")
-    stream = EventStream(redis, s)
-    attribution = Attribution(redis, ch, stream.keys, s.click_cache_seconds)
+    s, stream, attribution = attributing(redis, ch, "slots")
     boundary = 5 << CLICK_SLOT_BITS
     spanning = [boundary - 2, boundary - 1, boundary, boundary + 1]  # two slots
     assert await stream.enqueue(9, batch(*(click(i, workspace_id=9) for i in spanning)))
@@ -199,9 +206,7 @@ async def test_clicks_with_ids_of_the_service_are_cached_by_slot(
 async def test_clicks_with_client_ids_or_ids_far_apart_are_cached_by_id(
     redis: Redis, ch: ClickHouse
 ) -> None:
-    s = settings("fields")
-    stream = EventStream(redis, s)
-    attribution = Attribution(redis, ch, stream.keys, s.click_cache_seconds)
+    s, stream, attribution = attributing(redis, ch, "fields")
     far = [1 << CLICK_SLOT_BITS, 3 << CLICK_SLOT_BITS]
     assert await stream.enqueue(11, batch(*(click(i, workspace_id=11) for i in far)))
     assert await stream.enqueue(11, batch(click(77, True, 11), click(78, workspace_id=11)))
