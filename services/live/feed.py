@@ -381,6 +381,17 @@ async def _read_after(redis: Redis, key: str, position: Position, block_ms: int)
     return [entry for _stream, items in reply or () for entry in _entries(items)]
 
 
+def _matching_after(
+    entries: list[_Entry], last: Position, filters: Filters
+) -> tuple[list[pb.live_pb2.LiveEvent], Position]:
+    """The matching events of entries after position last, and the position read up to."""
+    matched = []
+    for entry in entries:
+        matched += [to_live_event(p, e) for p, e in entry.after(last) if filters.match(e)]
+        last = max(last, entry.end)
+    return matched, last
+
+
 async def subscribe(
     redis: Redis,
     workspace_id: int,
@@ -401,11 +412,9 @@ async def subscribe(
             entries, catching_up = await _entries_after(redis, key, last)
         else:
             entries = await _read_after(redis, key, last, block_ms)
-        for entry in entries:
-            for position, event in entry.after(last):
-                if filters.match(event):
-                    yield to_live_event(position, event)
-            last = max(last, entry.end)
+        matched, last = _matching_after(entries, last, filters)
+        for message in matched:
+            yield message
 
 
 # Subscriber inboxes hold at most this many events before the subscriber is made to catch up
@@ -531,11 +540,9 @@ class FeedHub:
                     catch_up = True
                 if catch_up:
                     entries, catch_up = await _entries_after(self.redis, key, last)
-                    for entry in entries:
-                        for position, event in entry.after(last):
-                            if filters.match(event):
-                                yield to_live_event(position, event)
-                        last = max(last, entry.end)
+                    matched, last = _matching_after(entries, last, filters)
+                    for message in matched:
+                        yield message
                     continue  # until caught up; the inbox may have lagged meanwhile
                 item = await inbox.queue.get()
                 if isinstance(item, _Failed):

@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 
 from services import errors
 from services.config import Settings
+from services.ids import NODE_BITS, SEQUENCE_BITS
 from services.live import feed, scripts
 from services.live.accepted import Accepted
 from services.live.stats import StatEvent
@@ -101,10 +102,10 @@ return dups
 REDIS_DOWN = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 
-# Click ids per slot of the attribution cache: 2**18 ids the service chose span 64 ms
-# (`services.ids`: 12 bits below the milliseconds); a batch is cached by slot when its ids
-# span at most two slots, so that the slot of an id or the one before holds it.
-CLICK_SLOT_BITS = 18
+# Click ids per slot of the attribution cache: the ids the service chose in 64 ms (`services.ids`:
+# node and sequence bits below the milliseconds); a batch is cached by slot when its ids span
+# at most two slots, so that the slot of an id or the one before holds it.
+CLICK_SLOT_BITS = NODE_BITS + SEQUENCE_BITS + 6
 
 
 def click_slot(event_id: int) -> int:
