@@ -29,8 +29,11 @@ SERVICE_MODULES = {
     "export": (export_pb2, export_pb2_grpc, "ExportService"),
     "audit": (audit_pb2, audit_pb2_grpc, "AuditService"),
 }
+# The service keys ("query", "live", "export", "audit"): one gRPC process each.
+SERVICES = tuple(SERVICE_MODULES)
 
 __all__ = [
+    "SERVICES",
     "SERVICE_MODULES",
     "audit_pb2",
     "audit_pb2_grpc",

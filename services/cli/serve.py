@@ -7,8 +7,9 @@ import asyncio
 import logging
 
 from services import config
+from services.pb import SERVICES
 
-PROCESSES = ("query", "live", "export", "audit", "gateway", "worker", "flusher")
+PROCESSES = (*SERVICES, "gateway", "worker", "flusher")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:

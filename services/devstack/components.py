@@ -8,8 +8,9 @@ from services.config import Settings
 from services.devstack.endpoints import Endpoint, from_addr
 from services.devstack.probes import Probe, http_probe, tcp_probe
 from services.devstack.processes import ProcessSpec
+from services.pb import SERVICES
 
-GRPC_SERVICES = ("query", "live", "export", "audit")
+GRPC_SERVICES = SERVICES
 # Start order: the gRPC services, the worker, the ingestion flusher, then the gateway.
 COMPONENTS = (*GRPC_SERVICES, "worker", "flusher", "gateway")
 HEALTH_PATH = "/healthz"
