@@ -15,22 +15,21 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from gateway import embed_page
-from gateway import routes as route_table
 from gateway.backends import Backends
-from gateway.binding import RequestBinder
 from gateway.comments import load_comments
-from gateway.config import GatewayConfig, load_config
 from gateway.downloads import download_endpoint
 from gateway.errors import GatewayError, internal_error
 from gateway.health import check_backends, health_body
 from gateway.limits import QueryLimit
 from gateway.openapi import build_openapi
-from gateway.pipeline import BackendsRef, Pipeline, UnaryPipeline
+from gateway.pipeline import BackendsRef, PipelineWrapper, UnaryPipeline
 from gateway.responses import OrjsonResponse, error_response
-from gateway.websocket import websocket_endpoint
+from gateway.websocket import WebSocketConfig, websocket_endpoint
 from services import pb
 from services.codegen import DESCRIPTOR_SET
 from services.config import Settings
+from services.rpc import routes as contract_routes
+from services.rpc.contract import contract
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +40,10 @@ _HTTP_ERROR_CODES = {
     413: "payload_too_large",
 }
 
-PipelineWrapper = Callable[[Pipeline], Pipeline]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _http_endpoint(route: route_table.Route, pipeline: Pipeline) -> Endpoint:
+def _http_endpoint(route: contract_routes.Route, pipeline: UnaryPipeline) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         return await pipeline(route, request)
 
@@ -53,7 +51,7 @@ def _http_endpoint(route: route_table.Route, pipeline: Pipeline) -> Endpoint:
     return endpoint
 
 
-def _upgrade_required(route: route_table.Route) -> Endpoint:
+def _upgrade_required(route: contract_routes.Route) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         error = GatewayError(426, "upgrade_required", f"{route.template.template} is a WebSocket")
         return error_response(error, headers={"upgrade": "websocket"})
@@ -93,27 +91,25 @@ def _service_names() -> dict[str, str]:
 def create_app(
     settings: Settings,
     *,
-    config: GatewayConfig | None = None,
     wrap_pipeline: PipelineWrapper | None = None,
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> Starlette:
     """The gateway app; gRPC channels open in its lifespan and close on shutdown."""
-    # wrap_pipeline gets the unary pipeline (bind -> call -> envelope) and returns the one the
-    # routes use: the snapshot cache plugs in there. on_shutdown closes what it holds (Redis).
-    config = config or load_config()
-    table = route_table.build_route_table()
-    binders = {route.key: RequestBinder(route) for route in table}
+    # wrap_pipeline gets the unary pipeline's call of a bound request (call -> envelope) and
+    # returns the one the routes use: the snapshot cache plugs in there. on_shutdown closes
+    # what it holds (Redis).
+    table = contract().routes
+    binders = contract().binders
     backends = BackendsRef()
-    pipeline: Pipeline = UnaryPipeline(backends, binders, config.max_body_bytes)
-    if wrap_pipeline is not None:
-        pipeline = wrap_pipeline(pipeline)
+    pipeline = UnaryPipeline(backends, binders, settings.gateway_max_body_bytes, wrap_pipeline)
+    websockets = WebSocketConfig.from_settings(settings)
     openapi_bytes = orjson.dumps(build_openapi(table, binders, load_comments(DESCRIPTOR_SET)))
     service_names = _service_names()
 
     async def healthz(request: Request) -> Response:
         """Backend health, 200 when every service is SERVING, else 503."""
         statuses = await check_backends(
-            backends.get().channels, service_names, config.health_timeout_seconds
+            backends.get().channels, service_names, settings.gateway_health_timeout_seconds
         )
         status, body = health_body(statuses)
         return OrjsonResponse(body, status_code=status)
@@ -129,7 +125,7 @@ def create_app(
     ]
     for route in table:
         if route.is_websocket:
-            endpoint = websocket_endpoint(route, binders[route.key], backends)
+            endpoint = websocket_endpoint(route, binders[route.key], backends, websockets)
             routes.append(WebSocketRoute(route.path, endpoint, name=route.rpc))
             routes.append(Route(route.path, _upgrade_required(route), methods=["GET"]))
         elif route.is_download:
@@ -147,14 +143,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        opened = Backends.connect(settings, config.deadline_seconds)
+        opened = Backends.connect(settings, settings.gateway_deadline_seconds)
         backends.set(opened)
         logger.info("gateway: %d routes, backends %s", len(table), list(opened.channels))
         try:
             yield
         finally:
             backends.set(None)
-            await opened.close(grace=config.shutdown_grace_seconds)
+            await opened.close(grace=settings.gateway_shutdown_grace_seconds)
             for close in on_shutdown:
                 await close()
 
@@ -162,7 +158,7 @@ def create_app(
         routes=routes,
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
         lifespan=lifespan,
-        middleware=[Middleware(QueryLimit, max_bytes=config.max_query_bytes)],
+        middleware=[Middleware(QueryLimit, max_bytes=settings.gateway_max_query_bytes)],
     )
     app.state.route_table = table
     return app

@@ -9,10 +9,10 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from gateway.routes import Route
 from services.config import Settings
+from services.pb import SERVICES
+from services.rpc.routes import Route
 
-SERVICES = ("query", "live", "export", "audit")
 _CHANNEL_OPTIONS = (
     ("grpc.primary_user_agent", "linkpulse-gateway"),
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),

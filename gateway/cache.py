@@ -6,9 +6,9 @@ authorized workspace in the `x-linkpulse-workspace` trailer of every authorized 
 after a 200 the gateway remembers (credential, route) -> workspace (and the credential's rate
 limit) for that long. A snapshot served spends a request of the credential's rate limit, like
 a call would (services.auth.ratelimit): an empty bucket is answered 429. Snapshots are
-kept per workspace, route and bound request message, so two callers of one workspace share them
-and no caller ever reaches another workspace's. Redis trouble never fails a request: it is then
-answered uncached.
+kept per workspace, route and request message (as the pipeline bound it), so two callers of
+one workspace share them and no caller ever reaches another workspace's. Redis trouble never
+fails a request: it is then answered uncached.
 """
 
 from __future__ import annotations
@@ -20,19 +20,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from google.protobuf.message import Message
 from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.binding import RequestBinder
-from gateway.errors import GatewayError, rate_limited
+from gateway.errors import rate_limited
 from gateway.metadata import request_id
 from gateway.pipeline import Pipeline, call_result
 from gateway.responses import error_response
-from gateway.routes import Route
 from services.auth import ratelimit
 from services.auth.ratelimit import Decision
 from services.config import Settings
+from services.rpc.routes import Route
 from services.server.trailers import NO_STORE_TRAILER, WORKSPACE_TRAILER
 from services.stores.outage import Outage
 from services.stores.redisclient import create_redis
@@ -174,7 +174,6 @@ class SnapshotCache:
         self._timeout = timeout_seconds
         self._max_body_bytes = max_body_bytes
         self._clock = clock
-        self._binders: dict[str, RequestBinder] = {}
         self._outage = Outage(
             logger, "snapshot cache unavailable, answering uncached", pause_seconds
         )
@@ -193,10 +192,10 @@ class SnapshotCache:
     def wrap(self, pipeline: Pipeline) -> Pipeline:
         """pipeline with cacheable GET routes answered from, and stored into, snapshots."""
 
-        async def cached(route: Route, request: Request) -> Response:
+        async def cached(route: Route, request: Request, message: Message) -> Response:
             if not is_cacheable(route):
-                return await pipeline(route, request)
-            return await self._serve(pipeline, route, request)
+                return await pipeline(route, request, message)
+            return await self._serve(pipeline, route, request, message)
 
         return cached
 
@@ -204,8 +203,10 @@ class SnapshotCache:
         """Close the Redis connections."""
         await self._redis.aclose()
 
-    async def _serve(self, pipeline: Pipeline, route: Route, request: Request) -> Response:
-        keys = self._keys(route, request)
+    async def _serve(
+        self, pipeline: Pipeline, route: Route, request: Request, message: Message
+    ) -> Response:
+        keys = self._keys(route, request, message)
         directives = _directives(request)
         if keys is not None and not directives & _NO_READ:
             found = await self._read(keys)
@@ -215,7 +216,7 @@ class SnapshotCache:
                 if decision is not None and not decision.allowed:
                     return error_response(rate_limited(decision), route.options.envelope, headers)
                 return self._hit(snapshot, request, headers)
-        response = await pipeline(route, request)
+        response = await pipeline(route, request, message)
         if keys is not None and _NO_STORE not in directives and response.status_code == 200:
             memo = _memo(request)
             if memo is not None:
@@ -223,17 +224,10 @@ class SnapshotCache:
         response.headers[X_CACHE] = MISS
         return response
 
-    def _keys(self, route: Route, request: Request) -> CacheKeys | None:
-        """The request's keys; None without a token or when binding fails (the pipeline 400s)."""
+    def _keys(self, route: Route, request: Request, message: Message) -> CacheKeys | None:
+        """The keys of the request bound as message; None without a token."""
         credential = credential_digest(request)
         if credential is None:
-            return None
-        binder = self._binders.get(route.key)
-        if binder is None:
-            binder = self._binders[route.key] = RequestBinder(route)
-        try:
-            message = binder.bind(request.path_params, request.query_params.multi_items())
-        except GatewayError:
             return None
         # The typed message, not the query string: order, spelling (campaignId / campaign_id)
         # and number format (07) do not matter.

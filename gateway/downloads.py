@@ -10,12 +10,12 @@ from google.api import httpbody_pb2
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from gateway.binding import RequestBinder
-from gateway.errors import GatewayError, from_rpc_error, internal_error
+from gateway.errors import client_error
 from gateway.metadata import outgoing_metadata, request_id
 from gateway.pipeline import BackendsRef
 from gateway.responses import error_response
-from gateway.routes import Route
+from services.rpc.binding import RequestBinder
+from services.rpc.routes import Route
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +41,9 @@ def download_endpoint(
                     headers[key] = value
         except StopAsyncIteration:
             return Response(b"", headers=headers)
-        except GatewayError as error:
+        except Exception as exc:
+            error = client_error(exc, route, headers["x-request-id"])
             return error_response(error, headers=headers)
-        except grpc.RpcError as rpc_error:
-            return error_response(from_rpc_error(rpc_error, route.service), headers=headers)
-        except Exception:
-            logger.exception("%s failed (request %s)", route.key, headers["x-request-id"])
-            return error_response(internal_error(), headers=headers)
 
         async def body() -> AsyncIterator[bytes]:
             try:

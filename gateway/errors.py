@@ -10,12 +10,11 @@ import grpc
 from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 
-from services import pb
 from services.auth.ratelimit import Decision
+from services.errors import STATUS_DETAILS_KEY, ApiError
+from services.rpc.routes import Route
 
 logger = logging.getLogger(__name__)
-
-STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 # The grpc-gateway mapping (DESIGN.md); every other code is 500.
 HTTP_STATUS: dict[grpc.StatusCode, int] = {
@@ -62,8 +61,8 @@ class GatewayError(Exception):
         return f"GatewayError({self.status}, {self.code!r}, {self.message!r}, field={self.field!r})"
 
 
-def invalid_argument(message: str, field: str | None = None) -> GatewayError:
-    """A 400 `invalid_argument` error."""
+def invalid_argument(field: str, message: str) -> GatewayError:
+    """A 400 `invalid_argument` error naming the parameter at fault."""
     return GatewayError(400, "invalid_argument", message, field)
 
 
@@ -103,7 +102,7 @@ def _details_bytes(trailing_metadata: Iterable[Any] | None) -> bytes | None:
 def status_error_details(
     trailing_metadata: Iterable[Any] | None,
 ) -> tuple[str | None, str | None, str | None]:
-    """(reason, field, message) from google.rpc.ErrorInfo or linkpulse ErrorDetail in the status."""
+    """(reason, field, message) from the google.rpc.ErrorInfo in the status, if any."""
     raw = _details_bytes(trailing_metadata)
     if raw is None:
         return None, None, None
@@ -118,10 +117,6 @@ def status_error_details(
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
             return info.reason or None, info.metadata.get("field") or None, None
-        if detail.Is(pb.common_pb2.ErrorDetail.DESCRIPTOR):
-            own = pb.common_pb2.ErrorDetail()
-            detail.Unpack(own)
-            return own.code or None, own.field or None, own.message or None
     return None, None, status.message or None
 
 
@@ -137,3 +132,22 @@ def from_rpc_error(error: grpc.RpcError, service: str) -> GatewayError:
         logger.warning("%s service: %s: %s", service, code.name, details)
         message = _GENERIC_MESSAGES[status].format(service=service)
     return GatewayError(status, reason or code_name(code), message or code_name(code), field)
+
+
+def from_api_error(error: ApiError) -> GatewayError:
+    """The client-facing error of a refusal raised in the gateway's own process (binding)."""
+    return GatewayError(http_status(error.code), error.reason, error.message, error.field or None)
+
+
+def client_error(
+    exc: Exception, route: Route, request_id: str, doing: str = "failed"
+) -> GatewayError:
+    """The error answered for anything raised while serving route; unexpected ones are logged."""
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, ApiError):
+        return from_api_error(exc)
+    if isinstance(exc, grpc.RpcError):
+        return from_rpc_error(exc, route.service)
+    logger.error("%s: %s (request %s)", route.key, doing, request_id, exc_info=exc)
+    return internal_error()

@@ -26,7 +26,7 @@ class QueryLimit:
             await self.app(scope, receive, send)
             return
         error = invalid_argument(
-            f"query string of {size} bytes exceeds {self.max_bytes} bytes", "query"
+            "query", f"query string of {size} bytes exceeds {self.max_bytes} bytes"
         )
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": ERROR_CLOSE_BASE + error.status})

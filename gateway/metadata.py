@@ -27,7 +27,7 @@ def request_id(connection: HTTPConnection) -> str:
 
 def _checked(name: str, value: str) -> str:
     if not _PRINTABLE.match(value):
-        raise invalid_argument(f"header '{name}' must be printable ASCII", name)
+        raise invalid_argument(name, f"header '{name}' must be printable ASCII")
     return value
 
 

@@ -6,12 +6,12 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gateway.binding import FieldBinding, RequestBinder
-from gateway.fields import resolve_field_path
 from gateway.responses import ENVELOPE_STATUS_CODE
-from gateway.routes import Route
 from gateway.schemas import REF_PREFIX, SchemaRegistry
 from services import pb
+from services.rpc.binding import FieldBinding, RequestBinder
+from services.rpc.fields import resolve_field_path
+from services.rpc.routes import Route
 
 ERROR_STATUSES: dict[int, str] = {
     400: "Invalid argument: a malformed or out-of-range parameter or body field",

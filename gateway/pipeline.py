@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import grpc
 from google.api import httpbody_pb2
+from google.protobuf.message import Message
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.backends import Backends, UnaryResult
-from gateway.binding import RequestBinder, read_body
-from gateway.errors import GatewayError, from_rpc_error, internal_error
-from gateway.jsonify import message_to_dict
+from gateway.binding import read_body
+from gateway.errors import client_error
 from gateway.metadata import outgoing_metadata, request_id
 from gateway.responses import error_response, success_response
-from gateway.routes import Route
 from services.auth import ratelimit
+from services.rpc.binding import RequestBinder
+from services.rpc.jsonify import message_to_dict
+from services.rpc.routes import Route
+from services.server.trailers import HTTP_STATUS_TRAILER
 
-logger = logging.getLogger(__name__)
-
-HTTP_STATUS_KEY = "x-http-status"
-
-# What a cache (or any other layer) wraps: the whole bind -> call -> envelope of one request.
-Pipeline = Callable[[Route, Request], Awaitable[Response]]
+# What a cache (or any other layer) wraps: the call -> envelope of one bound request.
+Pipeline = Callable[[Route, Request, Message], Awaitable[Response]]
+PipelineWrapper = Callable[[Pipeline], Pipeline]
 
 _RESULT_STATE = "unary_result"
 
@@ -55,7 +54,7 @@ class BackendsRef:
 
 def status_override(result: UnaryResult) -> int | None:
     """The HTTP status a service asked for with `x-http-status` metadata, if valid."""
-    raw = result.metadata_value(HTTP_STATUS_KEY)
+    raw = result.metadata_value(HTTP_STATUS_TRAILER)
     if isinstance(raw, bytes):
         raw = raw.decode("ascii", "replace")
     if isinstance(raw, str) and raw.strip().isdigit() and 100 <= int(raw) <= 599:
@@ -87,38 +86,46 @@ class UnaryPipeline:
     """Serves unary routes: bind -> call -> envelope, each failure answered in the envelope."""
 
     def __init__(
-        self, backends: BackendsRef, binders: Mapping[str, RequestBinder], max_body_bytes: int
+        self,
+        backends: BackendsRef,
+        binders: Mapping[str, RequestBinder],
+        max_body_bytes: int,
+        wrap: PipelineWrapper | None = None,
     ) -> None:
         self._backends = backends
         self._binders = binders
         self._max_body_bytes = max_body_bytes
+        self._call: Pipeline = self.call if wrap is None else wrap(self.call)
 
     async def __call__(self, route: Route, request: Request) -> Response:
         """The response to one HTTP request on route."""
-        headers = {"x-request-id": request_id(request)}
-        envelope = route.options.envelope
         try:
             body = await read_body(request, self._max_body_bytes) if route.body else None
             message = self._binders[route.key].bind(
                 request.path_params, request.query_params.multi_items(), body
             )
+        except Exception as exc:
+            rid = request_id(request)
+            error = client_error(exc, route, rid)
+            return error_response(error, route.options.envelope, {"x-request-id": rid})
+        return await self._call(route, request, message)
+
+    async def call(self, route: Route, request: Request, message: Message) -> Response:
+        """Call route's RPC with the bound message and answer in the route's envelope."""
+        rid = request_id(request)
+        headers = {"x-request-id": rid}
+        envelope = route.options.envelope
+        try:
             metadata = outgoing_metadata(request)
             result = await self._backends.get().unary(route, message, metadata)
             setattr(request.state, _RESULT_STATE, result)  # for wrapping layers (the cache)
-        except GatewayError as error:
-            return error_response(error, envelope, headers)
-        except grpc.RpcError as rpc_error:
-            if isinstance(rpc_error, grpc.aio.AioRpcError):
-                headers.update(rate_limit_headers(rpc_error.trailing_metadata()))
-            return error_response(from_rpc_error(rpc_error, route.service), envelope, headers)
-        except Exception:
-            logger.exception("%s failed (request %s)", route.key, headers["x-request-id"])
-            return error_response(internal_error(), envelope, headers)
+        except Exception as exc:
+            if isinstance(exc, grpc.aio.AioRpcError):
+                headers.update(rate_limit_headers(exc.trailing_metadata()))
+            return error_response(client_error(exc, route, rid), envelope, headers)
         headers.update(rate_limit_headers(result.trailing_metadata))
         try:
             return render_result(route, result, headers)
-        except Exception:
-            logger.exception(
-                "%s: rendering failed (request %s)", route.key, headers["x-request-id"]
-            )
-            return error_response(internal_error(), envelope, headers)
+        except Exception as exc:
+            error = client_error(exc, route, rid, "rendering failed")
+            return error_response(error, envelope, headers)

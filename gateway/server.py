@@ -7,17 +7,14 @@ import uvicorn
 from gateway import accesslog
 from gateway.app import create_app
 from gateway.cache import SnapshotCache
-from gateway.config import GatewayConfig, load_config
 from services.config import Settings
 
 
-def serve(settings: Settings, config: GatewayConfig | None = None) -> None:
+def serve(settings: Settings) -> None:
     """Serve the gateway on settings.gateway_host:gateway_port until SIGINT/SIGTERM (blocking)."""
-    config = config or load_config()
     cache = SnapshotCache.from_settings(settings) if settings.snapshot_cache else None
     app = create_app(
         settings,
-        config=config,
         wrap_pipeline=cache.wrap if cache else None,
         on_shutdown=(cache.aclose,) if cache else (),
     )
@@ -30,7 +27,7 @@ def serve(settings: Settings, config: GatewayConfig | None = None) -> None:
             # Only loopback proxies may set the client address through X-Forwarded-For.
             proxy_headers=True,
             forwarded_allow_ips="127.0.0.1",
-            timeout_graceful_shutdown=int(config.shutdown_grace_seconds),
+            timeout_graceful_shutdown=int(settings.gateway_shutdown_grace_seconds),
             server_header=False,
         )
     )

@@ -22,21 +22,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from gateway.binding import RequestBinder
-from gateway.errors import GatewayError, from_rpc_error, internal_error
-from gateway.jsonify import message_to_dict
+from gateway.errors import GatewayError, client_error
 from gateway.metadata import outgoing_metadata, request_id
 from gateway.pipeline import BackendsRef
 from gateway.responses import error_body
-from gateway.routes import Route
 from services.auth.live_tokens import PREFIX as LIVE_TOKEN_PREFIX
-from services.config import env_float, env_int
+from services.config import Settings
+from services.rpc.binding import RequestBinder
+from services.rpc.jsonify import message_to_dict
+from services.rpc.routes import Route
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +55,15 @@ WebSocketEndpoint = Callable[[WebSocket], Awaitable[None]]
 
 @dataclass(frozen=True)
 class WebSocketConfig:
-    """Heartbeat interval and send-queue bound of every WebSocket; each has an env variable."""
+    """Heartbeat interval (not positive: none) and send-queue bound of every WebSocket."""
 
-    heartbeat_seconds: float = field(
-        default_factory=lambda: env_float("GATEWAY_WS_HEARTBEAT_SECONDS", 15.0)
-    )
-    send_queue: int = field(default_factory=lambda: env_int("GATEWAY_WS_SEND_QUEUE", 1000))
+    heartbeat_seconds: float
+    send_queue: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebSocketConfig:
+        """The gateway_ws_* settings."""
+        return cls(settings.gateway_ws_heartbeat_seconds, settings.gateway_ws_send_queue)
 
 
 class _ClientGone(Exception):
@@ -75,7 +78,7 @@ class _TooSlow(Exception):
 class _End:
     """Last item of a send queue: the stream ended, with failure if it failed."""
 
-    failure: BaseException | None = None
+    failure: Exception | None = None
 
 
 Outbox = asyncio.Queue[str | _End]
@@ -158,10 +161,9 @@ def websocket_endpoint(
     route: Route,
     binder: RequestBinder,
     backends: BackendsRef,
-    config: WebSocketConfig | None = None,
+    config: WebSocketConfig,
 ) -> WebSocketEndpoint:
     """The WebSocket endpoint serving route's server-streaming RPC."""
-    config = config or WebSocketConfig()
 
     async def endpoint(websocket: WebSocket) -> None:
         rid = request_id(websocket)
@@ -184,12 +186,8 @@ def websocket_endpoint(
             message = binder.bind(websocket.path_params, query)
             metadata = outgoing_metadata(websocket, fallback_token=token)
             call = backends.get().server_stream(route, message, metadata)
-        except GatewayError as error:
-            await _fail(websocket, error)
-            return
-        except Exception:
-            logger.exception("%s: could not start the stream (request %s)", route.key, rid)
-            await _fail(websocket, internal_error())
+        except Exception as exc:
+            await _fail(websocket, client_error(exc, route, rid, "could not start the stream"))
             return
         outbox: Outbox = asyncio.Queue(maxsize=max(1, config.send_queue))
         pump = asyncio.create_task(_pump(call, outbox, route))
@@ -227,10 +225,7 @@ def websocket_endpoint(
         if failure is None:
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await websocket.close(code=NORMAL_CLOSURE)
-        elif isinstance(failure, grpc.RpcError):
-            await _fail(websocket, from_rpc_error(failure, route.service))
         else:
-            logger.error("%s: stream failed (request %s)", route.key, rid, exc_info=failure)
-            await _fail(websocket, internal_error())
+            await _fail(websocket, client_error(failure, route, rid, "stream failed"))
 
     return endpoint

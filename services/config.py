@@ -48,6 +48,30 @@ class Settings:
     audit_addr: str = field(default_factory=lambda: env_str("AUDIT_GRPC_ADDR", "127.0.0.1:50054"))
     gateway_host: str = field(default_factory=lambda: env_str("GATEWAY_HOST", "127.0.0.1"))
     gateway_port: int = field(default_factory=lambda: env_int("GATEWAY_PORT", 8080))
+    # Gateway: deadline of each unary backend call; largest request body (larger: 413) and
+    # query string (longer: 400); deadline of each backend check of /healthz; seconds open
+    # requests get on shutdown; WebSocket heartbeat interval (0: none) and send-queue bound.
+    gateway_deadline_seconds: float = field(
+        default_factory=lambda: env_float("GATEWAY_DEADLINE_SECONDS", 30.0)
+    )
+    gateway_max_body_bytes: int = field(
+        default_factory=lambda: env_int("GATEWAY_MAX_BODY_BYTES", 1 << 20)
+    )
+    gateway_max_query_bytes: int = field(
+        default_factory=lambda: env_int("GATEWAY_MAX_QUERY_BYTES", 8 << 10)
+    )
+    gateway_health_timeout_seconds: float = field(
+        default_factory=lambda: env_float("GATEWAY_HEALTH_TIMEOUT_SECONDS", 1.0)
+    )
+    gateway_shutdown_grace_seconds: float = field(
+        default_factory=lambda: env_float("GATEWAY_SHUTDOWN_GRACE_SECONDS", 10.0)
+    )
+    gateway_ws_heartbeat_seconds: float = field(
+        default_factory=lambda: env_float("GATEWAY_WS_HEARTBEAT_SECONDS", 15.0)
+    )
+    gateway_ws_send_queue: int = field(
+        default_factory=lambda: env_int("GATEWAY_WS_SEND_QUEUE", 1000)
+    )
     # Where the dev stack keeps ClickHouse data, logs and pid files.
     run_dir: Path = field(
         default_factory=lambda: Path(env_str("LINKPULSE_RUN_DIR", str(ROOT / ".run")))

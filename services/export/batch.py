@@ -11,14 +11,14 @@ import grpc
 import orjson
 
 from services import errors, pb
-from services.auth import principal as principals
+from services.auth.authorize import authorize
 from services.auth.principal import Principal
 from services.export import jobs
-from services.query.servicer import QueryServicer
+from services.query.handlers import HANDLERS, Call, QueryDeps
+from services.rpc.contract import contract
 from services.rpc.jsonify import message_to_dict
-from services.rpc.requests import BoundRequest, ReadRouter, read_routes
+from services.rpc.router import BoundRequest, ReadRouter
 from services.server.deps import Deps
-from services.server.interceptors import AuthInterceptor
 
 # Items of one batch run at once (each may run several ClickHouse queries itself).
 CONCURRENCY = 4
@@ -28,19 +28,9 @@ _COLUMNS = (
 )
 
 
-class _Context:
-    """What the query presets use of a gRPC servicer context: trailing metadata, kept here."""
-
-    def __init__(self) -> None:
-        self.trailers: tuple[tuple[str, str], ...] = ()
-
-    def set_trailing_metadata(self, metadata: tuple[tuple[str, str], ...]) -> None:
-        self.trailers = tuple(metadata)
-
-
 def router() -> ReadRouter:
     """The router over the Analytics API's read routes (QueryService GET bindings)."""
-    return ReadRouter(read_routes("query"))
+    return contract().read_router("query")
 
 
 def validate(
@@ -130,17 +120,15 @@ async def get(pg: asyncpg.Pool, workspace_id: int, batch_id: str) -> asyncpg.Rec
     return row
 
 
-async def run_item(
-    servicer: QueryServicer, bound: BoundRequest, principal: Principal
-) -> dict[str, Any]:
+def _answered_anyway() -> None:
+    """A batch's results are stored as they are: an answer from the fallback needs no mark."""
+
+
+async def run_item(query: QueryDeps, bound: BoundRequest, principal: Principal) -> dict[str, Any]:
     """One item's data as its route answers it (the route's scope and feature enforced)."""
-    AuthInterceptor.authorize(principal, bound.route.options)
-    token = principals.bind(principal)
-    try:
-        handler = getattr(servicer, bound.route.rpc)
-        response = await handler(bound.message, _Context())
-    finally:
-        principals.unbind(token)
+    authorize(principal, bound.route.options)
+    handler = HANDLERS[bound.route.rpc]
+    response = await handler(query, Call(principal, _answered_anyway), bound.message)
     return message_to_dict(response)
 
 
@@ -149,7 +137,7 @@ async def run_items(
 ) -> list[dict[str, Any]]:
     """Every item's result or error, in order."""
     routes = router()
-    servicer = QueryServicer(deps)
+    query = QueryDeps.of(deps)
     slots = asyncio.Semaphore(CONCURRENCY)
 
     async def one(item: dict[str, Any]) -> dict[str, Any]:
@@ -157,7 +145,7 @@ async def run_items(
         async with slots:
             try:
                 bound = routes.bind(item["route"], item["params"])
-                result.update(ok=True, data=await run_item(servicer, bound, principal))
+                result.update(ok=True, data=await run_item(query, bound, principal))
             except Exception as exc:
                 error = errors.to_api_error(exc)
                 if error is None or error.code == grpc.StatusCode.UNAVAILABLE:

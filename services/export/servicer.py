@@ -22,12 +22,11 @@ from services.export.datasets import ExportSpec, aggregated_rows, resolve_spec
 from services.export.formats import MEDIA_TYPES
 from services.export.storage import ExportStorage
 from services.query import cursor, engine
-from services.rpc.requests import ReadRouter
+from services.rpc.router import ReadRouter
 from services.server.deps import Deps
+from services.server.trailers import HTTP_STATUS_TRAILER
 from services.stores import clickhouse_http
 
-# Read by the gateway: the HTTP status of a successful answer other than 200.
-HTTP_STATUS_KEY = "x-http-status"
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
 DOWNLOAD_CHUNK_BYTES = 1 << 20
@@ -35,7 +34,7 @@ _BATCH_POLL_SECONDS = 0.05
 
 
 def _accepted(context: grpc.aio.ServicerContext) -> None:
-    context.set_trailing_metadata(((HTTP_STATUS_KEY, "202"),))
+    context.set_trailing_metadata(((HTTP_STATUS_TRAILER, "202"),))
 
 
 class ExportServicer(pb.export_pb2_grpc.ExportServiceServicer):

@@ -16,13 +16,13 @@ from services.auth import signing
 from services.auth.ratelimit import RateLimiter
 from services.auth.resolver import TokenResolver
 from services.config import Settings
+from services.pb import SERVICES
+from services.rpc.contract import contract
 from services.server.deps import Deps
 from services.server.interceptors import AuthInterceptor, ErrorInterceptor
-from services.server.policies import route_policies
 
 log = logging.getLogger("linkpulse.server")
 
-SERVICES = ("query", "live", "export", "audit")
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 GRACE_SECONDS = 10.0
 
@@ -34,7 +34,7 @@ def build_server(deps: Deps) -> grpc.aio.Server:
     )
     auth = AuthInterceptor(
         resolver,
-        route_policies(),
+        contract().policies,
         on_denied=DenialRecorder(deps.pg),
         limiter=RateLimiter(deps.redis, prefix=deps.settings.ingest_key_prefix),
     )

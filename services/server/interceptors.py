@@ -11,6 +11,7 @@ import grpc
 from services import errors, pb
 from services.auth import principal as principals
 from services.auth import ratelimit
+from services.auth.authorize import authorize
 from services.auth.ratelimit import RateLimiter
 from services.auth.resolver import TokenResolver
 from services.server import request_context
@@ -99,7 +100,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             principal = await self.authenticate(metadata)
             origin = RequestContext.from_metadata(metadata)
             try:
-                self.authorize(principal, policy)
+                authorize(principal, policy)
             except errors.ApiError as refusal:
                 self._denied(principal, details.method, refusal, origin)
                 raise
@@ -173,16 +174,3 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 raise errors.invalid_argument("x-workspace-id", "x-workspace-id must be an integer")
             workspace_id = int(workspace)
         return await self._resolver.resolve(token.strip(), workspace_id)
-
-    @staticmethod
-    def authorize(principal: principals.Principal, policy: pb.options_pb2.RouteOptions) -> None:
-        """Refuse a principal lacking the policy's scope or plan feature."""
-        if policy.scope and not principal.has_scope(policy.scope):
-            raise errors.permission_denied(
-                "insufficient_scope", f"this route requires the '{policy.scope}' scope"
-            )
-        if policy.feature and policy.feature not in principal.features:
-            raise errors.permission_denied(
-                "feature_not_enabled",
-                f"'{policy.feature}' is not enabled for this workspace's plan ({principal.plan})",
-            )

@@ -8,3 +8,6 @@ WORKSPACE_TRAILER = "x-linkpulse-workspace"
 
 # Present when the answer must not be kept by a cache (it came from a stand-in source).
 NO_STORE_TRAILER = "x-linkpulse-no-store"
+
+# The HTTP status of a successful answer other than 200 (e.g. 202 for a queued job).
+HTTP_STATUS_TRAILER = "x-http-status"

@@ -9,7 +9,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from services import pb
 from services.auth.tokens import KNOWN_SCOPES
-from services.server.policies import route_policies
+from services.rpc.contract import contract
 
 SERVICE_PROCESS = {
     "QueryService": "query",
@@ -52,7 +52,7 @@ async def _call(channel: grpc.aio.Channel, service, method, metadata) -> grpc.St
 
 
 async def test_every_rpc_refuses_a_key_without_its_scope(system, tenant) -> None:
-    policies = route_policies()
+    policies = contract().policies
     scoped = [(s, m) for s, m in _methods() if not policies[f"/{s.full_name}/{m.name}"].public]
     assert len(scoped) > 50
     keys = {}

@@ -22,7 +22,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 from grpc_health.v1.health import aio as health_aio  # noqa: E402
 
 from gateway.app import create_app  # noqa: E402
-from gateway.config import GatewayConfig  # noqa: E402
 from services import pb  # noqa: E402
 from services.config import Settings  # noqa: E402
 from tests.asgi_server import serving  # noqa: E402
@@ -170,13 +169,11 @@ async def gateway_url(backend: Backend) -> AsyncIterator[str]:
         live_addr=backend.address,
         export_addr=backend.address,
         audit_addr=f"127.0.0.1:{free_port()}",
+        gateway_deadline_seconds=1.0,
+        gateway_max_body_bytes=1 << 20,
+        gateway_health_timeout_seconds=1.0,
+        gateway_shutdown_grace_seconds=1.0,
     )
-    config = GatewayConfig(
-        deadline_seconds=1.0,
-        max_body_bytes=1 << 20,
-        health_timeout_seconds=1.0,
-        shutdown_grace_seconds=1.0,
-    )
-    app = create_app(settings, config=config)
+    app = create_app(settings)
     async with serving(app) as port:
         yield f"http://127.0.0.1:{port}"

@@ -19,15 +19,13 @@ import pytest_asyncio
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from gateway import routes as route_table
 from gateway.app import create_app
 from gateway.cache import SnapshotCache, is_cacheable
-from gateway.config import GatewayConfig
 from services import errors, pb
 from services.auth import principal as principals
 from services.config import Settings
+from services.rpc.contract import contract
 from services.server.interceptors import WORKSPACE_TRAILER, AuthInterceptor, ErrorInterceptor
-from services.server.policies import route_policies
 from services.stores.redisclient import create_redis
 from tests.asgi_server import serving as asgi_serving
 
@@ -138,7 +136,7 @@ async def backend() -> AsyncIterator[Backend]:
     calls: Counter[str] = Counter()
     resolver = FakeResolver()
     server = grpc.aio.server(
-        interceptors=[ErrorInterceptor(), AuthInterceptor(resolver, route_policies())]  # type: ignore[arg-type]
+        interceptors=[ErrorInterceptor(), AuthInterceptor(resolver, contract().policies)]  # type: ignore[arg-type]
     )
     pb.query_pb2_grpc.add_QueryServiceServicer_to_server(FakeQuery(calls), server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -167,14 +165,12 @@ def _app(backend: Backend, cache: SnapshotCache) -> Starlette:
         live_addr=backend.address,
         export_addr=backend.address,
         audit_addr=backend.address,
+        gateway_deadline_seconds=2.0,
+        gateway_max_body_bytes=1 << 20,
+        gateway_health_timeout_seconds=1.0,
+        gateway_shutdown_grace_seconds=1.0,
     )
-    config = GatewayConfig(
-        deadline_seconds=2.0,
-        max_body_bytes=1 << 20,
-        health_timeout_seconds=1.0,
-        shutdown_grace_seconds=1.0,
-    )
-    return create_app(settings, config=config, wrap_pipeline=cache.wrap, on_shutdown=[cache.aclose])
+    return create_app(settings, wrap_pipeline=cache.wrap, on_shutdown=[cache.aclose])
 
 
 @dataclass
@@ -411,7 +407,7 @@ async def test_redis_trouble_serves_uncached(
 
 
 async def test_only_marked_get_routes_are_cacheable() -> None:
-    table = route_table.build_route_table()
+    table = contract().routes
     cacheable = {route.key for route in table if is_cacheable(route)}
     assert f"GET {OVERVIEW}" in cacheable
     assert "GET /api/analytics/{link_id}/summary" in cacheable

@@ -6,21 +6,20 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest_asyncio
+from google.protobuf.message import Message
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.app import create_app
-from gateway.config import GatewayConfig
 from gateway.pipeline import Pipeline
 from gateway.responses import success_response
-from gateway.routes import Route
 from services.config import Settings
+from services.rpc.routes import Route
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    config = GatewayConfig(max_body_bytes=1024)
-    app = create_app(Settings(), config=config)
+    app = create_app(Settings(gateway_max_body_bytes=1024))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
         yield http
@@ -98,22 +97,24 @@ async def test_openapi_is_served(client: httpx.AsyncClient) -> None:
 
 
 async def test_pipeline_can_be_wrapped() -> None:
-    seen: list[str] = []
+    seen: list[tuple[str, int]] = []
 
     def wrap(inner: Pipeline) -> Pipeline:
-        async def cached(route: Route, request: Request) -> Response:
-            seen.append(route.rpc)
+        async def cached(route: Route, request: Request, message: Message) -> Response:
+            seen.append((route.rpc, message.ByteSize()))
             if route.options.cacheable:
                 return success_response({"cached": True})
-            return await inner(route, request)
+            return await inner(route, request, message)
 
         return cached
 
     app = create_app(Settings(), wrap_pipeline=wrap)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
-        cached = await http.get("/api/analytics/workspace/overview")
-        uncached = await http.get("/api/analytics/live?limit=x")
+        cached = await http.get("/api/analytics/workspace/overview?days=7")
+        refused = await http.get("/api/analytics/workspace/overview?days=x")
+        uncached = await http.get("/api/analytics/live")
     assert cached.json() == {"success": True, "data": {"cached": True}}
-    assert uncached.status_code == 400  # fell through to the real pipeline
-    assert seen == ["GetWorkspaceOverview", "ListLive"]
+    assert refused.status_code == 400  # bound (and refused) before the wrapper
+    assert uncached.status_code == 500  # fell through to the real call (no backends here)
+    assert seen == [("GetWorkspaceOverview", 2), ("ListLive", 0)]

@@ -10,10 +10,9 @@ import pytest_asyncio
 from google.api import httpbody_pb2
 
 from gateway.app import create_app
-from gateway.config import GatewayConfig
-from gateway.routes import build_route_table
 from services import pb
 from services.config import Settings
+from services.rpc.contract import contract
 from tests.asgi_server import serving
 
 CHUNKS = [b"a" * 1000, b"b" * 1000, b"c"]
@@ -43,21 +42,22 @@ async def url() -> AsyncIterator[str]:
     await server.start()
     address = f"127.0.0.1:{port}"
     settings = Settings(
-        query_addr=address, live_addr=address, export_addr=address, audit_addr=address
+        query_addr=address,
+        live_addr=address,
+        export_addr=address,
+        audit_addr=address,
+        gateway_deadline_seconds=2.0,
+        gateway_max_body_bytes=1 << 20,
+        gateway_health_timeout_seconds=1.0,
+        gateway_shutdown_grace_seconds=1.0,
     )
-    config = GatewayConfig(
-        deadline_seconds=2.0,
-        max_body_bytes=1 << 20,
-        health_timeout_seconds=1.0,
-        shutdown_grace_seconds=1.0,
-    )
-    async with serving(create_app(settings, config=config)) as gateway_port:
+    async with serving(create_app(settings)) as gateway_port:
         yield f"http://127.0.0.1:{gateway_port}/api/analytics/exports/exp_1/download"
     await server.stop(grace=None)
 
 
 def test_the_route_is_a_download_not_a_websocket():
-    [route] = [r for r in build_route_table() if r.rpc == "DownloadExport"]
+    [route] = [r for r in contract().routes if r.rpc == "DownloadExport"]
     assert route.is_download and not route.is_websocket and route.http_method == "GET"
 
 

@@ -6,9 +6,10 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from gateway.errors import GatewayError, from_rpc_error, http_status
+from gateway.errors import GatewayError, client_error, from_rpc_error, http_status
 from gateway.responses import ENVELOPE_STATUS_CODE, error_body
-from services import pb
+from services.errors import invalid_argument
+from services.rpc.contract import contract
 
 DESIGN_TABLE = {
     "INVALID_ARGUMENT": 400,
@@ -60,15 +61,24 @@ def test_reason_and_field_come_from_error_info() -> None:
     }
 
 
-def test_linkpulse_error_detail_is_understood_too() -> None:
-    detail = pb.common_pb2.ErrorDetail(code="unknown_link", message="no link 5", field="link_id")
-    error = from_rpc_error(_rpc_error(grpc.StatusCode.NOT_FOUND, "not found", detail), "query")
+def test_refusals_raised_in_the_gateway_map_like_backend_ones() -> None:
+    route = next(r for r in contract().routes if r.service == "query")
+    refusal = invalid_argument("days", "query parameter 'days' must be an integer")
+    error = client_error(refusal, route, "rid")
     assert (error.status, error.code, error.message, error.field) == (
-        404,
-        "unknown_link",
-        "no link 5",
-        "link_id",
+        400,
+        "invalid_argument",
+        "query parameter 'days' must be an integer",
+        "days",
     )
+    backend = client_error(_rpc_error(grpc.StatusCode.UNAVAILABLE, "10.0.0.3"), route, "rid")
+    assert (backend.status, backend.message) == (503, "the query service is unavailable")
+    own = GatewayError(413, "payload_too_large", "too large")
+    assert client_error(own, route, "rid") is own
+    assert client_error(KeyError("dsn"), route, "rid").to_dict() == {
+        "code": "internal",
+        "message": "internal error",
+    }
 
 
 def test_without_details_the_code_is_the_status_name() -> None:

@@ -8,24 +8,22 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.binding import RequestBinder
 from gateway.comments import load_comments
 from gateway.openapi import build_openapi
-from gateway.routes import build_route_table
 from services.codegen import DESCRIPTOR_SET
+from services.rpc.contract import contract
 
 ERRORS = ("400", "401", "403", "404", "429", "501", "503")
 
 
 @pytest.fixture(scope="module")
 def routes():
-    return build_route_table()
+    return contract().routes
 
 
 @pytest.fixture(scope="module")
 def document(routes) -> dict[str, Any]:
-    binders = {route.key: RequestBinder(route) for route in routes}
-    built = build_openapi(routes, binders, load_comments(DESCRIPTOR_SET))
+    built = build_openapi(routes, contract().binders, load_comments(DESCRIPTOR_SET))
     return orjson.loads(orjson.dumps(built))  # valid JSON, and what clients see
 
 

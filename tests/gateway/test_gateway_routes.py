@@ -10,10 +10,11 @@ from google.api import annotations_pb2
 from starlette.routing import Match
 
 from gateway.app import create_app
-from gateway.paths import match_order_key, parse_template, starlette_path
-from gateway.routes import Streaming, build_route_table
 from services import pb
 from services.config import Settings
+from services.rpc.contract import contract
+from services.rpc.paths import match_order_key, parse_template, starlette_path
+from services.rpc.routes import Streaming
 from tests.seed_routes import SEED_000, seed_routes
 
 # The seed lives beside the repository in the workspace, not in CI's clone.
@@ -24,7 +25,7 @@ SEED_ROUTES = [f"{method} {path}" for method, path in seed_routes()]
 
 @pytest.fixture(scope="module")
 def table():
-    return {route.key: route for route in build_route_table()}
+    return {route.key: route for route in contract().routes}
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ def test_integer_path_variables_use_the_int_convertor(table) -> None:
 
 
 def test_literal_routes_come_before_templated_ones() -> None:
-    order = [route.key for route in build_route_table()]
+    order = [route.key for route in contract().routes]
     for literal in ("workspace/timeseries", "leads/timeseries", "sales/timeseries"):
         assert order.index(f"GET /api/analytics/{literal}") < order.index(
             "GET /api/analytics/{link_id}/timeseries"

@@ -14,7 +14,6 @@ import pytest_asyncio
 import websockets
 
 from gateway.app import create_app
-from gateway.config import GatewayConfig
 from gateway.websocket import HEARTBEAT_FRAME, TOO_SLOW_CLOSE, TOO_SLOW_REASON
 from services import pb
 from services.config import Settings
@@ -47,12 +46,16 @@ class FastLive(pb.live_pb2_grpc.LiveServiceServicer):
 
 
 async def _serve_gateway(backend: str) -> AsyncIterator[str]:
-    settings = Settings(query_addr=backend, live_addr=backend, export_addr=backend)
-    config = GatewayConfig(deadline_seconds=1.0, shutdown_grace_seconds=1.0)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GATEWAY_WS_SEND_QUEUE", str(SEND_QUEUE))
-        patch.setenv("GATEWAY_WS_HEARTBEAT_SECONDS", "0.3")
-        app = create_app(settings, config=config)
+    settings = Settings(
+        query_addr=backend,
+        live_addr=backend,
+        export_addr=backend,
+        gateway_deadline_seconds=1.0,
+        gateway_shutdown_grace_seconds=1.0,
+        gateway_ws_send_queue=SEND_QUEUE,
+        gateway_ws_heartbeat_seconds=0.3,
+    )
+    app = create_app(settings)
     async with serving(app) as port:
         yield f"ws://127.0.0.1:{port}/api/analytics/live/ws"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 from google.protobuf import struct_pb2
 
-from gateway.jsonify import message_to_dict
 from services import pb
+from services.rpc.jsonify import message_to_dict
 
 BIG = 2**53 + 7
 

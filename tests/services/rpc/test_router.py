@@ -6,12 +6,13 @@ import grpc
 import pytest
 
 from services.errors import ApiError
-from services.rpc.requests import ReadRouter, read_routes
+from services.rpc.contract import contract
+from services.rpc.router import ReadRouter
 
 
 @pytest.fixture(scope="module")
 def router() -> ReadRouter:
-    return ReadRouter(read_routes("query"))
+    return contract().read_router("query")
 
 
 def test_literal_and_templated_paths(router):

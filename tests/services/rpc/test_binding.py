@@ -1,21 +1,26 @@
-"""Path, query and body binding into request messages, with typed 400s naming the parameter."""
+"""Path, query and body binding into request messages; INVALID_ARGUMENT naming the parameter."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import grpc
 import pytest
 
-from gateway.binding import RequestBinder
-from gateway.errors import GatewayError
-from gateway.routes import build_route_table
+from services.errors import ApiError
+from services.rpc.binding import RequestBinder
+from services.rpc.contract import contract
+
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
 
 
 @pytest.fixture(scope="module")
-def binders() -> dict[str, RequestBinder]:
-    return {route.key: RequestBinder(route) for route in build_route_table()}
+def binders() -> Mapping[str, RequestBinder]:
+    return contract().binders
 
 
-def _error(binder: RequestBinder, query=(), path=None, body=None) -> GatewayError:
-    with pytest.raises(GatewayError) as caught:
+def _error(binder: RequestBinder, query=(), path=None, body=None) -> ApiError:
+    with pytest.raises(ApiError) as caught:
         binder.bind(path or {}, list(query), body)
     return caught.value
 
@@ -62,8 +67,8 @@ def test_optional_fields_are_set_only_when_given(binders) -> None:
 )
 def test_typed_errors_name_the_parameter(binders, name: str, value: str, message: str) -> None:
     error = _error(binders[OVERVIEW], [(name, value)])
-    assert (error.status, error.code, error.message, error.field) == (
-        400,
+    assert (error.code, error.reason, error.message, error.field) == (
+        INVALID,
         "invalid_argument",
         message,
         name,
@@ -72,7 +77,7 @@ def test_typed_errors_name_the_parameter(binders, name: str, value: str, message
 
 def test_unknown_parameter_is_refused(binders) -> None:
     error = _error(binders[OVERVIEW], [("days", "7"), ("colour", "red")])
-    assert error.status == 400
+    assert error.code == INVALID
     assert error.message == "unknown query parameter 'colour'"
     assert error.field == "colour"
 
@@ -142,7 +147,7 @@ def test_json_body_accepts_proto_and_json_names(binders) -> None:
 )
 def test_body_errors_are_clear(binders, body: bytes, message: str, field: str | None) -> None:
     error = _error(binders[RAW_EVENTS], body=body)
-    assert error.status == 400 and error.code == "invalid_argument"
+    assert error.code == INVALID and error.reason == "invalid_argument"
     assert error.message.startswith(message)
     assert error.field == field
 

@@ -1,24 +1,20 @@
-"""The route table: one record per google.api.http binding in the compiled service descriptors."""
+"""HTTP bindings of the contract: one Route record per google.api.http binding of an RPC."""
 
 from __future__ import annotations
 
 import enum
-import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from types import ModuleType
 
-from google.api import annotations_pb2, http_pb2
+from google.api import http_pb2
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-from gateway.fields import INTEGER_TYPES, resolve_field_path
-from gateway.paths import PathTemplate, match_order_key, openapi_path, parse_template
-from gateway.paths import starlette_path as to_starlette_path
 from services import pb
-
-logger = logging.getLogger(__name__)
+from services.rpc.fields import INTEGER_TYPES, resolve_field_path
+from services.rpc.paths import PathTemplate, openapi_path, parse_template
+from services.rpc.paths import starlette_path as to_starlette_path
 
 HTTP_BODY = "google.api.HttpBody"
 _PATTERNS = ("get", "put", "post", "delete", "patch")
@@ -94,6 +90,13 @@ class Route:
             and self.returns_http_body
         )
 
+    @property
+    def is_servable(self) -> bool:
+        """True unless the RPC streams in a way HTTP does not serve (client or bidi streams)."""
+        if self.streaming in (Streaming.CLIENT, Streaming.BIDI):
+            return False
+        return self.streaming is Streaming.UNARY or self.is_websocket or self.is_download
+
 
 def _streaming(method: MethodDescriptor) -> Streaming:
     if method.client_streaming and method.server_streaming:
@@ -105,7 +108,7 @@ def _streaming(method: MethodDescriptor) -> Streaming:
     return Streaming.UNARY
 
 
-def _bindings(rule: http_pb2.HttpRule) -> Iterable[tuple[str, str, str]]:
+def http_bindings(rule: http_pb2.HttpRule) -> Iterable[tuple[str, str, str]]:
     """(HTTP method, path template, body) of a rule and its additional bindings."""
     for binding in (rule, *rule.additional_bindings):
         pattern = binding.WhichOneof("pattern")
@@ -117,7 +120,7 @@ def _bindings(rule: http_pb2.HttpRule) -> Iterable[tuple[str, str, str]]:
             yield pattern.upper(), getattr(binding, pattern), binding.body
 
 
-def _route(
+def build_route(
     service_key: str,
     service: ServiceDescriptor,
     method: MethodDescriptor,
@@ -125,6 +128,7 @@ def _route(
     template_text: str,
     body: str,
 ) -> Route:
+    """The Route of one binding; ValueError for a binding the contract cannot serve."""
     template = parse_template(template_text)
     path_fields: dict[str, tuple[FieldDescriptor, ...]] = {}
     for variable in template.variables:
@@ -153,33 +157,3 @@ def _route(
         options=options,
         path_fields=path_fields,
     )
-
-
-def build_route_table(
-    service_modules: Mapping[str, tuple[ModuleType, ModuleType, str]] | None = None,
-) -> tuple[Route, ...]:
-    """Every servable HTTP binding of the services, literal paths before templated ones."""
-    modules = pb.SERVICE_MODULES if service_modules is None else service_modules
-    routes: list[Route] = []
-    for service_key, (pb2_module, _grpc_module, service_name) in modules.items():
-        service = pb2_module.DESCRIPTOR.services_by_name[service_name]
-        for method in service.methods:
-            rule = method.GetOptions().Extensions[annotations_pb2.http]
-            for http_method, template, body in _bindings(rule):
-                route = _route(service_key, service, method, http_method, template, body)
-                if route.streaming in (Streaming.CLIENT, Streaming.BIDI) or (
-                    route.streaming is Streaming.SERVER
-                    and not (route.is_websocket or route.is_download)
-                ):
-                    logger.warning(
-                        "%s: %s streaming is not served over HTTP", route.key, route.streaming.value
-                    )
-                    continue
-                routes.append(route)
-    keys = [r.key for r in routes]
-    duplicates = {k for k in keys if keys.count(k) > 1}
-    if duplicates:
-        raise ValueError(f"HTTP bindings declared twice: {sorted(duplicates)}")
-    # Stable: methods sharing a path keep their declaration order.
-    routes.sort(key=lambda r: match_order_key(r.template))
-    return tuple(routes)
