@@ -25,7 +25,6 @@ from gateway.openapi import build_openapi
 from gateway.pipeline import BackendsRef, PipelineWrapper, UnaryPipeline
 from gateway.responses import OrjsonResponse, error_response
 from gateway.websocket import WebSocketConfig, websocket_endpoint
-from services import pb
 from services.codegen import DESCRIPTOR_SET
 from services.config import Settings
 from services.rpc import routes as contract_routes
@@ -81,13 +80,6 @@ async def _unexpected(connection: HTTPConnection, exc: Exception) -> Response:
     return error_response(internal_error())
 
 
-def _service_names() -> dict[str, str]:
-    return {
-        key: module.DESCRIPTOR.services_by_name[name].full_name
-        for key, (module, _grpc, name) in pb.SERVICE_MODULES.items()
-    }
-
-
 def create_app(
     settings: Settings,
     *,
@@ -104,7 +96,7 @@ def create_app(
     pipeline = UnaryPipeline(backends, binders, settings.gateway_max_body_bytes, wrap_pipeline)
     websockets = WebSocketConfig.from_settings(settings)
     openapi_bytes = orjson.dumps(build_openapi(table, binders, load_comments(DESCRIPTOR_SET)))
-    service_names = _service_names()
+    service_names = contract().service_names
 
     async def healthz(request: Request) -> Response:
         """Backend health, 200 when every service is SERVING, else 503."""

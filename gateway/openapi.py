@@ -67,7 +67,7 @@ _WEBSOCKET_NOTE = (
 
 
 def _service_rank(service: str) -> tuple[int, str]:
-    order = list(pb.SERVICE_MODULES)
+    order = list(pb.SERVICES)
     return (order.index(service) if service in order else len(order), service)
 
 

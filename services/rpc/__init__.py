@@ -1,1 +1,2 @@
-"""The compiled contract read at the descriptor level: HTTP path templates, field facts, routes."""
+"""The compiled contract read at the descriptor level (services.rpc.contract builds it once):
+RPCs and their policies, HTTP routes and path templates, request binders, field facts."""

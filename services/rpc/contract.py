@@ -47,6 +47,11 @@ class Contract:
     binders: Mapping[str, RequestBinder]
 
     @functools.cached_property
+    def service_names(self) -> dict[str, str]:
+        """Service key (query, live, ...) to the service's full name (linkpulse.v1.QueryService)."""
+        return {m.service: m.descriptor.full_name for m in self.methods}
+
+    @functools.cached_property
     def policies(self) -> dict[str, pb.options_pb2.RouteOptions]:
         """Full gRPC method path to the RPC's RouteOptions (what the auth interceptor enforces)."""
         return {m.grpc_path: m.options for m in self.methods}
