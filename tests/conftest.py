@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -17,13 +16,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from tests.ports import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # Each test session gets its own ports, databases and run dir, so a running dev stack
@@ -33,12 +28,12 @@ TEST_ENV = {
     "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/linkpulse_{SESSION}",
     "CLICKHOUSE_URL": f"clickhouse://default@127.0.0.1:9000/linkpulse_{SESSION}",
     "REDIS_URL": "redis://127.0.0.1:6379/15",
-    "QUERY_GRPC_ADDR": f"127.0.0.1:{_free_port()}",
-    "LIVE_GRPC_ADDR": f"127.0.0.1:{_free_port()}",
-    "EXPORT_GRPC_ADDR": f"127.0.0.1:{_free_port()}",
-    "AUDIT_GRPC_ADDR": f"127.0.0.1:{_free_port()}",
+    "QUERY_GRPC_ADDR": f"127.0.0.1:{free_port()}",
+    "LIVE_GRPC_ADDR": f"127.0.0.1:{free_port()}",
+    "EXPORT_GRPC_ADDR": f"127.0.0.1:{free_port()}",
+    "AUDIT_GRPC_ADDR": f"127.0.0.1:{free_port()}",
     "GATEWAY_HOST": "127.0.0.1",
-    "GATEWAY_PORT": str(_free_port()),
+    "GATEWAY_PORT": str(free_port()),
     "AUTH_CACHE_SECONDS": "1",
     # Pid files and logs of the test processes (ClickHouse keeps the project's .run).
     "LINKPULSE_RUN_DIR": str(ROOT / ".run" / SESSION),
