@@ -55,8 +55,9 @@ from services import config  # noqa: E402
 from services.admin import credentials, links, tenants  # noqa: E402
 from services.devstack import clickhouse as devstack_clickhouse  # noqa: E402
 from services.devstack import components, processes  # noqa: E402
-from services.stores.clickhouse import ClickHouse, ClickHouseTarget  # noqa: E402
+from services.stores.clickhouse import ClickHouse  # noqa: E402
 from services.stores.migrate import migrate  # noqa: E402
+from tests.databases import drop_databases  # noqa: E402
 
 PROCESSES = ("query", "live", "export", "audit", "worker", "flusher", "gateway")
 # The session's arq worker runs queued jobs (exports, batches) on the session's own queue; the
@@ -68,20 +69,6 @@ PROCESS_ENV = {"worker": {"WORKER_CRON": "off", "EXPORT_CHUNK_PAUSE_MS": "100"}}
 def settings() -> config.Settings:
     """Settings of the system under test."""
     return config.load()
-
-
-async def _drop_databases(settings: config.Settings) -> None:
-    url = settings.database_url
-    name = url.rsplit("/", 1)[1]
-    admin = await asyncpg.connect(url.rsplit("/", 1)[0] + "/postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-    target = ClickHouseTarget.from_url(settings.clickhouse_url)
-    server = ClickHouse(ClickHouseTarget(**{**target.__dict__, "database": "default"}), pool_size=1)
-    await server.command(f"DROP DATABASE IF EXISTS {target.database}")
-    server.close()
 
 
 @dataclass
@@ -130,7 +117,7 @@ async def wait_drained(settings: config.Settings, seconds: float = 30.0) -> None
 async def system(settings: config.Settings) -> AsyncIterator[System]:
     """ClickHouse ensured, fresh databases migrated, every service and the gateway running."""
     devstack_clickhouse.ensure(replace(settings, run_dir=ROOT / ".run"))
-    await _drop_databases(settings)
+    await drop_databases(settings.database_url, settings.clickhouse_url)
     await migrate(settings.database_url, settings.clickhouse_url)
     running = System(settings)
     for name in PROCESSES:
@@ -143,7 +130,8 @@ async def system(settings: config.Settings) -> AsyncIterator[System]:
     finally:
         for spec in running.specs.values():
             processes.stop(spec)
-        await _drop_databases(settings)  # the logs stay in LINKPULSE_RUN_DIR
+        # The logs stay in LINKPULSE_RUN_DIR.
+        await drop_databases(settings.database_url, settings.clickhouse_url)
 
 
 @pytest.fixture(scope="session")
