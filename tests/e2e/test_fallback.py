@@ -29,7 +29,7 @@ from services.devstack import components, processes
 from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
 from tests.databases import drop_postgres_database
-from tests.devstack.helpers import isolated_settings, process_env
+from tests.services.devstack.helpers import isolated_settings, process_env
 from tests.services.query.test_aggregates import insert_events, make_workspace, spread
 from workers.rollups import refresh_daily_aggregates
 
