@@ -16,7 +16,7 @@ from services.rpc.routes import Route
 
 logger = logging.getLogger(__name__)
 
-# The grpc-gateway mapping (DESIGN.md); every other code is 500.
+# The grpc-gateway mapping; every other code is 500.
 HTTP_STATUS: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
     grpc.StatusCode.FAILED_PRECONDITION: 400,

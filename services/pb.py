@@ -10,7 +10,7 @@ _GENERATED = str(Path(__file__).resolve().parent / "_generated")
 if _GENERATED not in sys.path:
     sys.path.insert(0, _GENERATED)
 
-from linkpulse.v1 import (  # noqa: E402  # noqa: E402  # noqa: E402  # noqa: E402  # noqa: E402
+from linkpulse.v1 import (  # noqa: E402
     audit_pb2,
     audit_pb2_grpc,
     common_pb2,

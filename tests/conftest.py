@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -17,13 +16,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from tests.ports import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # Each test session gets its own ports, databases and run dir, so a running dev stack
@@ -33,12 +28,12 @@ TEST_ENV = {
     "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/linkpulse_{SESSION}",
     "CLICKHOUSE_URL": f"clickhouse://default@127.0.0.1:9000/linkpulse_{SESSION}",
     "REDIS_URL": "redis://127.0.0.1:6379/15",
-    "QUERY_GRPC_ADDR": f"127.0.0.1:{_free_port()}",
-    "LIVE_GRPC_ADDR": f"127.0.0.1:{_free_port()}",
-    "EXPORT_GRPC_ADDR": f"127.0.0.1:{_free_port()}",
-    "AUDIT_GRPC_ADDR": f"127.0.0.1:{_free_port()}",
+    "QUERY_GRPC_ADDR": f"127.0.0.1:{free_port()}",
+    "LIVE_GRPC_ADDR": f"127.0.0.1:{free_port()}",
+    "EXPORT_GRPC_ADDR": f"127.0.0.1:{free_port()}",
+    "AUDIT_GRPC_ADDR": f"127.0.0.1:{free_port()}",
     "GATEWAY_HOST": "127.0.0.1",
-    "GATEWAY_PORT": str(_free_port()),
+    "GATEWAY_PORT": str(free_port()),
     "AUTH_CACHE_SECONDS": "1",
     # Pid files and logs of the test processes (ClickHouse keeps the project's .run).
     "LINKPULSE_RUN_DIR": str(ROOT / ".run" / SESSION),
@@ -60,8 +55,9 @@ from services import config  # noqa: E402
 from services.admin import credentials, links, tenants  # noqa: E402
 from services.devstack import clickhouse as devstack_clickhouse  # noqa: E402
 from services.devstack import components, processes  # noqa: E402
-from services.stores.clickhouse import ClickHouse, ClickHouseTarget  # noqa: E402
+from services.stores.clickhouse import ClickHouse  # noqa: E402
 from services.stores.migrate import migrate  # noqa: E402
+from tests.databases import drop_databases  # noqa: E402
 
 PROCESSES = ("query", "live", "export", "audit", "worker", "flusher", "gateway")
 # The session's arq worker runs queued jobs (exports, batches) on the session's own queue; the
@@ -73,20 +69,6 @@ PROCESS_ENV = {"worker": {"WORKER_CRON": "off", "EXPORT_CHUNK_PAUSE_MS": "100"}}
 def settings() -> config.Settings:
     """Settings of the system under test."""
     return config.load()
-
-
-async def _drop_databases(settings: config.Settings) -> None:
-    url = settings.database_url
-    name = url.rsplit("/", 1)[1]
-    admin = await asyncpg.connect(url.rsplit("/", 1)[0] + "/postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-    target = ClickHouseTarget.from_url(settings.clickhouse_url)
-    server = ClickHouse(ClickHouseTarget(**{**target.__dict__, "database": "default"}), pool_size=1)
-    await server.command(f"DROP DATABASE IF EXISTS {target.database}")
-    server.close()
 
 
 @dataclass
@@ -135,7 +117,7 @@ async def wait_drained(settings: config.Settings, seconds: float = 30.0) -> None
 async def system(settings: config.Settings) -> AsyncIterator[System]:
     """ClickHouse ensured, fresh databases migrated, every service and the gateway running."""
     devstack_clickhouse.ensure(replace(settings, run_dir=ROOT / ".run"))
-    await _drop_databases(settings)
+    await drop_databases(settings.database_url, settings.clickhouse_url)
     await migrate(settings.database_url, settings.clickhouse_url)
     running = System(settings)
     for name in PROCESSES:
@@ -148,7 +130,8 @@ async def system(settings: config.Settings) -> AsyncIterator[System]:
     finally:
         for spec in running.specs.values():
             processes.stop(spec)
-        await _drop_databases(settings)  # the logs stay in LINKPULSE_RUN_DIR
+        # The logs stay in LINKPULSE_RUN_DIR.
+        await drop_databases(settings.database_url, settings.clickhouse_url)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Seed 004 `POST /v1/analytics`: raw click events of a date range, cursor-paginated."""
+"""The raw click-event export route `POST /v1/analytics`: clicks by date range, cursor-paginated."""
 
 from __future__ import annotations
 

@@ -21,10 +21,6 @@ from services.server.trailers import WORKSPACE_TRAILER
 
 log = logging.getLogger("linkpulse.rpc")
 
-# Trailing metadata of every authorized unary call: the workspace the caller was authorized in.
-# The gateway's snapshot cache reads it; it only ever serves a snapshot to a token the service
-# has recently authorized for that route, and only the snapshot of this workspace.
-
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
 # Told of every refusal for a scope or feature (to audit it); must not block or raise.
 DeniedHook = Callable[[principals.Principal, str, errors.ApiError, RequestContext], None]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-# The workspace the call was authorized for (set by the auth interceptor on success); the
-# gateway's snapshot cache keys on it.
+# The workspace the call was authorized for (set by the auth interceptor on every authorized
+# unary call); the gateway's snapshot cache keys on it: it only ever serves a snapshot to a token
+# the service has recently authorized for that route, and only the snapshot of this workspace.
 WORKSPACE_TRAILER = "x-linkpulse-workspace"
 
 # Present when the answer must not be kept by a cache (it came from a stand-in source).

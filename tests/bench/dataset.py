@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 import asyncpg
 
 from services.config import Settings
 from services.demo import load_demo
 from services.demo import workspace as demo_workspace
-from services.stores.clickhouse import ClickHouse, ClickHouseTarget
+from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
+from tests import databases
 from tests.bench.options import DATABASE, BenchOptions
 from tests.bench.progress import say
 
@@ -45,20 +46,9 @@ def _database(url: str) -> str:
 
 async def drop_databases(settings: Settings) -> None:
     """Drop the bench databases in PostgreSQL and ClickHouse."""
-    name = _database(settings.database_url)
-    admin = await asyncpg.connect(
-        urlunparse(urlparse(settings.database_url)._replace(path="/postgres"))
-    )
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-    target = ClickHouseTarget.from_url(settings.clickhouse_url)
-    server = ClickHouse(ClickHouseTarget(**{**target.__dict__, "database": "default"}), pool_size=1)
-    try:
-        await server.command(f"DROP DATABASE IF EXISTS {_database(settings.clickhouse_url)}")
-    finally:
-        server.close()
+    _database(settings.database_url)
+    _database(settings.clickhouse_url)
+    await databases.drop_databases(settings.database_url, settings.clickhouse_url)
 
 
 async def counts(ch: ClickHouse, workspace_id: int) -> dict[str, int]:

@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from services.admin import credentials, links, tenants
+from services.geo import CONTINENT_NAMES
+from services.live.tables import CLICK_COLUMNS
 from services.stores.clickhouse import ClickHouse
 
 TIMEZONE = "Europe/Berlin"
@@ -34,15 +36,6 @@ FIRST_EVENT = datetime(2026, 3, 12, tzinfo=UTC)
 TIE_FROM, TIE_UNTIL = datetime(2026, 3, 25, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
 LAST_EVENT = datetime(2026, 4, 5, tzinfo=UTC)
 
-CONTINENT_NAMES = {
-    "AF": "Africa",
-    "AN": "Antarctica",
-    "AS": "Asia",
-    "EU": "Europe",
-    "NA": "North America",
-    "OC": "Oceania",
-    "SA": "South America",
-}
 # (country, region, city, continent) with a weight; "" is an unknown location.
 GEO = [
     (("DE", "DE-BE", "Berlin", "EU"), 14),
@@ -72,11 +65,6 @@ REFERRERS = [("", 10), ("google.com", 9), ("news.example.com", 5), ("t.co", 4), 
 TRIGGERS = [("link", 10), ("qr", 4), ("api", 1)]
 SALE_CURRENCIES = ("USD", "EUR", "JPY", "GBP")
 
-CLICK_COLUMNS = (
-    "event_id", "workspace_id", "link_id", "timestamp", "country", "region", "city", "continent",
-    "device", "browser", "os", "referrer", "referrer_url", "trigger", "visitor_id", "rule_id",
-    "condition_id", "destination_url", "is_bot",
-)  # fmt: skip
 DIMENSION_COLUMNS = (
     "country", "region", "city", "continent", "device", "browser", "os", "referrer", "trigger",
     "visitor_id", "is_bot",

@@ -28,7 +28,8 @@ from services.devstack import clickhouse as devstack_clickhouse
 from services.devstack import components, processes
 from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
-from tests.devstack.helpers import isolated_settings, process_env
+from tests.databases import drop_postgres_database
+from tests.services.devstack.helpers import isolated_settings, process_env
 from tests.services.query.test_aggregates import insert_events, make_workspace, spread
 from workers.rollups import refresh_daily_aggregates
 
@@ -72,14 +73,6 @@ def _spec(settings: Settings, name: str) -> processes.ProcessSpec:
     return replace(base, name=f"fallback-{name}", env=_env(settings))
 
 
-async def _drop_database(url: str) -> None:
-    admin = await asyncpg.connect(url.rsplit("/", 1)[0] + "/postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     run_dir: Path = tmp_path_factory.mktemp("fallback") / "run"
@@ -92,7 +85,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     pg: asyncpg.Pool | None = None
     try:
         devstack_clickhouse.ensure(settings)
-        await _drop_database(settings.database_url)
+        await drop_postgres_database(settings.database_url)
         await migrate(settings.database_url, settings.clickhouse_url)
         pg = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
         assert pg is not None
@@ -139,7 +132,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         devstack_clickhouse.stop(settings)
         if pg is not None:
             await pg.close()
-        await _drop_database(settings.database_url)
+        await drop_postgres_database(settings.database_url)
         shutil.rmtree(run_dir, ignore_errors=True)
 
 

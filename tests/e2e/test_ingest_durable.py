@@ -28,7 +28,8 @@ from services.live.stream import Keys, click_slot
 from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
 from tests.conftest import wait_drained
-from tests.devstack.helpers import free_port, isolated_settings, process_env
+from tests.ports import free_port
+from tests.services.devstack.helpers import isolated_settings, process_env
 
 UA_IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "

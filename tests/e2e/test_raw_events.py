@@ -1,4 +1,4 @@
-"""Seed 004's `POST /v1/analytics`: raw click events, its envelope and its OpenAPI schema."""
+"""The raw click-event export route `POST /v1/analytics`: events, envelope and OpenAPI schema."""
 
 from __future__ import annotations
 

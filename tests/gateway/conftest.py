@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,24 +16,16 @@ if not codegen.DESCRIPTOR_SET.exists():  # a fresh clone: compile the protos fir
 
 import grpc  # noqa: E402
 from google.api import httpbody_pb2  # noqa: E402
-from google.rpc import code_pb2, error_details_pb2, status_pb2  # noqa: E402
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 from grpc_health.v1.health import aio as health_aio  # noqa: E402
 
 from gateway.app import create_app  # noqa: E402
-from services import pb  # noqa: E402
+from services import errors, pb  # noqa: E402
 from services.config import Settings  # noqa: E402
 from tests.asgi_server import serving  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 
 BIG = 2**53 + 7  # not exactly representable as a double: must reach clients as an exact number
-
-
-def status_details(code: int, message: str, reason: str, **metadata: str) -> bytes:
-    """A serialized google.rpc.Status carrying one ErrorInfo, as services attach it."""
-    status = status_pb2.Status(code=code, message=message)
-    info = error_details_pb2.ErrorInfo(reason=reason, domain="linkpulse", metadata=metadata)
-    status.details.add().Pack(info)
-    return status.SerializeToString()
 
 
 @dataclass
@@ -68,14 +59,10 @@ class FakeQuery(pb.query_pb2_grpc.QueryServiceServicer):
         return pb.common_pb2.OverviewResponse(totals=pb.common_pb2.Totals(clicks=request.link_id))
 
     async def GetWorkspaceTimeseries(self, request, context):  # noqa: N802
-        details = status_details(
-            code_pb2.INVALID_ARGUMENT, "days must be at most 90", "invalid_days", field="days"
+        error = errors.ApiError(
+            grpc.StatusCode.INVALID_ARGUMENT, "invalid_days", "days must be at most 90", "days"
         )
-        await context.abort(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "days must be at most 90",
-            trailing_metadata=(("grpc-status-details-bin", details),),
-        )
+        await errors.abort(context, error)
 
     async def GetWorkspaceUsage(self, request, context):  # noqa: N802
         await context.abort(grpc.StatusCode.PERMISSION_DENIED, "missing scope analytics:read")
@@ -126,13 +113,6 @@ class FakeExport(pb.export_pb2_grpc.ExportServiceServicer):
     async def Export(self, request, context):  # noqa: N802
         await context.send_initial_metadata((("x-http-status", "202"),))
         return httpbody_pb2.HttpBody(content_type="text/csv", data=b"day,clicks\n2025-01-01,4\n")
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

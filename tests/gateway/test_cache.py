@@ -4,7 +4,6 @@ real auth and error interceptors."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from collections import Counter
@@ -28,6 +27,7 @@ from services.rpc.contract import contract
 from services.server.interceptors import WORKSPACE_TRAILER, AuthInterceptor, ErrorInterceptor
 from services.stores.redisclient import create_redis
 from tests.asgi_server import serving as asgi_serving
+from tests.ports import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -143,12 +143,6 @@ async def backend() -> AsyncIterator[Backend]:
     await server.start()
     yield Backend(f"127.0.0.1:{port}", calls, resolver)
     await server.stop(grace=None)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @asynccontextmanager
@@ -373,7 +367,7 @@ async def _silent_server() -> AsyncIterator[int]:
 @asynccontextmanager
 async def _redis_port(failure: str) -> AsyncIterator[int]:
     if failure == "closed port":
-        yield _free_port()
+        yield free_port()
     else:
         async with _silent_server() as port:
             yield port

@@ -16,7 +16,7 @@ from services.query.aggregates import load_state
 from services.query.engine import EventQuery
 from services.stores.clickhouse import ClickHouse
 from services.timerange import local_midnight
-from tests.devstack.helpers import free_port
+from tests.ports import free_port
 from tests.services.query.test_aggregates import insert_events, make_workspace, spread
 from workers.main import QUEUE, worker_settings
 from workers.rollups import (

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from services.auth.ratelimit import RateLimiter, credential_digest
 from services.stores.redisclient import create_redis
-from tests.devstack.helpers import free_port
+from tests.ports import free_port
 
 REDIS_URL = os.environ.get("LINKPULSE_TEST_LIVE_REDIS_URL", "redis://127.0.0.1:6379/13")
 

@@ -20,7 +20,7 @@ from services.live.stream import _ENQUEUE, CLICK_SLOT_BITS, EventStream, click_s
 from services.live.tables import CLICK_COLUMNS
 from services.stores.clickhouse import ClickHouse
 from services.stores.redisclient import create_redis
-from tests.devstack.helpers import free_port
+from tests.ports import free_port
 from tests.services.live.conftest import PREFIX, REDIS_URL
 
 WHEN = datetime(2026, 11, 2, 10, 30, tzinfo=UTC)

@@ -6,25 +6,15 @@ import asyncio
 
 import asyncpg
 
-from services.stores.clickhouse import ClickHouse, ClickHouseTarget
+from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import load, migrate
-
-
-async def _drop(pg_url: str, ch_url: str) -> None:
-    name = pg_url.rsplit("/", 1)[1]
-    admin = await asyncpg.connect(pg_url.rsplit("/", 1)[0] + "/postgres")
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
-    target = ClickHouseTarget.from_url(ch_url)
-    server = ClickHouse(ClickHouseTarget(**{**target.__dict__, "database": "default"}), pool_size=1)
-    await server.command(f"DROP DATABASE IF EXISTS {target.database}")
-    server.close()
+from tests.databases import drop_databases
 
 
 async def test_migrations_twice_and_concurrently(system):
     pg_url = system.settings.database_url + "_migrations"
     ch_url = system.settings.clickhouse_url + "_migrations"
-    await _drop(pg_url, ch_url)
+    await drop_databases(pg_url, ch_url)
     try:
         first, second = await asyncio.gather(migrate(pg_url, ch_url), migrate(pg_url, ch_url))
         expected = {f"postgres/{m.name}" for m in load("postgres")} | {
@@ -42,4 +32,4 @@ async def test_migrations_twice_and_concurrently(system):
         ch.close()
         assert {"clicks", "leads", "sales", "schema_migrations"} <= tables
     finally:
-        await _drop(pg_url, ch_url)
+        await drop_databases(pg_url, ch_url)

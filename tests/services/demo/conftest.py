@@ -11,8 +11,9 @@ import pytest
 
 from services.config import Settings
 from services.devstack import clickhouse as devstack_clickhouse
-from services.stores.clickhouse import ClickHouse, ClickHouseTarget
+from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
+from tests.databases import drop_databases
 
 
 @dataclass
@@ -29,21 +30,6 @@ def _with_database(url: str, name: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + name
 
 
-async def _drop(pg_url: str, ch_url: str) -> None:
-    name = pg_url.rsplit("/", 1)[1]
-    admin = await asyncpg.connect(_with_database(pg_url, "postgres"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-    target = ClickHouseTarget.from_url(ch_url)
-    server = ClickHouse(ClickHouseTarget(**{**target.__dict__, "database": "default"}), pool_size=1)
-    try:
-        await server.command(f"DROP DATABASE IF EXISTS {target.database}")
-    finally:
-        server.close()
-
-
 @pytest.fixture(scope="module")
 async def demo_stores(settings: Settings) -> AsyncIterator[DemoStores]:
     """Fresh databases named after this process on the test servers, dropped afterwards."""
@@ -51,7 +37,7 @@ async def demo_stores(settings: Settings) -> AsyncIterator[DemoStores]:
     name = f"lp_demo_test_{os.getpid()}"
     pg_url = _with_database(settings.database_url, name)
     ch_url = _with_database(settings.clickhouse_url, name)
-    await _drop(pg_url, ch_url)
+    await drop_databases(pg_url, ch_url)
     await migrate(pg_url, ch_url)
     pool = await asyncpg.create_pool(pg_url, min_size=1, max_size=4)
     assert pool is not None
@@ -61,4 +47,4 @@ async def demo_stores(settings: Settings) -> AsyncIterator[DemoStores]:
     finally:
         ch.close()
         await pool.close()
-        await _drop(pg_url, ch_url)
+        await drop_databases(pg_url, ch_url)

@@ -11,7 +11,7 @@ from services.auth.tokens import token_hash
 from services.demo import load_demo
 from services.demo.workspace import BUILDING_SLUG
 from services.stores.clickhouse import ClickHouse
-from tests.demo.conftest import DemoStores
+from tests.services.demo.conftest import DemoStores
 
 NOW = datetime(2025, 3, 12, 15, 30, 7, tzinfo=UTC)  # the range crosses the DST change of Mar 9
 DAYS = 14

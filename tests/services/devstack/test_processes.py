@@ -15,7 +15,7 @@ from services.devstack.endpoints import Endpoint
 from services.devstack.errors import DevstackError
 from services.devstack.pidfiles import pid_alive, read_pid, write_pid
 from services.devstack.probes import tcp_open, tcp_probe
-from tests.devstack.helpers import free_port
+from tests.ports import free_port
 
 # A trivial long-running server: listens on the port given as argument until killed.
 LISTENER = (

@@ -1,18 +1,11 @@
-"""Free loopback ports, throw-away settings and the environment of processes run with them."""
+"""Throw-away settings and the environment of processes run with them."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from services.config import Settings
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.ports import free_port
 
 
 def isolated_settings(run_dir: Path, **overrides: object) -> Settings:

@@ -13,7 +13,7 @@ from services.devstack import components, stack
 from services.devstack.clickhouse import ClickHouseState
 from services.devstack.endpoints import Endpoint
 from services.devstack.errors import DevstackError
-from tests.devstack.helpers import isolated_settings
+from tests.services.devstack.helpers import isolated_settings
 
 
 def test_components_start_in_dependency_order(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from services.devstack.clickhouse_config import ClickHouseLayout, render_config, write_config
-from tests.devstack.helpers import isolated_settings
+from tests.services.devstack.helpers import isolated_settings
 
 
 def _layout(tmp_path: Path, url: str, http_port: int = 18124) -> ClickHouseLayout:

@@ -13,7 +13,8 @@ from services.devstack import clickhouse
 from services.devstack.endpoints import Endpoint
 from services.devstack.errors import DevstackError
 from services.devstack.probes import tcp_open
-from tests.devstack.helpers import free_port, isolated_settings
+from tests.ports import free_port
+from tests.services.devstack.helpers import isolated_settings
 
 pytestmark = pytest.mark.skipif(
     clickhouse.find_server() is None,
