@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 from services import errors, pb, timerange
 from services.auth.principal import Principal
+from services.export.sql import ExportQuery
 from services.query import breakdowns, params, presets
-from services.query.engine import LIST_COLUMNS, DimensionFilter, ExportQuery
+from services.query.engine import LIST_COLUMNS, DimensionFilter
 from services.query.executor import Executor
 from services.query.params import QueryContext
 from services.server.deps import Deps
@@ -103,7 +104,7 @@ class ExportSpec:
         )
 
     def export_query(self) -> ExportQuery:
-        """The engine query streaming a raw dataset."""
+        """The export query streaming a raw dataset."""
         return ExportQuery(
             kind=self.dataset,
             workspace_id=self.workspace_id,
