@@ -17,7 +17,8 @@ from services.config import env_int
 from services.errors import StoreUnavailable
 from services.query import engine
 from services.query.aggregates import AGGREGATED_DIMENSIONS, AggregateState, load_state
-from services.query.engine import EVENT_KINDS, EventQuery, Row
+from services.query.engine import EventQuery, Row
+from services.query.predicates import EVENT_KINDS
 from services.stores.clickhouse import ClickHouse
 from services.timerange import local_midnight
 

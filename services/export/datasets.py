@@ -11,9 +11,10 @@ from services import errors, pb, timerange
 from services.auth.principal import Principal
 from services.export.sql import ExportQuery
 from services.query import breakdowns, params, presets
-from services.query.engine import LIST_COLUMNS, DimensionFilter
 from services.query.executor import Executor
+from services.query.listings import LIST_COLUMNS
 from services.query.params import QueryContext
+from services.query.predicates import DimensionFilter
 from services.server.deps import Deps
 from services.stores.clickhouse import ClickHouse
 

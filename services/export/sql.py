@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.query.engine import LIST_COLUMNS, DimensionFilter, EventQuery, _where
+from services.query.listings import LIST_COLUMNS
+from services.query.predicates import DimensionFilter, EventScope
 from services.stores.clickhouse import ClickHouse
 
 # Export file formats, and ClickHouse's output format of each.
@@ -51,6 +52,20 @@ class ExportQuery:
     filters: tuple[DimensionFilter, ...] = ()
     include_bots: bool = True
 
+    @property
+    def scope(self) -> EventScope:
+        """The events the export holds."""
+        return EventScope(
+            kind=self.kind,
+            workspace_id=self.workspace_id,
+            start=self.start,
+            end=self.end,
+            # No link has id 0; an empty IN list is not valid SQL on every server.
+            link_ids=self.link_ids if self.link_ids is None or self.link_ids else (0,),
+            filters=self.filters,
+            include_bots=self.include_bots,
+        )
+
 
 def _export_where(q: ExportQuery) -> tuple[list[str], dict[str, Any]]:
     unknown = set(q.columns) - set(LIST_COLUMNS[q.kind])
@@ -58,16 +73,7 @@ def _export_where(q: ExportQuery) -> tuple[list[str], dict[str, Any]]:
         raise ValueError(f"columns not allowed for {q.kind}: {sorted(unknown) or '(none)'}")
     if q.fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {q.fmt!r}")
-    base = EventQuery(
-        kind=q.kind,
-        workspace_id=q.workspace_id,
-        start=q.start,
-        end=q.end,
-        link_ids=q.link_ids if q.link_ids is None or q.link_ids else (0,),
-        filters=q.filters,
-        include_bots=q.include_bots,
-    )
-    return _where(base)
+    return q.scope.where()
 
 
 def compile_export(q: ExportQuery) -> tuple[str, dict[str, Any]]:

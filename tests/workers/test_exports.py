@@ -10,7 +10,7 @@ from arq import Retry
 
 from services.export import jobs
 from services.export.datasets import ExportSpec
-from services.query.engine import LIST_COLUMNS
+from services.query.listings import LIST_COLUMNS
 from services.server.deps import Deps
 from services.stores.clickhouse import ClickHouse
 from workers.exports import MAX_TRIES, run_export
