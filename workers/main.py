@@ -9,7 +9,7 @@ from arq.connections import RedisSettings
 from arq.worker import run_worker as arq_run_worker
 
 from services.config import Settings
-from services.server.deps import Deps
+from services.stores.deps import Deps
 from workers.exports import (
     MAX_TRIES,
     purge_expired_exports,

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from services.audit.recorder import record, transaction
+from services.auditlog.recorder import record, transaction
 from services.auth.tokens import (
     KNOWN_SCOPES,
     display_prefix,

@@ -17,8 +17,8 @@ from services.export import jobs
 from services.query.servicer import QueryServicer
 from services.rpc.jsonify import message_to_dict
 from services.rpc.requests import BoundRequest, ReadRouter, read_routes
-from services.server.deps import Deps
 from services.server.interceptors import AuthInterceptor
+from services.stores.deps import Deps
 
 # Items of one batch run at once (each may run several ClickHouse queries itself).
 CONCURRENCY = 4

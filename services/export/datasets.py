@@ -15,8 +15,8 @@ from services.query.executor import Executor
 from services.query.listings import LIST_COLUMNS
 from services.query.params import QueryContext
 from services.query.predicates import DimensionFilter
-from services.server.deps import Deps
 from services.stores.clickhouse import ClickHouse
+from services.stores.deps import Deps
 
 RAW_DATASETS = ("clicks", "leads", "sales")
 AGGREGATED_COLUMNS = {

@@ -13,8 +13,8 @@ import orjson
 from arq import ArqRedis
 from google.api import httpbody_pb2
 
-from services import errors, pb
-from services.audit.recorder import record
+from services import cursor, errors, pb
+from services.auditlog.recorder import record
 from services.auth import principal as principals
 from services.auth.signing import Signer, signer
 from services.export import batch, jobs, links, runner, views
@@ -22,10 +22,9 @@ from services.export.datasets import ExportSpec, aggregated_rows, resolve_spec
 from services.export.formats import MEDIA_TYPES
 from services.export.sql import compile_export, count_export
 from services.export.storage import ExportStorage
-from services.query import cursor
 from services.rpc.requests import ReadRouter
-from services.server.deps import Deps
 from services.stores import clickhouse_http
+from services.stores.deps import Deps
 
 # Read by the gateway: the HTTP status of a successful answer other than 200.
 HTTP_STATUS_KEY = "x-http-status"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from services import cursor
 from services.pb import query_pb2 as q
-from services.query import cursor, listings
+from services.query import listings
 from services.query.executor import Executor
 from services.query.listings import ListQuery
 from services.query.params import QueryContext

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from services import errors, pb
-from services.audit.recorder import record, transaction
+from services.auditlog.recorder import record, transaction
 from services.auth.principal import Principal
 from services.auth.signing import Signer
 from services.query.scope import require_link

@@ -12,7 +12,7 @@ from services.query import scope
 from services.query.engine import EventQuery
 from services.query.executor import Sources
 from services.query.predicates import FILTERABLE, DimensionFilter
-from services.server.deps import Deps
+from services.stores.deps import Deps
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000

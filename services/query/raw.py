@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from services import errors
+from services import cursor, errors
 from services.auth.principal import Principal
 from services.pb import query_pb2 as q
-from services.query import cursor, listings
+from services.query import listings
 from services.query.listings import ListQuery
 from services.query.params import optional
 from services.stores.clickhouse import ClickHouse

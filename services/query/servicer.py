@@ -24,8 +24,8 @@ from services.query.aggregates import DailyAggregates
 from services.query.breakdowns import DEVICE_DIMENSIONS, RANKINGS, choose
 from services.query.executor import Executor
 from services.query.scope import require_link
-from services.server.deps import Deps
 from services.server.trailers import NO_STORE_TRAILER
+from services.stores.deps import Deps
 
 
 class QueryServicer(pb.query_pb2_grpc.QueryServiceServicer):

@@ -11,14 +11,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.audit.denials import DenialRecorder
+from services.auditlog.denials import DenialRecorder
 from services.auth import signing
 from services.auth.ratelimit import RateLimiter
 from services.auth.resolver import TokenResolver
 from services.config import Settings
-from services.server.deps import Deps
 from services.server.interceptors import AuthInterceptor, ErrorInterceptor
 from services.server.policies import route_policies
+from services.stores.deps import Deps
 
 log = logging.getLogger("linkpulse.server")
 
