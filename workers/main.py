@@ -29,7 +29,7 @@ BATCH_TIMEOUT_SECONDS = 600
 def worker_settings(settings: Settings) -> dict[str, Any]:
     """arq settings for the deployment's queue in settings.redis_url, stores opened into ctx."""
 
-    rollups = RollupSettings()
+    rollups = RollupSettings.from_settings(settings)
 
     async def startup(ctx: dict[str, Any]) -> None:
         deps = await Deps.open(settings)
