@@ -152,6 +152,19 @@ class Settings:
     # 5-bit id of this process in event ids (see services/ids.py); from the pid when unset.
     # 31 is reserved for the demo loader.
     node_id: int = field(default_factory=lambda: env_int("LINKPULSE_NODE_ID", os.getpid() % 31))
+    # The daily aggregates' rollup job: it runs at the minutes of the hour divisible by
+    # ROLLUP_EVERY_MINUTES, recomputes the last ROLLUP_RECENT_DAYS days (today included; more
+    # when the last run is older), replaces about ROLLUP_CHUNK_EVENTS events (all kinds, bots
+    # included) per transaction, and a run's arq timeout is ROLLUP_TIMEOUT_SECONDS (a first
+    # backfill of a large workspace takes the longest).
+    rollup_every_minutes: int = field(default_factory=lambda: env_int("ROLLUP_EVERY_MINUTES", 5))
+    rollup_recent_days: int = field(default_factory=lambda: env_int("ROLLUP_RECENT_DAYS", 2))
+    rollup_chunk_events: int = field(
+        default_factory=lambda: env_int("ROLLUP_CHUNK_EVENTS", 250_000)
+    )
+    rollup_timeout_seconds: int = field(
+        default_factory=lambda: env_int("ROLLUP_TIMEOUT_SECONDS", 3600)
+    )
 
     @property
     def live_key_prefix(self) -> str:

@@ -12,7 +12,7 @@ from arq.constants import in_progress_key_prefix
 from services.errors import StoreUnavailable
 from services.export import batch, jobs, runner
 from services.export.storage import ExportStorage
-from services.server.deps import Deps
+from services.stores.deps import Deps
 
 log = logging.getLogger("linkpulse.worker.exports")
 

@@ -9,7 +9,7 @@ from arq.connections import RedisSettings
 from arq.worker import run_worker as arq_run_worker
 
 from services.config import Settings
-from services.server.deps import Deps
+from services.stores.deps import Deps
 from workers.exports import (
     MAX_TRIES,
     purge_expired_exports,
@@ -29,7 +29,7 @@ BATCH_TIMEOUT_SECONDS = 600
 def worker_settings(settings: Settings) -> dict[str, Any]:
     """arq settings for the deployment's queue in settings.redis_url, stores opened into ctx."""
 
-    rollups = RollupSettings()
+    rollups = RollupSettings.from_settings(settings)
 
     async def startup(ctx: dict[str, Any]) -> None:
         deps = await Deps.open(settings)

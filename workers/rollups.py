@@ -6,18 +6,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from services.config import env_int
+from services import config
+from services.config import Settings
 from services.errors import StoreUnavailable
 from services.query import engine
 from services.query.aggregates import AGGREGATED_DIMENSIONS, AggregateState, load_state
-from services.query.engine import EVENT_KINDS, EventQuery, Row
+from services.query.engine import EventQuery, Row
+from services.query.predicates import EVENT_KINDS
 from services.stores.clickhouse import ClickHouse
 from services.timerange import local_midnight
 
@@ -58,16 +60,26 @@ ALL_LINKS = 0
 
 @dataclass(frozen=True)
 class RollupSettings:
-    """How often the job runs and how much it does at once; each has an environment variable."""
+    """How often the job runs and how much it does at once (see Settings' rollup_* fields)."""
 
     # Runs at the minutes of the hour divisible by this.
-    every_minutes: int = field(default_factory=lambda: env_int("ROLLUP_EVERY_MINUTES", 5))
+    every_minutes: int = 5
     # Days recomputed on every run, today included (more when the last run is older).
-    recent_days: int = field(default_factory=lambda: env_int("ROLLUP_RECENT_DAYS", 2))
+    recent_days: int = 2
     # Events (all kinds, bots included) computed and replaced in one transaction, about.
-    chunk_events: int = field(default_factory=lambda: env_int("ROLLUP_CHUNK_EVENTS", 250_000))
+    chunk_events: int = 250_000
     # arq timeout of one run; a first backfill of a large workspace takes the longest.
-    timeout_seconds: int = field(default_factory=lambda: env_int("ROLLUP_TIMEOUT_SECONDS", 3600))
+    timeout_seconds: int = 3600
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RollupSettings:
+        """The rollup tunables of a deployment's settings."""
+        return cls(
+            every_minutes=settings.rollup_every_minutes,
+            recent_days=settings.rollup_recent_days,
+            chunk_events=settings.rollup_chunk_events,
+            timeout_seconds=settings.rollup_timeout_seconds,
+        )
 
     def minutes(self) -> set[int]:
         """The minutes of the hour the cron fires at."""
@@ -433,7 +445,9 @@ async def refresh_daily_aggregates(
     """The arq job: refresh every workspace's daily aggregates (recent days; all at first)."""
     pg: asyncpg.Pool = ctx["pg"]
     ch: ClickHouse = ctx["ch"]
-    settings: RollupSettings = ctx.get("rollup_settings") or RollupSettings()
+    settings: RollupSettings = ctx.get("rollup_settings") or RollupSettings.from_settings(
+        config.load()
+    )
     dropped = await drop_deleted_workspaces(pg)
     refreshed: dict[int, Any] = {}
     failed: dict[int, str] = {}

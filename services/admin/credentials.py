@@ -7,7 +7,8 @@ from typing import Any
 
 import asyncpg
 
-from services.audit.recorder import record, transaction
+from services.auditlog.recorder import record, transaction
+from services.auditlog.revocations import Revocable, revoke
 from services.auth.tokens import (
     KNOWN_SCOPES,
     display_prefix,
@@ -15,6 +16,9 @@ from services.auth.tokens import (
     new_session_token,
     token_hash,
 )
+
+API_KEYS = Revocable("api_keys", "id, workspace_id", "apikey.revoked", "api_key:{id}")
+SESSIONS = Revocable("sessions", "id, user_id", "session.revoked", "session:{id} user:{user_id}")
 
 
 async def create_api_key(
@@ -65,22 +69,7 @@ async def revoke_api_key(
     conn: asyncpg.Connection | asyncpg.Pool, key_id: int, *, actor: str = "system"
 ) -> bool:
     """Revoke a key; True if it was active."""
-    async with transaction(conn) as tx:
-        workspace_id = await tx.fetchval(
-            "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL"
-            " RETURNING workspace_id",
-            key_id,
-        )
-        if workspace_id is None:
-            return False
-        await record(
-            tx,
-            workspace_id=workspace_id,
-            actor=actor,
-            action="apikey.revoked",
-            target=f"api_key:{key_id}",
-        )
-    return True
+    return await revoke(conn, API_KEYS, key_id, actor=actor) is not None
 
 
 async def create_session(
@@ -125,28 +114,17 @@ async def create_session(
     return {"id": session_id, "user_id": user_id, "token": token, "expires_at": expires.isoformat()}
 
 
+async def _member_workspaces(tx: asyncpg.Connection, session: asyncpg.Record) -> list[int]:
+    rows = await tx.fetch(
+        "SELECT workspace_id FROM memberships WHERE user_id = $1 ORDER BY workspace_id",
+        session["user_id"],
+    )
+    return [row["workspace_id"] for row in rows]
+
+
 async def revoke_session(
     conn: asyncpg.Connection | asyncpg.Pool, session_id: int, *, actor: str = "system"
 ) -> bool:
     """Revoke a session; True if it was active. Audited in every workspace of its user."""
-    async with transaction(conn) as tx:
-        user_id = await tx.fetchval(
-            "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL"
-            " RETURNING user_id",
-            session_id,
-        )
-        if user_id is None:
-            return False
-        workspaces = await tx.fetch(
-            "SELECT workspace_id FROM memberships WHERE user_id = $1 ORDER BY workspace_id",
-            user_id,
-        )
-        for row in workspaces:
-            await record(
-                tx,
-                workspace_id=row["workspace_id"],
-                actor=actor,
-                action="session.revoked",
-                target=f"session:{session_id} user:{user_id}",
-            )
-    return True
+    revoked = await revoke(conn, SESSIONS, session_id, actor=actor, audited_in=_member_workspaces)
+    return revoked is not None

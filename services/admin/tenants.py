@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 
-from services.audit.recorder import record, transaction
+from services.auditlog.recorder import record, transaction
 
 
 def slugify(name: str) -> str:

@@ -1,1 +1,1 @@
-"""Audit service."""
+"""AuditService: reading and verifying the audit log."""

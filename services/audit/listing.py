@@ -8,9 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from services import errors, pb
-from services.audit.chain import Entry
-from services.query import cursor
+from services import cursor, errors, pb
+from services.auditlog.chain import Entry
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500

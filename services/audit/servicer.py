@@ -6,9 +6,9 @@ import grpc
 
 from services import errors, pb
 from services.audit import listing
-from services.audit.recorder import OUTCOMES, append
+from services.auditlog.recorder import OUTCOMES, append
 from services.auth import principal
-from services.server.deps import Deps
+from services.stores.deps import Deps
 
 # Longest accepted value of each recorded text field.
 FIELD_LIMITS = {

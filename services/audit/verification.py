@@ -7,8 +7,8 @@ from typing import Any
 
 import asyncpg
 
-from services.audit.chain import Entry, Walker
 from services.audit.listing import to_message
+from services.auditlog.chain import Entry, Walker
 
 _BATCH = 1000
 

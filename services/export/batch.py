@@ -13,18 +13,21 @@ import orjson
 from services import errors, pb
 from services.auth.authorize import authorize
 from services.auth.principal import Principal
-from services.export import jobs
+from services.export.jobtable import JobTable, request_key
 from services.query.handlers import HANDLERS, Call, QueryDeps
 from services.rpc.contract import contract
 from services.rpc.jsonify import message_to_dict
 from services.rpc.router import BoundRequest, ReadRouter
-from services.server.deps import Deps
+from services.stores.deps import Deps
 
 # Items of one batch run at once (each may run several ClickHouse queries itself).
 CONCURRENCY = 4
-_COLUMNS = (
+BATCHES = JobTable(
+    "batch_jobs",
     "id, workspace_id, actor, principal, items, results, status, error, attempt, created_at,"
-    " finished_at"
+    " finished_at",
+    id_prefix="bat",
+    noun="batch",
 )
 
 
@@ -82,42 +85,18 @@ async def create(
     pg: asyncpg.Pool, principal: Principal, items: list[dict[str, Any]]
 ) -> tuple[asyncpg.Record, bool]:
     """A queued batch, or the identical one still queued or running; (job, created)."""
-    key = jobs.request_key(principal.actor, items)
-    async with pg.acquire() as conn:
-        row = await conn.fetchrow(
-            f"INSERT INTO batch_jobs (id, workspace_id, actor, request_key, principal, items)"
-            f" VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workspace_id, request_key)"
-            f" WHERE status IN ('queued', 'running') DO NOTHING RETURNING {_COLUMNS}",
-            jobs.new_id("bat"),
-            principal.workspace_id,
-            principal.actor,
-            key,
-            principal_json(principal),
-            orjson.dumps(items).decode(),
-        )
-        if row is not None:
-            return row, True
-        existing = await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM batch_jobs WHERE workspace_id = $1 AND request_key = $2"
-            " AND status IN ('queued', 'running')",
-            principal.workspace_id,
-            key,
-        )
-    if existing is None:
-        return await create(pg, principal, items)
-    return existing, False
+    return await BATCHES.create(
+        pg,
+        workspace_id=principal.workspace_id,
+        actor=principal.actor,
+        key=request_key(principal.actor, items),
+        values={"principal": principal_json(principal), "items": orjson.dumps(items).decode()},
+    )
 
 
 async def get(pg: asyncpg.Pool, workspace_id: int, batch_id: str) -> asyncpg.Record:
     """The workspace's batch; NOT_FOUND for an unknown id or another workspace's batch."""
-    row = await pg.fetchrow(
-        f"SELECT {_COLUMNS} FROM batch_jobs WHERE workspace_id = $1 AND id = $2",
-        workspace_id,
-        batch_id,
-    )
-    if row is None:
-        raise errors.not_found(f"batch {batch_id}")
-    return row
+    return await BATCHES.get(pg, workspace_id, batch_id)
 
 
 def _answered_anyway() -> None:
@@ -161,32 +140,18 @@ async def run_items(
 
 async def claim(pg: asyncpg.Pool, batch_id: str) -> asyncpg.Record | None:
     """Start an attempt of a queued or running batch; None when it has finished."""
-    return await pg.fetchrow(
-        f"UPDATE batch_jobs SET status = 'running', attempt = attempt + 1, heartbeat_at = now()"
-        f" WHERE id = $1 AND status IN ('queued', 'running') RETURNING {_COLUMNS}",
-        batch_id,
-    )
+    return await BATCHES.claim(pg, batch_id)
 
 
 async def finish(
     pg: asyncpg.Pool, batch_id: str, attempt: int, results: list[dict[str, Any]]
 ) -> None:
     """Store the results of the attempt that owns the batch."""
-    await pg.execute(
-        "UPDATE batch_jobs SET status = 'succeeded', results = $3, finished_at = now()"
-        " WHERE id = $1 AND attempt = $2 AND status = 'running'",
-        batch_id,
-        attempt,
-        orjson.dumps(results).decode(),
+    await BATCHES.finish(
+        pg, batch_id, attempt, "status = 'succeeded', results = $3", orjson.dumps(results).decode()
     )
 
 
 async def fail(pg: asyncpg.Pool, batch_id: str, attempt: int, error: str) -> None:
     """Mark the attempt's batch failed."""
-    await pg.execute(
-        "UPDATE batch_jobs SET status = 'failed', error = $3, finished_at = now()"
-        " WHERE id = $1 AND attempt = $2 AND status = 'running'",
-        batch_id,
-        attempt,
-        error[:2000],
-    )
+    await BATCHES.fail(pg, batch_id, attempt, error)

@@ -9,12 +9,14 @@ from zoneinfo import ZoneInfo
 
 from services import errors, pb, timerange
 from services.auth.principal import Principal
+from services.export.sql import ExportQuery
 from services.query import breakdowns, params, presets
-from services.query.engine import LIST_COLUMNS, DimensionFilter, ExportQuery
 from services.query.executor import Executor
+from services.query.listings import LIST_COLUMNS
 from services.query.params import QueryContext
-from services.server.deps import Deps
+from services.query.predicates import DimensionFilter
 from services.stores.clickhouse import ClickHouse
+from services.stores.deps import Deps
 
 RAW_DATASETS = ("clicks", "leads", "sales")
 AGGREGATED_COLUMNS = {
@@ -103,7 +105,7 @@ class ExportSpec:
         )
 
     def export_query(self) -> ExportQuery:
-        """The engine query streaming a raw dataset."""
+        """The export query streaming a raw dataset."""
         return ExportQuery(
             kind=self.dataset,
             workspace_id=self.workspace_id,

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from services.query.engine import FORMULA_STARTS
+from services.export.sql import FORMULA_STARTS
 
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 

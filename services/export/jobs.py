@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 import orjson
 
-from services import errors
 from services.export.datasets import ExportSpec
+from services.export.jobtable import JobTable, request_key
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 _COLUMNS = (
@@ -19,11 +16,13 @@ _COLUMNS = (
     " rows_estimated, size_bytes, file_name, error, attempt, created_at, started_at,"
     " heartbeat_at, finished_at, expires_at"
 )
-
-
-def new_id(prefix: str) -> str:
-    """A fresh job id such as `exp_3f9a…`."""
-    return f"{prefix}_{secrets.token_hex(10)}"
+JOBS = JobTable(
+    "export_jobs",
+    _COLUMNS,
+    id_prefix="exp",
+    noun="export",
+    claim_sets="started_at = coalesce(started_at, now()), heartbeat_at = now(), rows_written = 0",
+)
 
 
 def arq_job_id(kind: str, job_id: str) -> str:
@@ -31,58 +30,28 @@ def arq_job_id(kind: str, job_id: str) -> str:
     return f"{kind}:{job_id}"
 
 
-def request_key(actor: str, payload: Any) -> str:
-    """Identity of a request: the same caller asking the same thing gets the same key."""
-    body = orjson.dumps([actor, payload], option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(body).hexdigest()
-
-
 async def create(
     pg: asyncpg.Pool, *, workspace_id: int, actor: str, spec: ExportSpec, estimate: int
 ) -> tuple[asyncpg.Record, bool]:
     """A queued job for spec, or the identical one still queued or running; (job, created)."""
-    key = request_key(actor, spec.to_json())
-    async with pg.acquire() as conn:
-        row = await conn.fetchrow(
-            f"INSERT INTO export_jobs (id, workspace_id, actor, request_key, dataset, format,"
-            f" columns, spec, rows_estimated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-            f" ON CONFLICT (workspace_id, request_key) WHERE status IN ('queued', 'running')"
-            f" DO NOTHING RETURNING {_COLUMNS}",
-            new_id("exp"),
-            workspace_id,
-            actor,
-            key,
-            spec.dataset,
-            spec.fmt,
-            list(spec.columns),
-            orjson.dumps(spec.to_json()).decode(),
-            estimate,
-        )
-        if row is not None:
-            return row, True
-        existing = await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM export_jobs WHERE workspace_id = $1 AND request_key = $2"
-            " AND status IN ('queued', 'running')",
-            workspace_id,
-            key,
-        )
-    if existing is None:  # it finished between the two statements: start a new one
-        return await create(
-            pg, workspace_id=workspace_id, actor=actor, spec=spec, estimate=estimate
-        )
-    return existing, False
+    return await JOBS.create(
+        pg,
+        workspace_id=workspace_id,
+        actor=actor,
+        key=request_key(actor, spec.to_json()),
+        values={
+            "dataset": spec.dataset,
+            "format": spec.fmt,
+            "columns": list(spec.columns),
+            "spec": orjson.dumps(spec.to_json()).decode(),
+            "rows_estimated": estimate,
+        },
+    )
 
 
 async def get(pg: asyncpg.Pool, workspace_id: int, job_id: str) -> asyncpg.Record:
     """The workspace's job; NOT_FOUND for an unknown id or another workspace's job."""
-    row = await pg.fetchrow(
-        f"SELECT {_COLUMNS} FROM export_jobs WHERE workspace_id = $1 AND id = $2",
-        workspace_id,
-        job_id,
-    )
-    if row is None:
-        raise errors.not_found(f"export {job_id}")
-    return row
+    return await JOBS.get(pg, workspace_id, job_id)
 
 
 async def page(
@@ -124,12 +93,7 @@ async def cancel(pg: asyncpg.Pool, workspace_id: int, job_id: str) -> asyncpg.Re
 
 async def claim(pg: asyncpg.Pool, job_id: str) -> asyncpg.Record | None:
     """Start a new attempt of a queued or running job; None when it is finished or cancelled."""
-    return await pg.fetchrow(
-        f"UPDATE export_jobs SET status = 'running', attempt = attempt + 1,"
-        f" started_at = coalesce(started_at, now()), heartbeat_at = now(), rows_written = 0"
-        f" WHERE id = $1 AND status IN ('queued', 'running') RETURNING {_COLUMNS}",
-        job_id,
-    )
+    return await JOBS.claim(pg, job_id)
 
 
 async def heartbeat(pg: asyncpg.Pool, job_id: str, attempt: int, rows: int) -> bool:
@@ -155,30 +119,22 @@ async def succeed(
     retention_hours: float,
 ) -> bool:
     """Mark the attempt's job succeeded with its file; False if the attempt no longer owns it."""
-    found = await pg.fetchval(
-        "UPDATE export_jobs SET status = 'succeeded', rows_written = $3, size_bytes = $4,"
-        " file_name = $5, finished_at = now(), heartbeat_at = now(),"
-        " expires_at = now() + make_interval(secs => $6)"
-        " WHERE id = $1 AND attempt = $2 AND status = 'running' RETURNING 1",
+    return await JOBS.finish(
+        pg,
         job_id,
         attempt,
+        "status = 'succeeded', rows_written = $3, size_bytes = $4, file_name = $5,"
+        " heartbeat_at = now(), expires_at = now() + make_interval(secs => $6)",
         rows,
         size,
         file_name,
         retention_hours * 3600.0,
     )
-    return found is not None
 
 
 async def fail(pg: asyncpg.Pool, job_id: str, attempt: int, error: str) -> None:
     """Mark the attempt's job failed."""
-    await pg.execute(
-        "UPDATE export_jobs SET status = 'failed', error = $3, finished_at = now()"
-        " WHERE id = $1 AND attempt = $2 AND status = 'running'",
-        job_id,
-        attempt,
-        error[:2000],
-    )
+    await JOBS.fail(pg, job_id, attempt, error)
 
 
 async def stalled(pg: asyncpg.Pool, seconds: float) -> list[str]:

@@ -14,8 +14,8 @@ import orjson
 from services.config import Settings
 from services.export import formats, jobs
 from services.export.datasets import ExportSpec, aggregated_rows
+from services.export.sql import compile_export
 from services.export.storage import Cancelled, ExportStorage, Progress, write_bytes, write_stream
-from services.query import engine
 from services.stores import clickhouse_http
 from services.stores.clickhouse import ClickHouse
 
@@ -42,7 +42,7 @@ async def inline(ch: ClickHouse, settings: Settings, spec: ExportSpec) -> bytes:
     """The whole (small) export as one uncompressed document."""
     if not spec.raw:
         return formats.render(await aggregated_rows(ch, spec), spec.columns, spec.fmt)
-    sql, params = engine.compile_export(spec.export_query())
+    sql, params = compile_export(spec.export_query())
 
     def fetch() -> bytes:
         with clickhouse_http.stream(ch.target, settings.clickhouse_http_port, sql, params) as body:
@@ -66,7 +66,7 @@ async def write_file(
     final = storage.path(ws, job_id, spec.fmt)
     progress = Progress()
     if spec.raw:
-        sql, params = engine.compile_export(spec.export_query())
+        sql, params = compile_export(spec.export_query())
         cancelled = threading.Event()
 
         def produce() -> int:

@@ -13,19 +13,19 @@ import orjson
 from arq import ArqRedis
 from google.api import httpbody_pb2
 
-from services import errors, pb
-from services.audit.recorder import record
+from services import cursor, errors, pb
+from services.auditlog.recorder import record
 from services.auth import principal as principals
 from services.auth.signing import Signer, signer
 from services.export import batch, jobs, links, runner, views
 from services.export.datasets import ExportSpec, aggregated_rows, resolve_spec
 from services.export.formats import MEDIA_TYPES
+from services.export.sql import compile_export, count_export
 from services.export.storage import ExportStorage
-from services.query import cursor, engine
 from services.rpc.router import ReadRouter
-from services.server.deps import Deps
 from services.server.trailers import HTTP_STATUS_TRAILER
 from services.stores import clickhouse_http
+from services.stores.deps import Deps
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
@@ -87,7 +87,7 @@ class ExportServicer(pb.export_pb2_grpc.ExportServiceServicer):
     async def _estimate(self, spec: ExportSpec) -> int:
         if not spec.raw:
             return 0
-        return await engine.count_export(self.deps.ch, spec.export_query())
+        return await count_export(self.deps.ch, spec.export_query())
 
     async def Export(self, request, context):  # noqa: N802, ANN001
         caller = principals.current()
@@ -185,7 +185,7 @@ class ExportServicer(pb.export_pb2_grpc.ExportServiceServicer):
     async def _raw_rows(self, spec: ExportSpec) -> AsyncIterator[dict[str, Any]]:
         """The rows of a raw dataset as dicts, read from ClickHouse in blocks."""
         ndjson = ExportSpec.from_json({**spec.to_json(), "fmt": "ndjson"})
-        sql, params = engine.compile_export(ndjson.export_query())
+        sql, params = compile_export(ndjson.export_query())
         settings, ch = self.deps.settings, self.deps.ch
         opened = clickhouse_http.stream(ch.target, settings.clickhouse_http_port, sql, params)
         body: Iterator[bytes] = await asyncio.to_thread(opened.__enter__)

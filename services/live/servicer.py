@@ -22,7 +22,7 @@ from services.live.attribution import Attribution, click_cache_value
 from services.live.enrich import accept_click_wire, accept_clicks, scan_wire
 from services.live.links import LinkDirectory
 from services.live.stream import EventStream
-from services.server.deps import Deps
+from services.stores.deps import Deps
 
 
 class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):

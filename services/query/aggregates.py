@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from services import errors
-from services.query.engine import EVENT_KINDS, METRIC_ORDER, DimensionFilter, EventQuery, Row
+from services.query.engine import METRIC_ORDER, EventQuery, Row
+from services.query.predicates import EVENT_KINDS, DimensionFilter
 from services.timerange import local_midnight
 
 # The dimensions kept per day and link (besides the link itself); the rollup job fills these.

@@ -10,10 +10,11 @@ import asyncpg
 from services import errors
 from services.geo import CONTINENT_NAMES
 from services.pb import common_pb2 as c
-from services.query import engine
-from services.query.engine import DimensionFilter, Row
+from services.query import predicates
+from services.query.engine import Row
 from services.query.executor import Executor
 from services.query.params import QueryContext
+from services.query.predicates import DimensionFilter
 from services.query.presets import ALL_KINDS, EMPTY, money, per_kind
 
 # What a breakdown can be ranked by: (event kind, Row metric).
@@ -125,4 +126,4 @@ async def group_breakdown(
 
 def dimension_param(value: str, default: str = "country") -> str:
     """The `dimension` parameter of leads/sales breakdowns and composite."""
-    return choose(value, tuple(engine.DIMENSIONS), "dimension", default)
+    return choose(value, tuple(predicates.DIMENSIONS), "dimension", default)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from services import cursor
 from services.pb import query_pb2 as q
-from services.query import cursor, engine
-from services.query.engine import ListQuery
+from services.query import listings
 from services.query.executor import Executor
+from services.query.listings import ListQuery
 from services.query.params import QueryContext
+from services.query.predicates import EVENT_KINDS
 from services.query.presets import per_kind, rate, totals
 
 DETAIL_COLUMNS = {
@@ -28,7 +30,7 @@ async def details(
     after = cursor.decode_position(page)
     pages = await asyncio.gather(
         *(
-            engine.run_list(
+            listings.run_list(
                 ex.ch,
                 ListQuery(
                     kind=kind,
@@ -83,7 +85,7 @@ async def details(
 
 async def funnel(ex: Executor, ctx: QueryContext) -> q.FunnelResponse:
     """Click -> lead -> sale: counts, rate from the previous step and from the first."""
-    found = totals(await per_kind(ex, ctx, engine.EVENT_KINDS, with_visitors=False))
+    found = totals(await per_kind(ex, ctx, EVENT_KINDS, with_visitors=False))
     counts = [("click", found.clicks), ("lead", found.leads), ("sale", found.sales)]
     steps = [
         q.FunnelStep(

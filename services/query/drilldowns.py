@@ -9,11 +9,12 @@ import asyncpg
 
 from services import errors
 from services.pb import query_pb2 as q
-from services.query import engine
+from services.query import sequences
 from services.query.breakdowns import breakdown
-from services.query.engine import DimensionFilter, SequenceQuery
 from services.query.executor import Executor
 from services.query.params import QueryContext
+from services.query.predicates import DimensionFilter
+from services.query.sequences import SequenceQuery
 
 DEFAULT_SESSION_MINUTES = 30
 MAX_SESSION_MINUTES = 24 * 60
@@ -109,7 +110,7 @@ async def click_paths(
         raise errors.invalid_argument(
             "sessionMinutes", f"sessionMinutes must be between 1 and {MAX_SESSION_MINUTES}"
         )
-    found = await engine.run_sequences(
+    found = await sequences.run_sequences(
         ex.ch,
         SequenceQuery(
             workspace_id=ctx.workspace_id,

@@ -8,7 +8,7 @@ from services import errors, pb
 from services.query import breakdowns, params, presets
 from services.query.embed_tokens import Grant
 from services.query.executor import Executor
-from services.server.deps import Deps
+from services.stores.deps import Deps
 
 # The only query parameters a widget may pass; the scope comes from the token.
 ALLOWED = ("days", "timezone", "granularity", "limit")

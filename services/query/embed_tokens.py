@@ -15,7 +15,9 @@ from typing import Any
 import asyncpg
 
 from services import errors, pb
-from services.audit.recorder import record, transaction
+from services.auditlog.recorder import record, transaction
+from services.auditlog.revocations import Revocable
+from services.auditlog.revocations import revoke as revoke_grant
 from services.auth.principal import Principal
 from services.auth.signing import Signer
 from services.query.scope import require_link
@@ -28,6 +30,7 @@ MAX_TTL_SECONDS = 365 * 86400
 PAGE_PATH = "/embed"
 
 _COLUMNS = "id, workspace_id, link_id, max_days, created_by, created_at, expires_at, revoked_at"
+_EMBED_TOKENS = Revocable("embed_tokens", _COLUMNS, "embed.revoked", "embed_token:{id}")
 _GRANT_SQL = """
 SELECT e.id, e.workspace_id, e.link_id, e.max_days, e.expires_at, e.revoked_at,
        w.organization_id, w.plan, w.timezone, w.default_currency, p.max_days AS plan_max_days,
@@ -140,17 +143,7 @@ async def revoke(
             raise errors.not_found(f"embed token {token_id}")
         if row["revoked_at"] is not None:
             return _describe(row)
-        row = await tx.fetchrow(
-            f"UPDATE embed_tokens SET revoked_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
-            token_id,
-        )
-        await record(
-            tx,
-            workspace_id=row["workspace_id"],
-            actor=actor,
-            action="embed.revoked",
-            target=f"embed_token:{token_id}",
-        )
+        row = await revoke_grant(tx, _EMBED_TOKENS, token_id, actor=actor)
     return _describe(row)
 
 

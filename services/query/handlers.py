@@ -30,7 +30,7 @@ from services.query.aggregates import DailyAggregates
 from services.query.breakdowns import DEVICE_DIMENSIONS, RANKINGS, choose
 from services.query.executor import Executor
 from services.query.scope import require_link
-from services.server.deps import Deps
+from services.stores.deps import Deps
 
 
 @dataclass(frozen=True)

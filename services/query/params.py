@@ -9,9 +9,10 @@ from typing import Any
 from services import errors, pb, timerange
 from services.auth.principal import Principal
 from services.query import scope
-from services.query.engine import FILTERABLE, DimensionFilter, EventQuery
+from services.query.engine import EventQuery
 from services.query.executor import Sources
-from services.server.deps import Deps
+from services.query.predicates import FILTERABLE, DimensionFilter
+from services.stores.deps import Deps
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 
 from services.pb import common_pb2 as c
-from services.query import buckets, engine
+from services.query import buckets
 from services.query.engine import Row
 from services.query.executor import Executor
 from services.query.params import QueryContext
+from services.query.predicates import EVENT_KINDS
 
-ALL_KINDS = engine.EVENT_KINDS
+ALL_KINDS = EVENT_KINDS
 EMPTY = Row(0, 0, 0, 0.0)
 
 

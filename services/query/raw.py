@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from services import errors
+from services import cursor, errors
 from services.auth.principal import Principal
 from services.pb import query_pb2 as q
-from services.query import cursor, engine
-from services.query.engine import ListQuery
+from services.query import listings
+from services.query.listings import ListQuery
 from services.query.params import optional
 from services.stores.clickhouse import ClickHouse
 from services.timerange import local_midnight
@@ -65,7 +65,7 @@ async def raw_events(
             raise errors.not_found(f"url {url_id}")
         links_filter = (url_id,)
     after = cursor.decode_position(request.cursor)
-    rows = await engine.run_list(
+    rows = await listings.run_list(
         ch,
         ListQuery(
             kind="clicks",

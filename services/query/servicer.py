@@ -12,8 +12,8 @@ from services import pb
 from services.auth import principal
 from services.auth.principal import Principal
 from services.query.handlers import HANDLERS, Call, Handler, QueryDeps
-from services.server.deps import Deps
 from services.server.trailers import NO_STORE_TRAILER
+from services.stores.deps import Deps
 
 Rpc = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Message]]
 

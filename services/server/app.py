@@ -11,15 +11,15 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.audit.denials import DenialRecorder
+from services.auditlog.denials import DenialRecorder
 from services.auth import signing
 from services.auth.ratelimit import RateLimiter
 from services.auth.resolver import TokenResolver
 from services.config import Settings
 from services.pb import SERVICES
 from services.rpc.contract import contract
-from services.server.deps import Deps
 from services.server.interceptors import AuthInterceptor, ErrorInterceptor
+from services.stores.deps import Deps
 
 log = logging.getLogger("linkpulse.server")
 

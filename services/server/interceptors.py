@@ -8,15 +8,14 @@ from typing import Any
 
 import grpc
 
-from services import errors, pb
+from services import errors, pb, request_context
 from services.auth import principal as principals
 from services.auth import ratelimit
 from services.auth.authorize import authorize
 from services.auth.ratelimit import RateLimiter
 from services.auth.resolver import TokenResolver
-from services.server import request_context
+from services.request_context import RequestContext
 from services.server.handlers import wrap_handler
-from services.server.request_context import RequestContext
 from services.server.trailers import WORKSPACE_TRAILER
 
 log = logging.getLogger("linkpulse.rpc")

@@ -14,8 +14,8 @@ from services import config
 from services.admin.credentials import create_api_key, revoke_api_key
 from services.auth.resolver import TokenResolver
 from services.money import FxTable
-from services.server.deps import Deps
 from services.stores.clickhouse import ClickHouse, ClickHouseTarget
+from services.stores.deps import Deps
 from services.stores.redisclient import create_redis
 from tests.bench import dataset as dataset_mod
 from tests.bench import export as export_bench

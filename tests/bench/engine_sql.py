@@ -22,8 +22,8 @@ from services.auth.principal import Principal
 from services.query import params
 from services.query.params import QueryContext
 from services.query.servicer import QueryServicer
-from services.server.deps import Deps
 from services.stores.clickhouse import ClickHouse
+from services.stores.deps import Deps
 from tests.bench.routes import Route
 
 Statement = tuple[str, dict[str, Any]]

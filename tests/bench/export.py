@@ -26,7 +26,7 @@ from services.config import Settings
 from services.devstack import components, processes
 from services.export import jobs
 from services.export.datasets import ExportSpec
-from services.query.engine import LIST_COLUMNS
+from services.query.listings import LIST_COLUMNS
 from services.stores.clickhouse import ClickHouse, ClickHouseTarget
 from tests.bench.dataset import Dataset
 from tests.bench.progress import say

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 
 from services.auth.principal import Principal
-from services.server.deps import Deps
 from services.stores.clickhouse import ClickHouse
+from services.stores.deps import Deps
 from tests.bench import answers, engine_sql
 from tests.bench.baseline import PostgresBaseline
 from tests.bench.engine_sql import EnginePlan

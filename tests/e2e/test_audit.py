@@ -17,7 +17,7 @@ import pytest
 
 from services import pb
 from services.admin import credentials, tenants
-from services.audit.recorder import record
+from services.auditlog.recorder import record
 from services.auth.tokens import token_hash
 from tests.conftest import ROOT
 

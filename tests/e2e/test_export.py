@@ -387,7 +387,7 @@ async def test_stream_export_to_grpc_callers(system, ch, tenant):
 
 
 async def test_expired_files_are_purged(system, pg, tenant, http, ch):
-    from services.server.deps import Deps
+    from services.stores.deps import Deps
     from workers.exports import purge_expired_exports
 
     t = await tenant()

@@ -10,9 +10,9 @@ from arq import Retry
 
 from services.export import jobs
 from services.export.datasets import ExportSpec
-from services.query.engine import LIST_COLUMNS
-from services.server.deps import Deps
+from services.query.listings import LIST_COLUMNS
 from services.stores.clickhouse import ClickHouse
+from services.stores.deps import Deps
 from workers.exports import MAX_TRIES, run_export
 from workers.main import worker_settings
 

@@ -11,6 +11,7 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
+from services.config import Settings
 from services.query import engine
 from services.query.aggregates import load_state
 from services.query.engine import EventQuery
@@ -247,7 +248,8 @@ async def test_a_workspace_being_refreshed_is_skipped(system, pg, ch):
 
 def test_the_worker_schedules_the_job(settings, monkeypatch):
     monkeypatch.setenv("ROLLUP_EVERY_MINUTES", "10")
-    config = worker_settings(settings)
+    assert Settings().rollup_every_minutes == 10
+    config = worker_settings(replace(settings, rollup_every_minutes=10))
     assert refresh_daily_aggregates in config["functions"]
     [cron] = [c for c in config["cron_jobs"] if c.coroutine is refresh_daily_aggregates]
     assert cron.minute == {0, 10, 20, 30, 40, 50}

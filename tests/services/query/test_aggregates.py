@@ -16,7 +16,8 @@ from services.errors import ApiError
 from services.money import FxTable
 from services.query import engine
 from services.query.aggregates import DailyAggregates
-from services.query.engine import DimensionFilter, EventQuery, Row
+from services.query.engine import EventQuery, Row
+from services.query.predicates import DimensionFilter
 from services.stores.clickhouse import ClickHouse
 from services.timerange import local_midnight
 from workers.rollups import RollupSettings, Workspace, refresh_workspace

@@ -27,7 +27,7 @@ from services.auth.resolver import TokenResolver
 from services.config import Settings
 from services.server import request_context
 from services.server.interceptors import AuthInterceptor, ErrorInterceptor
-from services.server.request_context import RequestContext
+from services.request_context import RequestContext
 from services.server.trailers import WORKSPACE_TRAILER
 from tests.conftest import Tenant
 

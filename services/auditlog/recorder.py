@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from services.audit.chain import GENESIS, Entry, link_hash
-from services.server import request_context
+from services import request_context
+from services.auditlog.chain import GENESIS, Entry, link_hash
 
 OUTCOMES = ("success", "denied", "failure")
 

@@ -8,9 +8,9 @@ import logging
 import asyncpg
 
 from services import errors
-from services.audit.recorder import record
+from services.auditlog.recorder import record
 from services.auth.principal import Principal
-from services.server.request_context import RequestContext
+from services.request_context import RequestContext
 
 log = logging.getLogger("linkpulse.audit")
 

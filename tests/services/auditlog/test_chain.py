@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from services.audit.chain import GENESIS, Entry, canonical, link_hash, verify
+from services.auditlog.chain import GENESIS, Entry, canonical, link_hash, verify
 
 T0 = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=UTC)
 

@@ -1,0 +1,1 @@
+"""The audit log: hash-chained entries appended by every service and the server plumbing."""
