@@ -20,14 +20,13 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 from redis.asyncio import Redis
 
-from services import errors, pb
+from services import errors, pb, request_context
 from services.auth import principal as principals
 from services.auth.ratelimit import RateLimiter
 from services.auth.resolver import TokenResolver
 from services.config import Settings
-from services.server import request_context
-from services.server.interceptors import AuthInterceptor, ErrorInterceptor
 from services.request_context import RequestContext
+from services.server.interceptors import AuthInterceptor, ErrorInterceptor
 from services.server.trailers import WORKSPACE_TRAILER
 from tests.conftest import Tenant
 
