@@ -30,9 +30,9 @@ from redis.asyncio import Redis
 
 from services.config import Settings
 from services.live import rows
+from services.live.lookups import existing_event_ids
 from services.live.stream import REDIS_DOWN
 from services.live.tables import TABLES
-from services.query.engine import existing_event_ids
 from services.stores import clickhouse_http
 from services.stores.clickhouse import ClickHouse
 from services.stores.redisclient import create_redis
