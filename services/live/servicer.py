@@ -1,7 +1,7 @@
 """LiveService: validates clicks, leads and sales of the caller's workspace and enqueues them.
 
 Accepted events go to the durable ingestion stream (services.live.stream); the flusher
-(services.live.flusher) writes them to ClickHouse. A request succeeds only once its events are
+(workers.flusher) writes them to ClickHouse. A request succeeds only once its events are
 in the stream; if Redis cannot take them it fails with UNAVAILABLE and none of them was taken.
 """
 
