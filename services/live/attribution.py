@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-import grpc
 import orjson
 from redis.asyncio import Redis
 
@@ -88,12 +87,7 @@ class Attribution:
             return cached
         row = await lookups.click_dimensions(self.ch, workspace_id, click_id, ATTRIBUTED)
         if row is None:
-            raise errors.ApiError(
-                grpc.StatusCode.NOT_FOUND,
-                "not_found",
-                f"click {click_id} not found in this workspace",
-                field,
-            )
+            raise errors.not_found(f"click {click_id}", field, in_workspace=True)
         return {"click_id": click_id, **dict(zip(ATTRIBUTED, row, strict=True))}
 
     async def customer(self, workspace_id: int, customer_id: str, field: str) -> dict[str, Any]:
@@ -103,10 +97,7 @@ class Attribution:
             return cached
         row = await lookups.latest_lead(self.ch, workspace_id, customer_id, ATTRIBUTED)
         if row is None:
-            raise errors.ApiError(
-                grpc.StatusCode.NOT_FOUND,
-                "not_found",
-                f"no lead of customer {customer_id!r} in this workspace",
-                field,
+            raise errors.not_found(
+                "lead", field, message=f"no lead of customer {customer_id!r} in this workspace"
             )
         return dict(zip(("click_id", *ATTRIBUTED), row, strict=True))

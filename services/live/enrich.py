@@ -9,7 +9,6 @@ from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import urlparse
 
-import grpc
 from user_agents import parse as parse_ua
 
 from services import errors, pb
@@ -112,9 +111,7 @@ def _where(offset: int | None, at: int, field: str) -> str:
 def _unknown_link(where: str, link_id: int) -> errors.ApiError:
     if link_id <= 0:
         return errors.invalid_argument(where, f"{where} is required")
-    return errors.ApiError(
-        grpc.StatusCode.NOT_FOUND, "not_found", f"link {link_id} not found in this workspace", where
-    )
+    return errors.not_found(f"link {link_id}", where, in_workspace=True)
 
 
 def accept_clicks(

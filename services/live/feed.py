@@ -177,12 +177,7 @@ async def _campaign_links(pg: asyncpg.Pool, workspace_id: int, campaign_id: int)
         campaign_id,
     )
     if not rows:
-        raise errors.ApiError(
-            grpc.StatusCode.NOT_FOUND,
-            "not_found",
-            f"campaign {campaign_id} not found in this workspace",
-            "campaign_id",
-        )
+        raise errors.not_found(f"campaign {campaign_id}", "campaign_id", in_workspace=True)
     return {row["link"] for row in rows if row["link"] is not None}
 
 
