@@ -19,7 +19,8 @@ from services.ids import EventIds
 from services.live import conversions, feed, stats
 from services.live.accepted import Accepted, accepted_one
 from services.live.attribution import Attribution, click_cache_value
-from services.live.enrich import accept_click_wire, accept_clicks, scan_wire
+from services.live.compiled_clicks import accept_click_wire, scan_wire
+from services.live.enrich import accept_clicks
 from services.live.links import LinkDirectory
 from services.live.stream import EventStream
 from services.server.deps import Deps
