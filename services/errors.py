@@ -41,9 +41,18 @@ def invalid_argument(field: str, message: str) -> ApiError:
     return ApiError(grpc.StatusCode.INVALID_ARGUMENT, "invalid_argument", message, field)
 
 
-def not_found(what: str) -> ApiError:
-    """The named resource does not exist in the caller's workspace."""
-    return ApiError(grpc.StatusCode.NOT_FOUND, "not_found", f"{what} not found")
+def not_found(
+    what: str,
+    field: str | None = None,
+    *,
+    in_workspace: bool = False,
+    message: str | None = None,
+) -> ApiError:
+    """The named resource does not exist in the caller's workspace: "<what> not found" (with
+    " in this workspace" when in_workspace), or message when given; field names the parameter."""
+    if message is None:
+        message = f"{what} not found in this workspace" if in_workspace else f"{what} not found"
+    return ApiError(grpc.StatusCode.NOT_FOUND, "not_found", message, field)
 
 
 def unauthenticated(message: str) -> ApiError:

@@ -13,6 +13,7 @@ from services.errors import StoreUnavailable
 from services.export import batch, jobs, runner
 from services.export.storage import ExportStorage
 from services.stores.deps import Deps
+from workers import backoff
 
 log = logging.getLogger("linkpulse.worker.exports")
 
@@ -21,7 +22,7 @@ MAX_TRIES = 5
 
 
 def _backoff(ctx: dict[str, Any]) -> float:
-    return float(min(2 ** int(ctx.get("job_try", 1)), 60))
+    return backoff.delay(int(ctx.get("job_try", 1)), first=2.0, cap=60.0)
 
 
 async def run_export(ctx: dict[str, Any], job_id: str) -> dict[str, Any]:

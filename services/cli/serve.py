@@ -27,7 +27,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
         run_worker(settings)
     elif args.name == "flusher":
-        from services.live.flusher import run as run_flusher
+        from workers.flusher import run as run_flusher
 
         asyncio.run(run_flusher(settings))
     else:

@@ -1,4 +1,4 @@
-"""Types of the compiled click ingestion path (_clickwire.c); see services.live.enrich."""
+"""Types of the compiled click ingestion path (_clickwire.c); see services.live.compiled_clicks."""
 
 from collections.abc import Callable
 

@@ -1,8 +1,5 @@
-"""Finding the click a lead or sale converts: Redis first (recent clicks), then ClickHouse.
-
-The ClickHouse look-ups are point reads by id for ingestion, not analytics, so they live here
-rather than in the query engine; both start with `workspace_id = …` like every store query.
-"""
+"""Finding the click a lead or sale converts: Redis first (recent clicks), then ClickHouse
+(services.live.lookups)."""
 
 from __future__ import annotations
 
@@ -10,15 +7,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-import grpc
 import orjson
 from redis.asyncio import Redis
 
 from services import errors
-from services.live import rows, scripts
+from services.live import lookups, rows, scripts
 from services.live.stream import REDIS_DOWN, Keys, cache_days, click_slot
 from services.live.tables import ATTRIBUTED, CLICK_COLUMNS
-from services.query import engine
 from services.stores.clickhouse import ClickHouse
 
 # KEYS: click rows strings (`Keys.click_rows`); ARGV[1]: a click id. The row of that id, or
@@ -90,14 +85,9 @@ class Attribution:
         )
         if cached is not None:
             return cached
-        row = await engine.click_dimensions(self.ch, workspace_id, click_id, ATTRIBUTED)
+        row = await lookups.click_dimensions(self.ch, workspace_id, click_id, ATTRIBUTED)
         if row is None:
-            raise errors.ApiError(
-                grpc.StatusCode.NOT_FOUND,
-                "not_found",
-                f"click {click_id} not found in this workspace",
-                field,
-            )
+            raise errors.not_found(f"click {click_id}", field, in_workspace=True)
         return {"click_id": click_id, **dict(zip(ATTRIBUTED, row, strict=True))}
 
     async def customer(self, workspace_id: int, customer_id: str, field: str) -> dict[str, Any]:
@@ -105,12 +95,9 @@ class Attribution:
         cached = await self._cached(lambda day: self.keys.customers(workspace_id, day), customer_id)
         if cached is not None:
             return cached
-        row = await engine.latest_lead(self.ch, workspace_id, customer_id, ATTRIBUTED)
+        row = await lookups.latest_lead(self.ch, workspace_id, customer_id, ATTRIBUTED)
         if row is None:
-            raise errors.ApiError(
-                grpc.StatusCode.NOT_FOUND,
-                "not_found",
-                f"no lead of customer {customer_id!r} in this workspace",
-                field,
+            raise errors.not_found(
+                "lead", field, message=f"no lead of customer {customer_id!r} in this workspace"
             )
         return dict(zip(("click_id", *ATTRIBUTED), row, strict=True))

@@ -9,13 +9,12 @@ from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import urlparse
 
-import grpc
 from user_agents import parse as parse_ua
 
 from services import errors, pb
 from services.geo import CONTINENT_OF
 from services.ids import MAX_ID
-from services.live import _clickwire, rows
+from services.live import rows
 from services.live.accepted import Accepted
 
 MAX_FUTURE = timedelta(minutes=5)
@@ -112,9 +111,7 @@ def _where(offset: int | None, at: int, field: str) -> str:
 def _unknown_link(where: str, link_id: int) -> errors.ApiError:
     if link_id <= 0:
         return errors.invalid_argument(where, f"{where} is required")
-    return errors.ApiError(
-        grpc.StatusCode.NOT_FOUND, "not_found", f"link {link_id} not found in this workspace", where
-    )
+    return errors.not_found(f"link {link_id}", where, in_workspace=True)
 
 
 def accept_clicks(
@@ -182,34 +179,4 @@ def accept_clicks(
         add_id(event_id)
         add_stat(("click", seconds, link_id, visitor))
         add_field(str(event_id))
-    return accepted
-
-
-def scan_wire(data: bytes) -> tuple[set[int], int, int] | None:
-    """(link ids, events, events without an id) of IngestRequest bytes; None when the compiled
-    reader leaves them to protobuf."""
-    return _clickwire.scan(data)
-
-
-def accept_click_wire(
-    data: bytes,
-    *,
-    workspace_id: int,
-    destinations: dict[int, str],
-    new_ids: list[int],
-    now: datetime,
-) -> Accepted | None:
-    """accept_clicks over IngestRequest bytes, done by the compiled path (`_clickwire.c`):
-    the same rows, ids and stats, events without an id taking new_ids in order. None when the
-    request holds anything that path leaves to accept_clicks: an error to name, a looser time
-    form, text JSON must escape, a wire form it does not read."""
-    found = _clickwire.accept(
-        data, workspace_id, destinations, new_ids, int(now.timestamp()),
-        (now + MAX_FUTURE).timestamp(), CONTINENT_OF, client_info, referrer_host,
-    )  # fmt: skip
-    if found is None:
-        return None
-    accepted = Accepted("click")
-    accepted.rows, accepted.event_ids, accepted.claimed, accepted.stats = found[:4]
-    accepted.cache_fields = found[4]
     return accepted

@@ -1,7 +1,7 @@
 """LiveService: validates clicks, leads and sales of the caller's workspace and enqueues them.
 
 Accepted events go to the durable ingestion stream (services.live.stream); the flusher
-(services.live.flusher) writes them to ClickHouse. A request succeeds only once its events are
+(workers.flusher) writes them to ClickHouse. A request succeeds only once its events are
 in the stream; if Redis cannot take them it fails with UNAVAILABLE and none of them was taken.
 """
 
@@ -16,11 +16,12 @@ from google.protobuf.message import DecodeError
 from services import errors, pb
 from services.auth import live_tokens, principal, signing
 from services.ids import EventIds
-from services.live import conversions, feed, stats
+from services.live import feed, leads_and_sales, stats
 from services.live.accepted import Accepted, accepted_one
 from services.live.attribution import Attribution, click_cache_value
-from services.live.enrich import accept_click_wire, accept_clicks, scan_wire
-from services.live.links import LinkDirectory
+from services.live.compiled_clicks import accept_click_wire, scan_wire
+from services.live.enrich import accept_clicks
+from services.live.link_destinations import LinkDirectory
 from services.live.stream import EventStream
 from services.stores.deps import Deps
 
@@ -145,11 +146,11 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
         return await self.accept([request], batch=False)
 
     async def TrackLead(self, request, context):  # noqa: N802, ANN001
-        conversions.check_lead(request)
+        leads_and_sales.check_lead(request)
         workspace_id = principal.current().workspace_id
         click = await self.attribution.click(workspace_id, request.click_id, "click_id")
         event_id = request.event_id or self.ids.next()
-        row = conversions.lead_row(
+        row = leads_and_sales.lead_row(
             request,
             workspace_id=workspace_id,
             event_id=event_id,
@@ -168,7 +169,7 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
 
     async def TrackSale(self, request, context):  # noqa: N802, ANN001
         supported = set(await self.deps.fx.currencies())
-        currency = conversions.check_sale(request, supported)
+        currency = leads_and_sales.check_sale(request, supported)
         workspace_id = principal.current().workspace_id
         if request.click_id:
             click = await self.attribution.click(workspace_id, request.click_id, "click_id")
@@ -176,7 +177,7 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
             customer = request.customer_id.strip()
             click = await self.attribution.customer(workspace_id, customer, "customer_id")
         event_id = request.event_id or self.ids.next()
-        row = conversions.sale_row(
+        row = leads_and_sales.sale_row(
             request,
             workspace_id=workspace_id,
             event_id=event_id,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -201,47 +200,3 @@ async def run(ch: ClickHouse, q: EventQuery) -> list[Row]:
         )
         for r in await ch.fetch(sql, params)
     ]
-
-
-async def existing_event_ids(
-    ch: ClickHouse, kind: str, keys: Iterable[tuple[int, int]]
-) -> set[tuple[int, int]]:
-    """Which (workspace_id, event_id) pairs are already stored in a raw event table."""
-    if kind not in EVENT_KINDS:
-        raise ValueError(f"unknown event table {kind!r}")
-    wanted = set(keys)
-    if not wanted:
-        return set()
-    workspaces = tuple(sorted({w for w, _ in wanted}))
-    ids = tuple(sorted({e for _, e in wanted}))
-    rows = await ch.fetch(
-        f"SELECT DISTINCT workspace_id, event_id FROM {kind}"
-        " WHERE workspace_id IN %(w)s AND event_id IN %(ids)s",
-        {"w": workspaces, "ids": ids},
-    )
-    return {(int(w), int(e)) for w, e in rows} & wanted
-
-
-async def click_dimensions(
-    ch: ClickHouse, workspace_id: int, click_id: int, columns: tuple[str, ...]
-) -> tuple[Any, ...] | None:
-    """The given columns of one click of the workspace (attribution of leads and sales)."""
-    rows = await ch.fetch(
-        f"SELECT {', '.join(columns)} FROM clicks"
-        " WHERE workspace_id = %(w)s AND event_id = %(id)s LIMIT 1",
-        {"w": workspace_id, "id": click_id},
-    )
-    return rows[0] if rows else None
-
-
-async def latest_lead(
-    ch: ClickHouse, workspace_id: int, customer_id: str, columns: tuple[str, ...]
-) -> tuple[Any, ...] | None:
-    """click_id and the given columns of the customer's latest lead in the workspace."""
-    rows = await ch.fetch(
-        f"SELECT click_id, {', '.join(columns)} FROM leads"
-        " WHERE workspace_id = %(w)s AND customer_id = %(c)s"
-        " ORDER BY timestamp DESC, event_id DESC LIMIT 1",
-        {"w": workspace_id, "c": customer_id},
-    )
-    return rows[0] if rows else None

@@ -357,6 +357,77 @@ async def test_flusher_killed_between_insert_and_ack_counts_exactly_once(own, ch
     assert await _pending(own.settings) == 0
 
 
+def _varied_clicks(link_ids: list[int], first_id: int) -> list[pb.live_pb2.ClickEvent]:
+    """Clicks with client ids from first_id that use what enrichment fills in or derives."""
+    agents = (UA_IPHONE, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0", "curl/8.0", "")
+    return [
+        pb.live_pb2.ClickEvent(
+            event_id=first_id + i,
+            link_id=link_ids[i % len(link_ids)],
+            timestamp=("2026-11-02T10:00:00Z", "2026-11-02T11:30:00+02:00", "")[i % 3],
+            country=("de", " fr ", "", "US")[i % 4],
+            city=("München", "", "Paris")[i % 3],
+            user_agent=agents[i % len(agents)],
+            ip=f"10.0.{i % 5}.{i}" if i % 6 else "",
+            referrer_url=("https://news.example.com/a?x=1", "", "not a url")[i % 3],
+            visitor_id="" if i % 4 else f"v{i}",
+            trigger=("", "qr")[i % 2],
+        )
+        for i in range(40)
+    ]
+
+
+async def test_without_the_compiled_path_ingest_gives_the_same_answers(
+    system, own, ch, tenant, tmp_path
+):
+    t = await tenant()
+    # A live service whose import of the extension fails, as where it was never built.
+    blocked = tmp_path / "without_clickwire"
+    blocked.mkdir()
+    (blocked / "sitecustomize.py").write_text(
+        'import sys\nsys.modules["services.live._clickwire"] = None\n'
+    )
+    path = os.pathsep.join(p for p in (str(blocked), os.environ.get("PYTHONPATH", "")) if p)
+    python_live = own.start("live", "own-live-python", PYTHONPATH=path)
+    own.start("flusher", "own-flusher")
+    bad = _clicks(t.link_ids, 3)
+    bad[1].country = "Germany"
+    answers = []
+    for address, first_id in ((system.settings.live_addr, 1_000), (own.settings.live_addr, 2_000)):
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = pb.live_pb2_grpc.LiveServiceStub(channel)
+            events = _varied_clicks(t.link_ids, first_id)
+            reply = await stub.Ingest(pb.live_pb2.IngestRequest(events=events), metadata=t.metadata)
+            again = await stub.Ingest(
+                pb.live_pb2.IngestRequest(events=events[:5]), metadata=t.metadata
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.Ingest(pb.live_pb2.IngestRequest(events=bad), metadata=t.metadata)
+        answers.append(
+            (
+                reply.accepted,
+                [i - first_id for i in reply.event_ids],
+                (again.accepted, again.duplicates),
+                (refused.value.code(), refused.value.details()),
+            )
+        )
+    assert answers[0] == answers[1]
+    assert answers[0][:3] == (40, list(range(40)), (5, 5))
+    await system.drained()
+    await wait_drained(own.settings, 60)
+    stored = []
+    for first_id in (1_000, 2_000):
+        rows = await ch.fetch(
+            "SELECT * FROM clicks WHERE workspace_id = %(w)s"
+            " AND event_id >= %(a)s AND event_id < %(b)s ORDER BY event_id",
+            {"w": t.workspace_id, "a": first_id, "b": first_id + 1_000},
+        )
+        stored.append([(row[0] - first_id, *row[1:]) for row in rows])
+    assert len(stored[0]) == 40 and stored[0] == stored[1]
+    log = python_live.log_path.read_text()
+    assert log.count("compiled click path unavailable, using Python") == 1, log
+
+
 async def test_redis_unreachable_is_503_and_nothing_is_accepted(system, own, tenant):
     t = await tenant()
     closed = f"redis://127.0.0.1:{free_port()}/0"

@@ -4,16 +4,27 @@ refuses it must leave to accept_clicks (None)."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import re
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
+import pytest
+from google.protobuf.descriptor import FieldDescriptor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services import pb
 from services.errors import ApiError
-from services.live.enrich import accept_click_wire, accept_clicks, scan_wire
+from services.live import compiled_clicks, rows
+from services.live.compiled_clicks import accept_click_wire, scan_wire
+from services.live.enrich import accept_clicks
+from services.live.tables import CLICK_COLUMNS
 
+pytestmark = pytest.mark.skipif(
+    not compiled_clicks.enabled, reason="the compiled click path is not built"
+)
 NOW = datetime(2026, 11, 23, 12, 0, 0, 250_000, tzinfo=UTC)
 Click = pb.live_pb2.ClickEvent
 LINKS = {7: "https://example.com/7", 8: "https://example.com/ü?a=1", 9: 'https://x.test/"q"'}
@@ -177,3 +188,41 @@ def test_unreadable_bytes_are_left_to_protobuf() -> None:
             or accept_click_wire(data, workspace_id=4, destinations=LINKS, new_ids=[1, 2], now=NOW)
             is None
         ), data
+
+
+def _c_source() -> str:
+    return (Path(compiled_clicks.__file__).parent / "_clickwire.c").read_text()
+
+
+def test_the_field_numbers_of_the_c_reader_are_the_protos() -> None:
+    source = _c_source()
+    body = re.search(r"enum \{\s*(F_LINK_ID = 1,[^}]*)\}", source)
+    assert body is not None, "the F_* enum of _clickwire.c"
+    names = [n.strip() for n in body.group(1).replace("= 1", "").split(",") if n.strip()]
+    assert names[-1] == "F_COUNT"
+    numbers = {name[2:].lower(): at for at, name in enumerate(names[:-1], start=1)}
+    fields = {f.name: f for f in Click.DESCRIPTOR.fields}
+    # Every field of ClickEvent, by its number: a field the C reader does not know it would skip.
+    assert numbers == {name: f.number for name, f in fields.items()}
+    ints = set(re.findall(r"field == F_(\w+)", source))
+    assert {n.lower() for n in ints} == {
+        name for name, f in fields.items() if f.type != FieldDescriptor.TYPE_STRING
+    }
+    events = pb.live_pb2.IngestRequest.DESCRIPTOR.fields_by_name["events"]
+    tags = re.findall(r"tag == \(\((\d+) << 3\) \| 2\)", source)
+    assert tags == [str(events.number)]
+    assert events.message_type is Click.DESCRIPTOR
+
+
+# Message lengths around SHA-256's padding and block boundaries (55/56, 64, 119/120, 128 bytes).
+@pytest.mark.parametrize(
+    "length", [1, 53, 54, 55, 56, 62, 63, 64, 65, 118, 119, 120, 127, 128, 500]
+)
+def test_the_visitor_hash_is_sha256(length: int) -> None:
+    for ip, agent in (("", "a" * length), ("10.0.0." + "1" * (length % 7), "ü" * (length // 2))):
+        event = Click(link_id=7, ip=ip, user_agent=agent, timestamp=NOW.isoformat())
+        data = pb.live_pb2.IngestRequest(events=[event]).SerializeToString()
+        compiled = accept_click_wire(data, workspace_id=4, destinations=LINKS, new_ids=[1], now=NOW)
+        assert compiled is not None, (ip, agent)
+        visitor = rows.decode("click", compiled.rows[0])[CLICK_COLUMNS.index("visitor_id")]
+        assert visitor == hashlib.sha256(f"{ip}|{agent}".encode()).hexdigest()[:32]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
+import grpc
 import pytest
 
 from services import pb
@@ -98,3 +99,15 @@ def test_a_single_click_names_the_bare_field() -> None:
 def test_a_long_row_of_short_fields_is_accepted() -> None:
     accepted = accept(Click(link_id=7, city="c" * 2000, region="r" * 2000, referrer_url="u" * 2000))
     assert row(accepted)["city"] == "c" * 2000
+
+
+def test_an_unknown_link_is_not_found_in_the_workspace() -> None:
+    with pytest.raises(ApiError) as bad:
+        accept(Click(link_id=7), Click(link_id=12345))
+    error = bad.value
+    assert (error.code, error.reason, error.field) == (
+        grpc.StatusCode.NOT_FOUND,
+        "not_found",
+        "events[1].link_id",
+    )
+    assert error.message == "link 12345 not found in this workspace"

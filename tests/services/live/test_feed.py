@@ -15,6 +15,8 @@ from redis.asyncio import Redis
 
 from services import errors, pb
 from services.live import feed, stats
+from services.live.feed import publishing as feed_publish
+from services.live.feed.reads import READ_BATCH
 from services.live.tables import TABLES
 from tests.services.live.conftest import PREFIX
 
@@ -158,7 +160,7 @@ async def test_list_filters_by_link_and_kind(redis: Redis) -> None:
 
 async def test_filter_scans_past_one_read_batch(redis: Redis) -> None:
     await publish(redis, 105, [event(9)])
-    for _ in range(feed.READ_BATCH + 10):  # entries of one event each
+    for _ in range(READ_BATCH + 10):  # entries of one event each
         await publish(redis, 105, [event(1)])
     response = await listed(redis, 105, link_id=9)
     assert [e.link_id for e in response.events] == [9]
@@ -317,7 +319,7 @@ async def test_hub_subscriber_behind_its_inbox_misses_nothing(redis: Redis) -> N
 async def test_feed_keeps_about_stream_maxlen_events(
     redis: Redis, follow: Follow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(feed, "STREAM_MAXLEN", 200)
+    monkeypatch.setattr(feed_publish, "STREAM_MAXLEN", 200)
     events = [event() for _ in range(1500)]
     for chunk in range(0, 1500, 5):
         await publish(redis, 118, events[chunk : chunk + 5])
@@ -355,7 +357,7 @@ async def test_resume_reads_past_one_read_batch_of_entries(redis: Redis, follow:
     first = [event(), event(), event()]
     await publish(redis, 120, first)
     cursor = (await listed(redis, 120, limit=2)).events[1].cursor  # inside the entry
-    later = [[event(), event()] for _ in range(feed.READ_BATCH + 5)]
+    later = [[event(), event()] for _ in range(READ_BATCH + 5)]
     for pair in later:
         await publish(redis, 120, pair)
     resumed = follow(redis, 120, cursor=cursor)

@@ -8,7 +8,7 @@ import pytest
 
 from services import pb
 from services.errors import ApiError
-from services.live import conversions
+from services.live import leads_and_sales
 from services.live.tables import LEAD_COLUMNS, SALE_COLUMNS
 
 CLICK = {
@@ -31,7 +31,7 @@ NOW = datetime(2026, 11, 2, tzinfo=UTC)
 )
 def test_bad_sales_name_their_field(sale: pb.live_pb2.SaleEvent, field: str) -> None:
     with pytest.raises(ApiError) as bad:
-        conversions.check_sale(sale, {"USD", "EUR"})
+        leads_and_sales.check_sale(sale, {"USD", "EUR"})
     assert bad.value.field == field
 
 
@@ -42,14 +42,14 @@ def test_bad_leads_name_their_field() -> None:
         (pb.live_pb2.LeadEvent(click_id=1, customer_id="c", event_id=-1), "event_id"),
     ]:
         with pytest.raises(ApiError) as bad:
-            conversions.check_lead(lead)
+            leads_and_sales.check_lead(lead)
         assert bad.value.field == field
 
 
 def test_rows_copy_the_click_dimensions() -> None:
     sale = pb.live_pb2.SaleEvent(customer_id="c1", amount=250, currency="eur")
-    currency = conversions.check_sale(sale, {"EUR"})
-    row = conversions.sale_row(
+    currency = leads_and_sales.check_sale(sale, {"EUR"})
+    row = leads_and_sales.sale_row(
         sale, workspace_id=9, event_id=5, currency=currency, click=CLICK, now=NOW
     )
     assert set(row) == set(SALE_COLUMNS)
@@ -59,7 +59,7 @@ def test_rows_copy_the_click_dimensions() -> None:
         "Paris",
         "EUR",
     )
-    lead = conversions.lead_row(
+    lead = leads_and_sales.lead_row(
         pb.live_pb2.LeadEvent(click_id=77, customer_id="c1"),
         workspace_id=9,
         event_id=6,

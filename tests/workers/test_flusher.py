@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
+import pytest_asyncio
 from redis.asyncio import Redis
 
 from services.config import Settings
 from services.live.accepted import Accepted, accepted_one
-from services.live.flusher import Flusher, stream_floor
 from services.live.stream import EventStream
 from services.stores.clickhouse import ClickHouse
-from tests.services.live.conftest import PREFIX
+from tests.services.live.conftest import PREFIX, session_redis
 from tests.services.live.test_stream import batch, click, click_row
+from workers.flusher import Flusher, stream_floor
 
 WORKSPACE = 900_000 + os.getpid() % 90_000
+
+
+@pytest_asyncio.fixture
+async def redis() -> AsyncIterator[Redis]:
+    """Client on the live tests' Redis db; this session's keys are removed afterwards."""
+    async with session_redis() as client:
+        yield client
 
 
 def settings(name: str, **changes: object) -> Settings:

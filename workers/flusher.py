@@ -27,19 +27,23 @@ from typing import Any, TypeVar
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
+from tenacity import AsyncRetrying
 
 from services.config import Settings
 from services.live import rows
+from services.live.lookups import existing_event_ids
 from services.live.stream import REDIS_DOWN
 from services.live.tables import TABLES
-from services.query.engine import existing_event_ids
 from services.stores import clickhouse_http
 from services.stores.clickhouse import ClickHouse
 from services.stores.redisclient import create_redis
+from workers import backoff
 
 log = logging.getLogger("linkpulse.flusher")
 
 T = TypeVar("T")
+# The first wait after a failure; waits double up to FLUSHER_BACKOFF_MAX_MS.
+FIRST_BACKOFF = 0.05
 TRIM_EVERY_SECONDS = 5.0
 # Entries per XREADGROUP / XAUTOCLAIM; an entry holds one accepted request's events.
 READ_ENTRIES = 16
@@ -113,7 +117,7 @@ class Flusher:
         self.batch_size = max(1, settings.flusher_batch_size)
         self.max_wait = max(0, settings.flusher_max_wait_ms) / 1000
         self.claim_idle_ms = max(1, settings.flusher_claim_idle_ms)
-        self.backoff_max = max(0.05, settings.flusher_backoff_max_ms / 1000)
+        self.backoff_max = max(FIRST_BACKOFF, settings.flusher_backoff_max_ms / 1000)
         self.pause_after_insert = settings.flusher_pause_after_insert_ms / 1000
         self.stop = asyncio.Event()
         self._own_pending_read = False
@@ -123,18 +127,18 @@ class Flusher:
 
     # -- retries -----------------------------------------------------------------------------
 
+    def _retrying(self, what: str) -> AsyncRetrying:
+        """Retries of any failure (a store is down) with capped exponential backoff."""
+        return backoff.until_stopped(
+            what, self.stop, first=FIRST_BACKOFF, cap=self.backoff_max, log=log
+        )
+
     async def _retry(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """call() until it succeeds, backing off on any failure (a store is down)."""
-        delay = 0.05
-        while True:
-            try:
+        async for attempt in self._retrying(what):
+            with attempt:
                 return await call()
-            except Exception as exc:  # noqa: BLE001 - every failure is retried; logged
-                if self.stop.is_set():
-                    raise
-                log.warning("%s failed (%s); retrying in %.2fs", what, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.backoff_max)
+        raise AssertionError("unreachable")  # the retries end by returning or raising
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -230,27 +234,16 @@ class Flusher:
 
     async def write(self, batch: Batch) -> int:
         """Insert the batch (only missing events when it may be partly stored), then XACK it."""
-        delay = 0.05
-        while True:
-            try:
-                inserted = await self._insert(batch)
-                break
-            except Exception as exc:  # noqa: BLE001 - ClickHouse down or failing: retry
-                if self.stop.is_set():
-                    raise
+        inserted = 0
+        async for attempt in self._retrying(f"insert of {len(batch.entries)} entries"):
+            if attempt.retry_state.attempt_number > 1:
                 batch.recheck = True  # the failed attempt may have stored some tables
-                log.warning(
-                    "insert of %d events failed (%s); retry in %.2fs",
-                    len(batch.entries),
-                    exc,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.backoff_max)
                 try:
                     await self._keep_alive(batch)
                 except REDIS_DOWN:
                     pass
+            with attempt:
+                inserted = await self._insert(batch)
         if self.pause_after_insert:
             await asyncio.sleep(self.pause_after_insert)
         ids = [e.id for e in batch.entries]
@@ -288,7 +281,10 @@ class Flusher:
     # -- loop --------------------------------------------------------------------------------
 
     async def step(self) -> int:
-        """Read and write one batch; returns the number of entries (not events) flushed."""
+        """Read and write one batch unless stopped; returns the number of entries (not events)
+        flushed."""
+        if self.stop.is_set():
+            return 0
         batch = await self.next_batch()
         if batch.entries:
             await self.write(batch)
@@ -301,17 +297,11 @@ class Flusher:
         """Flush until stop is set (the current batch is finished first)."""
         await self._retry("creating the consumer group", self.ensure_group)
         log.info("flusher %s on %s (group %s)", self.consumer, self.stream, self.group)
-        delay = 0.05
         while not self.stop.is_set():
             try:
-                await self.step()
-                delay = 0.05
-            except Exception as exc:  # noqa: BLE001 - Redis down: back off and go on
-                if self.stop.is_set():
-                    break
-                log.warning("flusher step failed (%s); retrying in %.2fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.backoff_max)
+                await self._retry("flusher step", self.step)
+            except Exception:  # noqa: BLE001 - raised only once stop is set
+                break
 
 
 async def run(settings: Settings) -> None:
