@@ -15,11 +15,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from gateway import embed_page
-from gateway.backends import Backends
+from gateway.channels import Backends
 from gateway.comments import load_comments
 from gateway.downloads import download_endpoint
-from gateway.errors import GatewayError, internal_error
 from gateway.health import check_backends, health_body
+from gateway.http_errors import GatewayError, internal_error
 from gateway.limits import QueryLimit
 from gateway.openapi import build_openapi
 from gateway.pipeline import BackendsRef, PipelineWrapper, UnaryPipeline
@@ -27,8 +27,8 @@ from gateway.responses import OrjsonResponse, error_response
 from gateway.websocket import WebSocketConfig, websocket_endpoint
 from services.codegen import DESCRIPTOR_SET
 from services.config import Settings
-from services.rpc import routes as contract_routes
-from services.rpc.contract import contract
+from services.contract import routes as contract_routes
+from services.contract.compiled import contract
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from gateway.errors import GatewayError
+from gateway.http_errors import GatewayError
 
 
 def _too_large(limit: int) -> GatewayError:

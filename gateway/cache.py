@@ -25,15 +25,15 @@ from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.errors import rate_limited
+from gateway.http_errors import rate_limited
 from gateway.metadata import request_id
 from gateway.pipeline import Pipeline, call_result
 from gateway.responses import error_response
 from services.auth import ratelimit
 from services.auth.ratelimit import Decision
 from services.config import Settings
-from services.rpc.routes import Route
-from services.server.trailers import NO_STORE_TRAILER, WORKSPACE_TRAILER
+from services.contract.routes import Route
+from services.grpc_server.trailers import NO_STORE_TRAILER, WORKSPACE_TRAILER
 from services.stores.outage import Outage
 from services.stores.redisclient import create_redis
 

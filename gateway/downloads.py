@@ -10,12 +10,12 @@ from google.api import httpbody_pb2
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from gateway.errors import client_error
+from gateway.http_errors import client_error
 from gateway.metadata import outgoing_metadata, request_id
 from gateway.pipeline import BackendsRef
 from gateway.responses import error_response
-from services.rpc.binding import RequestBinder
-from services.rpc.routes import Route
+from services.contract.binding import RequestBinder
+from services.contract.routes import Route
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.errors import invalid_argument
+from gateway.http_errors import invalid_argument
 from gateway.responses import error_response
 from gateway.websocket import ERROR_CLOSE_BASE
 

@@ -7,7 +7,7 @@ import uuid
 
 from starlette.requests import HTTPConnection
 
-from gateway.errors import invalid_argument
+from gateway.http_errors import invalid_argument
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}\Z")
 _PRINTABLE = re.compile(r"[\x20-\x7e]*\Z")

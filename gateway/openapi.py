@@ -8,10 +8,10 @@ from typing import Any
 
 from gateway.responses import ENVELOPE_STATUS_CODE
 from gateway.schemas import REF_PREFIX, SchemaRegistry
-from services import pb
-from services.rpc.binding import FieldBinding, RequestBinder
-from services.rpc.fields import resolve_field_path
-from services.rpc.routes import Route
+from services import protos
+from services.contract.binding import FieldBinding, RequestBinder
+from services.contract.fields import resolve_field_path
+from services.contract.routes import Route
 
 ERROR_STATUSES: dict[int, str] = {
     400: "Invalid argument: a malformed or out-of-range parameter or body field",
@@ -67,7 +67,7 @@ _WEBSOCKET_NOTE = (
 
 
 def _service_rank(service: str) -> tuple[int, str]:
-    order = list(pb.SERVICES)
+    order = list(protos.SERVICES)
     return (order.index(service) if service in order else len(order), service)
 
 

@@ -11,16 +11,16 @@ from google.protobuf.message import Message
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.backends import Backends, UnaryResult
 from gateway.binding import read_body
-from gateway.errors import client_error
+from gateway.channels import Backends, UnaryResult
+from gateway.http_errors import client_error
 from gateway.metadata import outgoing_metadata, request_id
 from gateway.responses import error_response, success_response
 from services.auth import ratelimit
-from services.rpc.binding import RequestBinder
-from services.rpc.jsonify import message_to_dict
-from services.rpc.routes import Route
-from services.server.trailers import HTTP_STATUS_TRAILER
+from services.contract.binding import RequestBinder
+from services.contract.jsonify import message_to_dict
+from services.contract.routes import Route
+from services.grpc_server.trailers import HTTP_STATUS_TRAILER
 
 # What a cache (or any other layer) wraps: the call -> envelope of one bound request.
 Pipeline = Callable[[Route, Request, Message], Awaitable[Response]]

@@ -8,11 +8,11 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from gateway.errors import GatewayError
-from services import pb
+from gateway.http_errors import GatewayError
+from services import protos
 
-ENVELOPE_STANDARD = pb.options_pb2.ENVELOPE_STANDARD
-ENVELOPE_STATUS_CODE = pb.options_pb2.ENVELOPE_STATUS_CODE
+ENVELOPE_STANDARD = protos.options_pb2.ENVELOPE_STANDARD
+ENVELOPE_STATUS_CODE = protos.options_pb2.ENVELOPE_STATUS_CODE
 
 
 class OrjsonResponse(Response):

@@ -7,7 +7,7 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
-from services.rpc.fields import is_map, is_message
+from services.contract.fields import is_map, is_message
 
 REF_PREFIX = "#/components/schemas/"
 _OWN_PACKAGE = "linkpulse.v1."

@@ -28,15 +28,15 @@ import grpc
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from gateway.errors import GatewayError, client_error
+from gateway.http_errors import GatewayError, client_error
 from gateway.metadata import outgoing_metadata, request_id
 from gateway.pipeline import BackendsRef
 from gateway.responses import error_body
 from services.auth.live_tokens import PREFIX as LIVE_TOKEN_PREFIX
 from services.config import Settings
-from services.rpc.binding import RequestBinder
-from services.rpc.jsonify import message_to_dict
-from services.rpc.routes import Route
+from services.contract.binding import RequestBinder
+from services.contract.jsonify import message_to_dict
+from services.contract.routes import Route
 
 logger = logging.getLogger(__name__)
 

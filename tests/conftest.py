@@ -53,7 +53,7 @@ for _name, _value in TEST_ENV.items():
 
 from services import config  # noqa: E402
 from services.admin import credentials, links, tenants  # noqa: E402
-from services.devstack import clickhouse as devstack_clickhouse  # noqa: E402
+from services.devstack import clickhouse_server as devstack_clickhouse  # noqa: E402
 from services.devstack import components, processes  # noqa: E402
 from services.stores.clickhouse import ClickHouse  # noqa: E402
 from services.stores.migrate import migrate  # noqa: E402

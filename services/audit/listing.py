@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from services import cursor, errors, pb
+from services import cursor, errors, protos
 from services.auditlog.chain import Entry
 
 DEFAULT_LIMIT = 50
@@ -33,9 +33,9 @@ def parse_bound(field: str, text: str, *, end: bool = False) -> datetime | None:
     return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
 
 
-def to_message(entry: Entry) -> pb.audit_pb2.AuditEntry:
+def to_message(entry: Entry) -> protos.audit_pb2.AuditEntry:
     """The API form of an entry."""
-    return pb.audit_pb2.AuditEntry(
+    return protos.audit_pb2.AuditEntry(
         id=entry.id,
         actor=entry.actor,
         action=entry.action,
@@ -49,8 +49,8 @@ def to_message(entry: Entry) -> pb.audit_pb2.AuditEntry:
 
 
 async def list_entries(
-    pg: asyncpg.Pool, workspace_id: int, request: pb.audit_pb2.ListAuditLogRequest
-) -> pb.audit_pb2.ListAuditLogResponse:
+    pg: asyncpg.Pool, workspace_id: int, request: protos.audit_pb2.ListAuditLogRequest
+) -> protos.audit_pb2.ListAuditLogResponse:
     """One page of the workspace's entries matching the request's filters, newest first."""
     limit = request.limit if request.HasField("limit") else DEFAULT_LIMIT
     if not 1 <= limit <= MAX_LIMIT:
@@ -87,6 +87,6 @@ async def list_entries(
     )
     entries = [Entry.from_row(r) for r in rows[:limit]]
     next_cursor = cursor.encode([entries[-1].seq]) if len(rows) > limit else ""
-    return pb.audit_pb2.ListAuditLogResponse(
+    return protos.audit_pb2.ListAuditLogResponse(
         entries=[to_message(e) for e in entries], next_cursor=next_cursor
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from services import errors, pb
+from services import errors, protos
 from services.audit import listing
 from services.auditlog.recorder import OUTCOMES, append
 from services.auth import principal
@@ -20,13 +20,13 @@ FIELD_LIMITS = {
 }
 
 
-def _check_lengths(request: pb.audit_pb2.RecordRequest) -> None:
+def _check_lengths(request: protos.audit_pb2.RecordRequest) -> None:
     for name, limit in FIELD_LIMITS.items():
         if len(getattr(request, name)) > limit:
             raise errors.invalid_argument(name, f"{name} is longer than {limit} characters")
 
 
-class AuditServicer(pb.audit_pb2_grpc.AuditServiceServicer):
+class AuditServicer(protos.audit_pb2_grpc.AuditServiceServicer):
     """Appends to and reads the caller's workspace's audit log."""
 
     def __init__(self, deps: Deps) -> None:
@@ -59,5 +59,5 @@ class AuditServicer(pb.audit_pb2_grpc.AuditServiceServicer):
 
 def register(server: grpc.aio.Server, deps: Deps) -> str:
     """Add the servicer to server; returns the service's full name."""
-    pb.audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(deps), server)
+    protos.audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(deps), server)
     return "linkpulse.v1.AuditService"

@@ -7,7 +7,7 @@ import asyncio
 import logging
 
 from services import config
-from services.pb import SERVICES
+from services.protos import SERVICES
 
 PROCESSES = (*SERVICES, "gateway", "worker", "flusher")
 
@@ -31,7 +31,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
         asyncio.run(run_flusher(settings))
     else:
-        from services.server.app import run
+        from services.grpc_server.process import run
 
         asyncio.run(run(args.name, settings))
 

@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from services import config
-from services.devstack import clickhouse, stack
+from services.devstack import clickhouse_server, stack
 
 
 def _up(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -29,8 +29,8 @@ def _status(args: argparse.Namespace) -> dict[str, Any]:
 def _clickhouse(args: argparse.Namespace) -> dict[str, Any]:
     settings = config.load()
     if args.stop:
-        return clickhouse.stop(settings).as_dict()
-    return clickhouse.ensure(settings, args.clickhouse_bin).as_dict()
+        return clickhouse_server.stop(settings).as_dict()
+    return clickhouse_server.ensure(settings, args.clickhouse_bin).as_dict()
 
 
 def _clickhouse_bin_option(parser: argparse.ArgumentParser) -> None:

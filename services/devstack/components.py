@@ -8,7 +8,7 @@ from services.config import Settings
 from services.devstack.endpoints import Endpoint, from_addr
 from services.devstack.probes import Probe, http_probe, tcp_probe
 from services.devstack.processes import ProcessSpec
-from services.pb import SERVICES
+from services.protos import SERVICES
 
 GRPC_SERVICES = SERVICES
 # Start order: the gRPC services, the worker, the ingestion flusher, then the gateway.

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from services.devstack.errors import DevstackError
+from services.devstack.failures import DevstackError
 from services.devstack.pidfiles import live_pid, pid_alive, remove_pid, write_pid
 from services.devstack.probes import Probe
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from services.config import Settings
-from services.devstack import backends, clickhouse, components, processes
-from services.devstack.errors import DevstackError
+from services.devstack import clickhouse_server, components, local_stores, processes
+from services.devstack.failures import DevstackError
 from services.devstack.processes import ProcessSpec, ProcessState
 
 STATE_FILE = "stack.json"
@@ -82,9 +82,9 @@ def up(
 ) -> dict[str, Any]:
     """Start backends, ClickHouse, migrations, demo data and every process; return the summary."""
     state_path = settings.run_dir / STATE_FILE
-    for backend in backends.ensure_all(settings):
+    for backend in local_stores.ensure_all(settings):
         say(f"{backend.name} {backend.state} at {backend.endpoint}")
-    ch = clickhouse.ensure(settings, clickhouse_bin)
+    ch = clickhouse_server.ensure(settings, clickhouse_bin)
     say(f"ClickHouse {ch.version} {ch.state} at {ch.endpoint}")
     state = _read_json(state_path)
     state["clickhouse_started"] = bool(state.get("clickhouse_started")) or ch.state == "started"
@@ -107,7 +107,7 @@ def up(
 def summary(
     settings: Settings,
     demo: dict[str, Any],
-    ch: clickhouse.ClickHouseState,
+    ch: clickhouse_server.ClickHouseState,
     procs: list[ProcessState],
 ) -> dict[str, Any]:
     """What a developer needs after `up`: URLs, addresses, the demo key and a curl line."""
@@ -154,7 +154,7 @@ def down(settings: Settings, include_clickhouse: bool = False) -> dict[str, Any]
             say(f"{result.name} stopped (pid {result.pid})")
     ch: dict[str, Any] | None = None
     if include_clickhouse or state.get("clickhouse_started"):
-        ch_state = clickhouse.stop(settings)
+        ch_state = clickhouse_server.stop(settings)
         say(f"ClickHouse {ch_state.state}")
         ch = ch_state.as_dict()
     state_path.unlink(missing_ok=True)
@@ -166,8 +166,8 @@ def status(settings: Settings) -> dict[str, Any]:
     procs = [_external(spec) or processes.status(spec) for spec in components.specs(settings)]
     demo = _read_json(settings.run_dir / DEMO_FILE)
     return {
-        "backends": [b.as_dict() for b in backends.status(settings)],
-        "clickhouse": clickhouse.status(settings).as_dict(),
+        "backends": [b.as_dict() for b in local_stores.status(settings)],
+        "clickhouse": clickhouse_server.status(settings).as_dict(),
         "processes": [p.as_dict() for p in procs],
         "gateway": components.gateway_url(settings),
         "api_key": demo.get("api_key"),

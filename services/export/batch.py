@@ -10,14 +10,14 @@ import asyncpg
 import grpc
 import orjson
 
-from services import errors, pb
+from services import errors, protos
 from services.auth.authorize import authorize
 from services.auth.principal import Principal
+from services.contract.compiled import contract
+from services.contract.jsonify import message_to_dict
+from services.contract.router import BoundRequest, ReadRouter
 from services.export.jobtable import JobTable, request_key
 from services.query.handlers import HANDLERS, Call, QueryDeps
-from services.rpc.contract import contract
-from services.rpc.jsonify import message_to_dict
-from services.rpc.router import BoundRequest, ReadRouter
 from services.stores.deps import Deps
 
 # Items of one batch run at once (each may run several ClickHouse queries itself).
@@ -37,7 +37,7 @@ def router() -> ReadRouter:
 
 
 def validate(
-    request: pb.export_pb2.BatchRequest, routes: ReadRouter, max_items: int
+    request: protos.export_pb2.BatchRequest, routes: ReadRouter, max_items: int
 ) -> list[dict[str, Any]]:
     """The batch's items as stored; 400 naming the item and parameter at fault."""
     if not request.queries:

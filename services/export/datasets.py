@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services import errors, pb, timerange
+from services import errors, protos, timerange
 from services.auth.principal import Principal
 from services.export.sql import ExportQuery
 from services.query import breakdowns, params, presets
@@ -166,7 +166,7 @@ def parse_columns(dataset: str, raw: str) -> tuple[str, ...]:
 
 
 async def resolve_spec(
-    deps: Deps, principal: Principal, request: pb.export_pb2.ExportRequest
+    deps: Deps, principal: Principal, request: protos.export_pb2.ExportRequest
 ) -> ExportSpec:
     """Validate an export request against the caller's plan and scope and resolve it."""
     dataset = _choice(request.dataset, DATASETS, "dataset")

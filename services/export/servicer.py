@@ -13,17 +13,17 @@ import orjson
 from arq import ArqRedis
 from google.api import httpbody_pb2
 
-from services import cursor, errors, pb
+from services import cursor, errors, protos
 from services.auditlog.recorder import record
 from services.auth import principal as principals
 from services.auth.signing import Signer, signer
-from services.export import batch, jobs, links, runner, views
+from services.contract.router import ReadRouter
+from services.export import batch, download_links, jobs, runner, views
 from services.export.datasets import ExportSpec, aggregated_rows, resolve_spec
 from services.export.formats import MEDIA_TYPES
 from services.export.sql import compile_export, count_export
 from services.export.storage import ExportStorage
-from services.rpc.router import ReadRouter
-from services.server.trailers import HTTP_STATUS_TRAILER
+from services.grpc_server.trailers import HTTP_STATUS_TRAILER
 from services.stores import clickhouse_http
 from services.stores.deps import Deps
 
@@ -37,7 +37,7 @@ def _accepted(context: grpc.aio.ServicerContext) -> None:
     context.set_trailing_metadata(((HTTP_STATUS_TRAILER, "202"),))
 
 
-class ExportServicer(pb.export_pb2_grpc.ExportServiceServicer):
+class ExportServicer(protos.export_pb2_grpc.ExportServiceServicer):
     """Exports and batch queries; the work itself runs on the arq workers."""
 
     def __init__(self, deps: Deps) -> None:
@@ -56,7 +56,7 @@ class ExportServicer(pb.export_pb2_grpc.ExportServiceServicer):
             )
         return self._arq
 
-    def _job(self, row: Any) -> pb.export_pb2.ExportJob:
+    def _job(self, row: Any) -> protos.export_pb2.ExportJob:
         return views.export_job(row, self.signer, self.deps.settings.export_link_ttl_seconds)
 
     async def _start_export(self, spec: ExportSpec, estimate: int) -> Any:
@@ -132,7 +132,7 @@ class ExportServicer(pb.export_pb2_grpc.ExportServiceServicer):
         workspace = principals.current().workspace_id
         rows = await jobs.page(self.deps.pg, workspace, limit + 1, after)
         shown = rows[:limit]
-        response = pb.export_pb2.ListExportsResponse(jobs=[self._job(r) for r in shown])
+        response = protos.export_pb2.ListExportsResponse(jobs=[self._job(r) for r in shown])
         if len(rows) > limit:
             last = shown[-1]
             response.next_cursor = cursor.encode([last["created_at"].isoformat(), last["id"]])
@@ -143,7 +143,7 @@ class ExportServicer(pb.export_pb2_grpc.ExportServiceServicer):
         return self._job(await jobs.cancel(self.deps.pg, workspace, request.id))
 
     async def DownloadExport(self, request, context):  # noqa: N802, ANN001
-        workspace = links.verify(self.signer, request.id, request.token)
+        workspace = download_links.verify(self.signer, request.id, request.token)
         row = await jobs.get(self.deps.pg, workspace, request.id)
         path = self.storage.path(workspace, row["id"], row["format"])
         if row["status"] != "succeeded" or not row["file_name"] or not path.exists():
@@ -177,10 +177,10 @@ class ExportServicer(pb.export_pb2_grpc.ExportServiceServicer):
         spec = await resolve_spec(self.deps, principals.current(), request)
         if not spec.raw:
             for row in await aggregated_rows(self.deps.ch, spec):
-                yield pb.export_pb2.ExportRow(values=views.struct(row))
+                yield protos.export_pb2.ExportRow(values=views.struct(row))
             return
         async for row in self._raw_rows(spec):
-            yield pb.export_pb2.ExportRow(values=views.struct(row))
+            yield protos.export_pb2.ExportRow(values=views.struct(row))
 
     async def _raw_rows(self, spec: ExportSpec) -> AsyncIterator[dict[str, Any]]:
         """The rows of a raw dataset as dicts, read from ClickHouse in blocks."""
@@ -232,5 +232,5 @@ class ExportServicer(pb.export_pb2_grpc.ExportServiceServicer):
 
 def register(server: grpc.aio.Server, deps: Deps) -> str:
     """Add the servicer to server; returns the service's full name."""
-    pb.export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(deps), server)
+    protos.export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(deps), server)
     return "linkpulse.v1.ExportService"

@@ -9,10 +9,10 @@ import asyncpg
 import orjson
 from google.protobuf import json_format, struct_pb2
 
-from services import pb
+from services import protos
 from services.auth.signing import Signer
-from services.export import links
-from services.pb import export_pb2
+from services.export import download_links
+from services.protos import export_pb2
 
 
 def _iso(value: datetime | None) -> str:
@@ -47,7 +47,7 @@ def export_job(
     )
     if row["status"] == "succeeded" and row["file_name"]:
         job.expires_at = _iso(row["expires_at"])
-        url, until = links.sign(signer, row["workspace_id"], row["id"], link_ttl_seconds)
+        url, until = download_links.sign(signer, row["workspace_id"], row["id"], link_ttl_seconds)
         job.download_url = url
         job.download_expires_at = _iso(datetime.fromtimestamp(until, UTC))
     return job
@@ -68,10 +68,10 @@ def struct(value: dict[str, Any]) -> struct_pb2.Struct:
     return message
 
 
-def batch_job(row: asyncpg.Record) -> pb.export_pb2.BatchJob:
+def batch_job(row: asyncpg.Record) -> protos.export_pb2.BatchJob:
     """A BatchJob message with its per-item results once it has run."""
     items = orjson.loads(row["items"]) if isinstance(row["items"], str) else row["items"]
-    job = pb.export_pb2.BatchJob(
+    job = protos.export_pb2.BatchJob(
         id=row["id"],
         status=row["status"],
         created_at=_iso(row["created_at"]),
@@ -85,5 +85,5 @@ def batch_job(row: asyncpg.Record) -> pb.export_pb2.BatchJob:
         if result["ok"]:
             item.data.CopyFrom(struct(result["data"]))
         else:
-            item.error.CopyFrom(pb.common_pb2.ErrorDetail(**result["error"]))
+            item.error.CopyFrom(protos.common_pb2.ErrorDetail(**result["error"]))
     return job

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 from user_agents import parse as parse_ua
 
-from services import errors, pb
+from services import errors, protos
 from services.geo import CONTINENT_OF
 from services.ids import MAX_ID
 from services.live import rows
@@ -92,7 +92,7 @@ def referrer_host(url: str) -> str:
     return urlparse(url).hostname or ""
 
 
-def _check_lengths(prefix: str, event: pb.live_pb2.ClickEvent) -> None:
+def _check_lengths(prefix: str, event: protos.live_pb2.ClickEvent) -> None:
     if event.ByteSize() <= MAX_FIELD:
         return  # no field can be longer than the whole message
     for descriptor, value in event.ListFields():
@@ -115,7 +115,7 @@ def _unknown_link(where: str, link_id: int) -> errors.ApiError:
 
 
 def accept_clicks(
-    events: Sequence[pb.live_pb2.ClickEvent],
+    events: Sequence[protos.live_pb2.ClickEvent],
     *,
     workspace_id: int,
     destinations: Mapping[int, str],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from services import errors, pb
+from services import errors, protos
 from services.ids import MAX_ID
 from services.live.enrich import MAX_FIELD, event_time
 from services.live.tables import ATTRIBUTED
@@ -27,7 +27,7 @@ def client_event_id(value: int) -> int:
     return value
 
 
-def check_lead(event: pb.live_pb2.LeadEvent) -> None:
+def check_lead(event: protos.live_pb2.LeadEvent) -> None:
     """Refuse a lead without a valid click id, customer id or with oversize fields."""
     if event.click_id <= 0:
         raise errors.invalid_argument("click_id", "click_id is required")
@@ -36,7 +36,7 @@ def check_lead(event: pb.live_pb2.LeadEvent) -> None:
     client_event_id(event.event_id)
 
 
-def check_sale(event: pb.live_pb2.SaleEvent, supported: set[str]) -> str:
+def check_sale(event: protos.live_pb2.SaleEvent, supported: set[str]) -> str:
     """Refuse a malformed sale; returns its currency code."""
     if event.click_id < 0:
         raise errors.invalid_argument("click_id", "click_id must be positive")
@@ -57,7 +57,7 @@ def check_sale(event: pb.live_pb2.SaleEvent, supported: set[str]) -> str:
 
 
 def _conversion_row(
-    event: pb.live_pb2.LeadEvent | pb.live_pb2.SaleEvent,
+    event: protos.live_pb2.LeadEvent | protos.live_pb2.SaleEvent,
     default_name: str,
     workspace_id: int,
     event_id: int,
@@ -77,7 +77,7 @@ def _conversion_row(
 
 
 def lead_row(
-    event: pb.live_pb2.LeadEvent,
+    event: protos.live_pb2.LeadEvent,
     *,
     workspace_id: int,
     event_id: int,
@@ -89,7 +89,7 @@ def lead_row(
 
 
 def sale_row(
-    event: pb.live_pb2.SaleEvent,
+    event: protos.live_pb2.SaleEvent,
     *,
     workspace_id: int,
     event_id: int,

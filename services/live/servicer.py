@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import grpc
 from google.protobuf.message import DecodeError
 
-from services import errors, pb
+from services import errors, protos
 from services.auth import live_tokens, principal, signing
 from services.ids import EventIds
 from services.live import feed, leads_and_sales, stats
@@ -26,7 +26,7 @@ from services.live.stream import EventStream
 from services.stores.deps import Deps
 
 
-class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
+class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
     """Ingestion: batch, client-streaming and single clicks, leads and sales."""
 
     def __init__(self, deps: Deps) -> None:
@@ -42,7 +42,7 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
         )
 
     async def _clicks(
-        self, workspace_id: int, events: list[pb.live_pb2.ClickEvent], offset: int | None = 0
+        self, workspace_id: int, events: list[protos.live_pb2.ClickEvent], offset: int | None = 0
     ) -> Accepted:
         """Validate every click (all or nothing) and build what is enqueued."""
         destinations = await self.links.destinations(workspace_id, {e.link_id for e in events})
@@ -69,21 +69,23 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
             raise errors.invalid_argument("events", f"at most {limit} events per batch")
 
     async def accept(
-        self, events: list[pb.live_pb2.ClickEvent], batch: bool
-    ) -> pb.live_pb2.IngestResponse:
+        self, events: list[protos.live_pb2.ClickEvent], batch: bool
+    ) -> protos.live_pb2.IngestResponse:
         """Validate every event (all or nothing), enrich and enqueue them; returns their ids."""
         self._check_size(len(events))
         workspace_id = principal.current().workspace_id
         accepted = await self._clicks(workspace_id, events, 0 if batch else None)
         return await self._respond(workspace_id, accepted)
 
-    async def _respond(self, workspace_id: int, accepted: Accepted) -> pb.live_pb2.IngestResponse:
+    async def _respond(
+        self, workspace_id: int, accepted: Accepted
+    ) -> protos.live_pb2.IngestResponse:
         duplicates = await self._enqueue(workspace_id, accepted)
-        return pb.live_pb2.IngestResponse(
+        return protos.live_pb2.IngestResponse(
             accepted=len(accepted), event_ids=accepted.event_ids, duplicates=duplicates
         )
 
-    async def accept_wire(self, data: bytes) -> pb.live_pb2.IngestResponse:
+    async def accept_wire(self, data: bytes) -> protos.live_pb2.IngestResponse:
         """accept() of an IngestRequest's bytes: the compiled path takes the request when it
         can, accept_clicks (which names what is wrong) when it cannot."""
         workspace_id = principal.current().workspace_id
@@ -101,7 +103,7 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
             if accepted is not None:
                 return await self._respond(workspace_id, accepted)
         try:
-            request = pb.live_pb2.IngestRequest.FromString(data)
+            request = protos.live_pb2.IngestRequest.FromString(data)
         except DecodeError as exc:
             raise errors.invalid_argument("events", f"not an IngestRequest: {exc}") from exc
         return await self.accept(list(request.events), batch=True)
@@ -115,7 +117,7 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
         # many), and resending with client event ids counts nothing twice.
         workspace_id = principal.current().workspace_id
         limit = self.deps.settings.max_ingest_batch
-        chunk: list[pb.live_pb2.ClickEvent] = []
+        chunk: list[protos.live_pb2.ClickEvent] = []
         ids: list[int] = []
         duplicates = 0
 
@@ -131,7 +133,7 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
             ids.extend(accepted.event_ids)
             chunk.clear()
 
-        events: AsyncIterator[pb.live_pb2.ClickEvent] = request_iterator
+        events: AsyncIterator[protos.live_pb2.ClickEvent] = request_iterator
         async for event in events:
             chunk.append(event)
             if len(chunk) >= limit:
@@ -140,7 +142,9 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
             await flush()
         if not ids:
             raise errors.invalid_argument("events", "the stream held no click")
-        return pb.live_pb2.IngestResponse(accepted=len(ids), event_ids=ids, duplicates=duplicates)
+        return protos.live_pb2.IngestResponse(
+            accepted=len(ids), event_ids=ids, duplicates=duplicates
+        )
 
     async def TrackClick(self, request, context):  # noqa: N802, ANN001
         return await self.accept([request], batch=False)
@@ -165,7 +169,9 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
             cache_value=click_cache_value({**click, "event_id": click["click_id"]}),
         )
         duplicates = await self._enqueue(workspace_id, lead)
-        return pb.live_pb2.IngestResponse(accepted=1, event_ids=[event_id], duplicates=duplicates)
+        return protos.live_pb2.IngestResponse(
+            accepted=1, event_ids=[event_id], duplicates=duplicates
+        )
 
     async def TrackSale(self, request, context):  # noqa: N802, ANN001
         supported = set(await self.deps.fx.currencies())
@@ -187,7 +193,9 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
         )
         sale = accepted_one("sale", row, claimed=bool(request.event_id))
         duplicates = await self._enqueue(workspace_id, sale)
-        return pb.live_pb2.IngestResponse(accepted=1, event_ids=[event_id], duplicates=duplicates)
+        return protos.live_pb2.IngestResponse(
+            accepted=1, event_ids=[event_id], duplicates=duplicates
+        )
 
     async def ListLive(self, request, context):  # noqa: N802, ANN001
         workspace_id = principal.current().workspace_id
@@ -217,7 +225,7 @@ class LiveServicer(pb.live_pb2_grpc.LiveServiceServicer):
         )
         token = live_tokens.mint(self.signer, principal.current(), seconds)
         expires = datetime.now(UTC) + timedelta(seconds=seconds)
-        return pb.live_pb2.LiveToken(
+        return protos.live_pb2.LiveToken(
             token=token,
             expires_at=expires.isoformat(timespec="seconds").replace("+00:00", "Z"),
             expires_in=seconds,
@@ -254,5 +262,5 @@ class _WireIngest:
 
 def register(server: grpc.aio.Server, deps: Deps) -> str:
     """Add the servicer to server; returns the service's full name."""
-    pb.live_pb2_grpc.add_LiveServiceServicer_to_server(LiveServicer(deps), _WireIngest(server))
+    protos.live_pb2_grpc.add_LiveServiceServicer_to_server(LiveServicer(deps), _WireIngest(server))
     return "linkpulse.v1.LiveService"

@@ -27,7 +27,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from services import pb
+from services import protos
 from services.live import scripts
 
 KEY_PREFIX = "lp:live"
@@ -131,7 +131,7 @@ def _buckets(now: float, minutes: int) -> list[int]:
 
 async def live_stats(
     redis: Redis, workspace_id: int, *, prefix: str = KEY_PREFIX, now: float | None = None
-) -> pb.live_pb2.LiveStatsResponse:
+) -> protos.live_pb2.LiveStatsResponse:
     """The workspace's clicks in the last 1, 5, 30 minutes, visitors, events/s and top links."""
     stream = stream_key(workspace_id, prefix)
     now = time.time() if now is None else now
@@ -150,7 +150,7 @@ async def live_stats(
     ranked = sorted(
         ((int(member), int(score)) for member, score in links), key=lambda r: (-r[1], r[0])
     )
-    response = pb.live_pb2.LiveStatsResponse(
+    response = protos.live_pb2.LiveStatsResponse(
         clicks_last_1m=sum(per_bucket[b] for b in last_1),
         clicks_last_5m=clicks_5m,
         clicks_last_30m=sum(per_bucket.values()),
@@ -159,7 +159,7 @@ async def live_stats(
     )
     for link_id, count in ranked[:TOP_LINKS]:
         response.top_links.append(
-            pb.common_pb2.BreakdownRow(
+            protos.common_pb2.BreakdownRow(
                 key=str(link_id),
                 label=str(link_id),
                 clicks=count,

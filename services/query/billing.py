@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from services.auth.principal import Principal
-from services.pb import query_pb2 as q
+from services.protos import query_pb2 as q
 from services.query import scope
 from services.query.engine import EventQuery
 from services.query.executor import Executor

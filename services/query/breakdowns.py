@@ -9,7 +9,7 @@ import asyncpg
 
 from services import errors
 from services.geo import CONTINENT_NAMES
-from services.pb import common_pb2 as c
+from services.protos import common_pb2 as c
 from services.query import predicates
 from services.query.engine import Row
 from services.query.executor import Executor

@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from services import cursor
-from services.pb import query_pb2 as q
+from services.protos import query_pb2 as q
 from services.query import listings
 from services.query.executor import Executor
 from services.query.listings import ListQuery

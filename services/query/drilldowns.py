@@ -8,7 +8,7 @@ from collections import Counter
 import asyncpg
 
 from services import errors
-from services.pb import query_pb2 as q
+from services.protos import query_pb2 as q
 from services.query import sequences
 from services.query.breakdowns import breakdown
 from services.query.executor import Executor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from services import errors, pb
+from services import errors, protos
 from services.query import breakdowns, params, presets
 from services.query.embed_tokens import Grant
 from services.query.executor import Executor
@@ -16,7 +16,9 @@ DEFAULT_COUNTRIES = 5
 MAX_COUNTRIES = 20
 
 
-def _scoped_query(grant: Grant, q: pb.common_pb2.AnalyticsQuery) -> pb.common_pb2.AnalyticsQuery:
+def _scoped_query(
+    grant: Grant, q: protos.common_pb2.AnalyticsQuery
+) -> protos.common_pb2.AnalyticsQuery:
     """The token's scope and the last `days` days it allows; 400 for anything else asked."""
     for field, _value in q.ListFields():
         if field.name not in ALLOWED:
@@ -31,7 +33,7 @@ def _scoped_query(grant: Grant, q: pb.common_pb2.AnalyticsQuery) -> pb.common_pb
     limit = q.limit if q.HasField("limit") else DEFAULT_COUNTRIES
     if not 1 <= limit <= MAX_COUNTRIES:
         raise errors.invalid_argument("limit", f"limit must be between 1 and {MAX_COUNTRIES}")
-    scoped = pb.common_pb2.AnalyticsQuery(
+    scoped = protos.common_pb2.AnalyticsQuery(
         days=days, timezone=q.timezone, granularity=q.granularity, limit=limit
     )
     if grant.link_id is not None:
@@ -40,8 +42,8 @@ def _scoped_query(grant: Grant, q: pb.common_pb2.AnalyticsQuery) -> pb.common_pb
 
 
 async def widget(
-    ex: Executor, deps: Deps, grant: Grant, request: pb.query_pb2.EmbedRequest
-) -> pb.query_pb2.EmbedResponse:
+    ex: Executor, deps: Deps, grant: Grant, request: protos.query_pb2.EmbedRequest
+) -> protos.query_pb2.EmbedResponse:
     """The widget of grant's scope over the range the request picks within the token's."""
     ctx = await params.resolve(deps, grant.principal, _scoped_query(grant, request.query))
     rows, points, countries = await asyncio.gather(
@@ -49,7 +51,7 @@ async def widget(
         presets.points(ex, ctx),
         breakdowns.breakdown(ex, ctx, "country"),
     )
-    return pb.query_pb2.EmbedResponse(
+    return protos.query_pb2.EmbedResponse(
         totals=presets.totals(rows),
         points=points,
         countries=countries.rows,

@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from services import errors, pb
+from services import errors, protos
 from services.auditlog.recorder import record, transaction
 from services.auditlog.revocations import Revocable
 from services.auditlog.revocations import revoke as revoke_grant
@@ -63,9 +63,9 @@ def _describe(row: asyncpg.Record, token: str = "") -> dict[str, Any]:
     return found
 
 
-def to_message(token: dict[str, Any]) -> pb.query_pb2.EmbedToken:
+def to_message(token: dict[str, Any]) -> protos.query_pb2.EmbedToken:
     """The API form of a token description (from `create`, `revoke` or `list_tokens`)."""
-    return pb.query_pb2.EmbedToken(
+    return protos.query_pb2.EmbedToken(
         id=token["id"],
         token=token.get("token", ""),
         link_id=token["link_id"] or 0,

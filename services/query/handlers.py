@@ -12,7 +12,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from services import errors, pb
+from services import errors, protos
 from services.auth.principal import Principal
 from services.auth.signing import Signer, signer
 from services.query import (
@@ -166,10 +166,10 @@ async def _composite(q: QueryDeps, call: Call, request: Any) -> Message:
     ex, ctx = await _open(q, call, request)
     if not request.dimension:
         points = await presets.points(ex, ctx)
-        return pb.query_pb2.CompositeResponse(points=points, meta=ctx.meta(ex.sources))
+        return protos.query_pb2.CompositeResponse(points=points, meta=ctx.meta(ex.sources))
     dimension = breakdowns.dimension_param(request.dimension)
     rows = await breakdowns.breakdown(ex, ctx, dimension)
-    return pb.query_pb2.CompositeResponse(
+    return protos.query_pb2.CompositeResponse(
         rows=rows.rows, dimension=dimension, meta=ctx.meta(ex.sources)
     )
 
@@ -202,7 +202,9 @@ async def _list_embed_tokens(q: QueryDeps, call: Call, request: Any) -> Message:
     found = await embed_tokens.list_tokens(
         q.deps.pg, call.principal.workspace_id, request.include_inactive
     )
-    return pb.query_pb2.ListEmbedTokensResponse(tokens=[embed_tokens.to_message(t) for t in found])
+    return protos.query_pb2.ListEmbedTokensResponse(
+        tokens=[embed_tokens.to_message(t) for t in found]
+    )
 
 
 async def _revoke_embed_token(q: QueryDeps, call: Call, request: Any) -> Message:

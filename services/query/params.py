@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from services import errors, pb, timerange
+from services import errors, protos, timerange
 from services.auth.principal import Principal
 from services.query import scope
 from services.query.engine import EventQuery
@@ -48,10 +48,10 @@ class QueryContext:
         )
         return replace(base, **overrides)
 
-    def meta(self, sources: Sources, with_previous: bool = False) -> pb.common_pb2.ResponseMeta:
+    def meta(self, sources: Sources, with_previous: bool = False) -> protos.common_pb2.ResponseMeta:
         """ResponseMeta describing this context and where the answer came from."""
         tz = self.window.tz
-        meta = pb.common_pb2.ResponseMeta(
+        meta = protos.common_pb2.ResponseMeta(
             start=self.window.start.astimezone(tz).isoformat(),
             end=self.window.end.astimezone(tz).isoformat(),
             timezone=tz.key,
@@ -68,7 +68,7 @@ class QueryContext:
         return meta
 
 
-def dimension_filters(q: pb.common_pb2.AnalyticsQuery) -> tuple[DimensionFilter, ...]:
+def dimension_filters(q: protos.common_pb2.AnalyticsQuery) -> tuple[DimensionFilter, ...]:
     """Include lists `a,b` and exclude lists `-a,b` of the filterable dimensions."""
     found = []
     for name in FILTERABLE:
@@ -91,7 +91,7 @@ def optional(msg: Any, name: str) -> Any:
 async def resolve(
     deps: Deps,
     principal: Principal,
-    q: pb.common_pb2.AnalyticsQuery,
+    q: protos.common_pb2.AnalyticsQuery,
     now: datetime | None = None,
 ) -> QueryContext:
     """Validate q against the caller's plan and workspace and resolve its scope and currency."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from services.pb import common_pb2 as c
+from services.protos import common_pb2 as c
 from services.query import buckets
 from services.query.engine import Row
 from services.query.executor import Executor

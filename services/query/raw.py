@@ -9,7 +9,7 @@ import asyncpg
 
 from services import cursor, errors
 from services.auth.principal import Principal
-from services.pb import query_pb2 as q
+from services.protos import query_pb2 as q
 from services.query import listings
 from services.query.listings import ListQuery
 from services.query.params import optional

@@ -8,11 +8,11 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from services import pb
+from services import protos
 from services.auth import principal
 from services.auth.principal import Principal
+from services.grpc_server.trailers import NO_STORE_TRAILER
 from services.query.handlers import HANDLERS, Call, Handler, QueryDeps
-from services.server.trailers import NO_STORE_TRAILER
 from services.stores.deps import Deps
 
 Rpc = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Message]]
@@ -26,7 +26,7 @@ def _caller() -> Principal | None:
         return None
 
 
-class QueryServicer(pb.query_pb2_grpc.QueryServiceServicer):
+class QueryServicer(protos.query_pb2_grpc.QueryServiceServicer):
     """Workspace, link and conversion analytics."""
 
     def __init__(self, deps: Deps) -> None:
@@ -49,5 +49,5 @@ class QueryServicer(pb.query_pb2_grpc.QueryServiceServicer):
 
 def register(server: grpc.aio.Server, deps: Deps) -> str:
     """Add the servicer to server; returns the service's full name."""
-    pb.query_pb2_grpc.add_QueryServiceServicer_to_server(QueryServicer(deps), server)
+    protos.query_pb2_grpc.add_QueryServiceServicer_to_server(QueryServicer(deps), server)
     return "linkpulse.v1.QueryService"

@@ -16,7 +16,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from services import pb
+from services import protos
 from services.auth import principal as principal_mod
 from services.auth.principal import Principal
 from services.query import params
@@ -79,9 +79,9 @@ class EnginePlan:
         return found
 
 
-def request(route: Route, link_id: int) -> pb.common_pb2.AnalyticsQuery:
+def request(route: Route, link_id: int) -> protos.common_pb2.AnalyticsQuery:
     """The AnalyticsQuery the gateway binds from the route's path and query."""
-    message = json_format.ParseDict(route.query, pb.common_pb2.AnalyticsQuery())
+    message = json_format.ParseDict(route.query, protos.common_pb2.AnalyticsQuery())
     if route.per_link:
         message.link_id = link_id
     return message

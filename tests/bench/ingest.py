@@ -20,7 +20,7 @@ import grpc
 import orjson
 from google.protobuf.json_format import MessageToDict
 
-from services import pb
+from services import protos
 from services.admin.credentials import create_api_key
 from services.admin.links import create_link
 from services.admin.tenants import create_workspace
@@ -86,12 +86,12 @@ async def tenant(pool: asyncpg.Pool, label: str, links: int = LINKS) -> Tenant:
     return Tenant(int(workspace["id"]), tuple(made), key["key"])
 
 
-def clicks(count: int, link_ids: Sequence[int], seed: int = 7) -> list[pb.live_pb2.ClickEvent]:
+def clicks(count: int, link_ids: Sequence[int], seed: int = 7) -> list[protos.live_pb2.ClickEvent]:
     """count clicks spread over the last hour, links, agents, countries and referrers."""
     rng = random.Random(seed)
     start = datetime.now(UTC) - timedelta(hours=1)
     return [
-        pb.live_pb2.ClickEvent(
+        protos.live_pb2.ClickEvent(
             link_id=rng.choice(link_ids),
             timestamp=(start + timedelta(seconds=rng.random() * 3500)).isoformat(),
             country=rng.choice(COUNTRIES),
@@ -104,13 +104,13 @@ def clicks(count: int, link_ids: Sequence[int], seed: int = 7) -> list[pb.live_p
 
 
 def rebased(
-    events: Sequence[pb.live_pb2.ClickEvent], link_ids: Sequence[int]
-) -> list[pb.live_pb2.ClickEvent]:
+    events: Sequence[protos.live_pb2.ClickEvent], link_ids: Sequence[int]
+) -> list[protos.live_pb2.ClickEvent]:
     """The same events on another tenant's links (link i → link i of the other tenant)."""
     first = min(e.link_id for e in events)
     moved = []
     for event in events:
-        copy = pb.live_pb2.ClickEvent()
+        copy = protos.live_pb2.ClickEvent()
         copy.CopyFrom(event)
         copy.link_id = link_ids[(event.link_id - first) % len(link_ids)]
         moved.append(copy)
@@ -179,12 +179,13 @@ async def grpc_ingest(
     mine = rebased(events, who.link_ids)
     # Requests ready-made, like the raw insert's rows: the clock times sending them.
     requests = [
-        pb.live_pb2.IngestRequest(events=mine[at : at + batch]) for at in range(0, len(mine), batch)
+        protos.live_pb2.IngestRequest(events=mine[at : at + batch])
+        for at in range(0, len(mine), batch)
     ]
     metadata = (("authorization", f"Bearer {who.key}"),)
     async with grpc.aio.insecure_channel(settings.live_addr) as channel:
-        stub = pb.live_pb2_grpc.LiveServiceStub(channel)
-        queue: asyncio.Queue[pb.live_pb2.IngestRequest] = asyncio.Queue()
+        stub = protos.live_pb2_grpc.LiveServiceStub(channel)
+        queue: asyncio.Queue[protos.live_pb2.IngestRequest] = asyncio.Queue()
         for request in requests:
             queue.put_nowait(request)
 

@@ -14,7 +14,7 @@ import grpc
 import orjson
 import websockets
 
-from services import pb
+from services import protos
 from services.admin.credentials import create_api_key
 from services.config import Settings
 from tests.bench.ingest import LINKS, Tenant, clicks, rebased, tenant
@@ -98,14 +98,14 @@ async def measure(
     requests = []
     generated = clicks(plan.batch, range(1, LINKS + 1))
     for who in tenants:
-        request = pb.live_pb2.IngestRequest(events=rebased(generated, who.link_ids))
+        request = protos.live_pb2.IngestRequest(events=rebased(generated, who.link_ids))
         for event in request.events:
             event.timestamp = ""  # stamped at receipt: these are live events
         requests.append((request, (("authorization", f"Bearer {who.key}"),)))
     next_id = random.Random().randrange(1 << 40, 1 << 50)
     interval = plan.batch / plan.events_per_second
     async with grpc.aio.insecure_channel(settings.live_addr) as channel:
-        stub = pb.live_pb2_grpc.LiveServiceStub(channel)
+        stub = protos.live_pb2_grpc.LiveServiceStub(channel)
         began = time.perf_counter()
         calls = []
         tick = 0
@@ -117,7 +117,7 @@ async def measure(
                 sent_at[index][next_id] = now
                 next_id += 1
             # A copy: the call serializes its request later, when its task runs.
-            sent = pb.live_pb2.IngestRequest.FromString(request.SerializeToString())
+            sent = protos.live_pb2.IngestRequest.FromString(request.SerializeToString())
             calls.append(asyncio.ensure_future(stub.Ingest(sent, metadata=metadata)))
             result.sent += plan.batch
             tick += 1

@@ -15,7 +15,7 @@ import grpc
 import orjson
 import pytest
 
-from services import pb
+from services import protos
 from services.admin import credentials, tenants
 from services.auditlog.recorder import record
 from services.auth.tokens import token_hash
@@ -117,15 +117,18 @@ async def test_every_audited_action_appears_once_with_its_actor(system, http, pg
     assert r.status_code == 403 and r.json()["error"]["code"] == "feature_not_enabled"
     # Another service's record through the Record RPC (actor given, else the caller's key).
     async with system.channel("audit") as channel:
-        stub = pb.audit_pb2_grpc.AuditServiceStub(channel)
+        stub = protos.audit_pb2_grpc.AuditServiceStub(channel)
         metadata = (("authorization", f"Bearer {key['key']}"),)
         made = await stub.Record(
-            pb.audit_pb2.RecordRequest(actor="user:dee", action="export.created", target="job:9"),
+            protos.audit_pb2.RecordRequest(
+                actor="user:dee", action="export.created", target="job:9"
+            ),
             metadata=metadata,
         )
         assert made.actor == "user:dee" and len(made.hash) == 64
         made = await stub.Record(
-            pb.audit_pb2.RecordRequest(action="batch.created", target="job:10"), metadata=metadata
+            protos.audit_pb2.RecordRequest(action="batch.created", target="job:10"),
+            metadata=metadata,
         )
         assert made.actor == f"api_key:{key['id']}"
 
@@ -192,9 +195,9 @@ async def test_audit_log_needs_workspace_update(system, http, pg, tenant):
     assert (await http.get(AUDIT_LOG)).status_code == 401
     # Record needs audit:write.
     async with system.channel("audit") as channel:
-        stub = pb.audit_pb2_grpc.AuditServiceStub(channel)
+        stub = protos.audit_pb2_grpc.AuditServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as denied:
-            await stub.Record(pb.audit_pb2.RecordRequest(action="x"), metadata=t.metadata)
+            await stub.Record(protos.audit_pb2.RecordRequest(action="x"), metadata=t.metadata)
         assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 

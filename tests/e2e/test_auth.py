@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from services import pb
+from services import protos
 from services.admin import credentials
 
 OVERVIEW = "/api/analytics/workspace/overview"
@@ -37,17 +37,17 @@ async def test_missing_scope_is_403(system, http, tenant):
 async def test_grpc_callers_get_the_same_checks(system, tenant):
     reader = await tenant(scopes=("analytics:read",))
     async with system.channel("live") as channel:
-        stub = pb.live_pb2_grpc.LiveServiceStub(channel)
+        stub = protos.live_pb2_grpc.LiveServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as denied:
             await stub.Ingest(
-                pb.live_pb2.IngestRequest(
-                    events=[pb.live_pb2.ClickEvent(link_id=reader.link_ids[0])]
+                protos.live_pb2.IngestRequest(
+                    events=[protos.live_pb2.ClickEvent(link_id=reader.link_ids[0])]
                 ),
                 metadata=reader.metadata,
             )
         assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
         with pytest.raises(grpc.aio.AioRpcError) as anonymous:
-            await stub.Ingest(pb.live_pb2.IngestRequest())
+            await stub.Ingest(protos.live_pb2.IngestRequest())
         assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 

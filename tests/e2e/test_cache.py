@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from services import pb
+from services import protos
 from services.admin import credentials
-from services.server.interceptors import WORKSPACE_TRAILER
+from services.grpc_server.interceptors import WORKSPACE_TRAILER
 
 OVERVIEW = "/api/analytics/workspace/overview"
 DAY = {"start": "2026-06-01", "end": "2026-06-01", "timezone": "UTC"}
@@ -75,8 +75,8 @@ async def test_other_workspace_never_gets_a_snapshot(system, http, tenant):
 async def test_services_name_the_authorized_workspace(system, tenant):
     t = await tenant()
     async with system.channel("query") as channel:
-        call = pb.query_pb2_grpc.QueryServiceStub(channel).GetWorkspaceOverview(
-            pb.common_pb2.AnalyticsQuery(days=1), metadata=t.metadata
+        call = protos.query_pb2_grpc.QueryServiceStub(channel).GetWorkspaceOverview(
+            protos.common_pb2.AnalyticsQuery(days=1), metadata=t.metadata
         )
         await call
         trailers = dict(await call.trailing_metadata())

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from services import pb
+from services import protos
 from services.query.handlers import HANDLERS
 from tests.seed_routes import seed_routes
 
 
 def test_every_query_rpc_has_a_handler() -> None:
-    service = pb.query_pb2.DESCRIPTOR.services_by_name["QueryService"]
+    service = protos.query_pb2.DESCRIPTOR.services_by_name["QueryService"]
     assert set(HANDLERS) == {method.name for method in service.methods}
 
 

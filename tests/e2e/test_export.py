@@ -17,10 +17,10 @@ import grpc
 import orjson
 import pytest
 
-from services import pb
+from services import protos
 from services.auth.signing import signer
 from services.devstack import processes
-from services.export import links
+from services.export import download_links
 from services.stores.clickhouse import ClickHouse
 
 EXPORT = "/api/analytics/export"
@@ -311,7 +311,7 @@ async def test_links_expire_and_bind_to_their_job(http, system, large):
     done = (await wait_job(http, owner, job_id))[-1]
     assert (await http.get(done["downloadUrl"])).status_code == 200  # no bearer token needed
     sign = signer(system.settings)
-    expired, _ = links.sign(sign, owner.workspace_id, job_id, ttl_seconds=-1)
+    expired, _ = download_links.sign(sign, owner.workspace_id, job_id, ttl_seconds=-1)
     r = await http.get(expired)
     assert r.status_code == 401 and "expired" in r.json()["error"]["message"]
     tampered = done["downloadUrl"][:-3] + (
@@ -320,13 +320,13 @@ async def test_links_expire_and_bind_to_their_job(http, system, large):
     assert (await http.get(tampered)).status_code == 401
     assert (await http.get(f"{EXPORTS}/{job_id}/download")).status_code == 401
     # A valid token for another job does not open this one.
-    other, _ = links.sign(sign, owner.workspace_id, "exp_other", 60)
+    other, _ = download_links.sign(sign, owner.workspace_id, "exp_other", 60)
     token = other.split("token=", 1)[1]
     assert (
         await http.get(f"{EXPORTS}/{job_id}/download", params={"token": token})
     ).status_code == 401
     # A token signed for the neighbour's workspace never reaches the owner's file.
-    forged, _ = links.sign(sign, neighbour.workspace_id, job_id, 60)
+    forged, _ = download_links.sign(sign, neighbour.workspace_id, job_id, 60)
     assert (await http.get(forged)).status_code == 404
 
 
@@ -373,8 +373,8 @@ async def test_stream_export_to_grpc_callers(system, ch, tenant):
     t = await tenant()
     await insert_clicks(ch, t.workspace_id, t.link_ids, 250, 7_000, T0)
     async with system.channel("export") as channel:
-        stub = pb.export_pb2_grpc.ExportServiceStub(channel)
-        request = pb.export_pb2.ExportRequest(
+        stub = protos.export_pb2_grpc.ExportServiceStub(channel)
+        request = protos.export_pb2.ExportRequest(
             dataset="clicks", columns="event_id,country", query={"start": START, "end": END}
         )
         rows = [dict(row.values) async for row in stub.StreamExport(request, metadata=t.metadata)]

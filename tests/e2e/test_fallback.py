@@ -24,7 +24,7 @@ import pytest
 
 from services.admin import credentials
 from services.config import Settings
-from services.devstack import clickhouse as devstack_clickhouse
+from services.devstack import clickhouse_server as devstack_clickhouse
 from services.devstack import components, processes
 from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate

@@ -20,9 +20,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from services import pb
+from services import protos
 from services.config import Settings
-from services.devstack import clickhouse as devstack_clickhouse
+from services.devstack import clickhouse_server as devstack_clickhouse
 from services.devstack import components, processes
 from services.live.stream import Keys, click_slot
 from services.stores.clickhouse import ClickHouse
@@ -39,9 +39,9 @@ OVERVIEW = "/api/analytics/workspace/overview"
 DAY = {"start": "2026-11-02", "end": "2026-11-02", "timezone": "UTC"}
 
 
-def _clicks(link_ids: list[int], n: int, start: int = 0) -> list[pb.live_pb2.ClickEvent]:
+def _clicks(link_ids: list[int], n: int, start: int = 0) -> list[protos.live_pb2.ClickEvent]:
     return [
-        pb.live_pb2.ClickEvent(
+        protos.live_pb2.ClickEvent(
             link_id=link_ids[i % len(link_ids)],
             timestamp=f"2026-11-02T{(i // 60) % 24:02d}:{i % 60:02d}:00Z",
             visitor_id=f"v{i % 97}",
@@ -77,13 +77,13 @@ async def test_rest_grpc_and_streaming_ingest_reach_clickhouse_and_routes(system
     )
     assert r.status_code == 200, r.text
     async with system.channel("live") as channel:
-        stub = pb.live_pb2_grpc.LiveServiceStub(channel)
+        stub = protos.live_pb2_grpc.LiveServiceStub(channel)
         batch = await stub.Ingest(
-            pb.live_pb2.IngestRequest(events=_clicks(t.link_ids, 300)), metadata=t.metadata
+            protos.live_pb2.IngestRequest(events=_clicks(t.link_ids, 300)), metadata=t.metadata
         )
         assert batch.accepted == 300 and len(set(batch.event_ids)) == 300
 
-        async def many() -> AsyncIterator[pb.live_pb2.ClickEvent]:
+        async def many() -> AsyncIterator[protos.live_pb2.ClickEvent]:
             for event in _clicks(t.link_ids, 12_000, start=300):  # more than one chunk
                 yield event
 
@@ -108,12 +108,12 @@ async def test_duplicate_event_ids_are_counted_once(system, http, ch, tenant):
     theirs = {**body, "linkId": other.link_ids[0]}
     assert (await http.post("/api/track/click", json=theirs, headers=other.headers)).is_success
     async with system.channel("live") as channel:
-        reply = await pb.live_pb2_grpc.LiveServiceStub(channel).Ingest(
-            pb.live_pb2.IngestRequest(
+        reply = await protos.live_pb2_grpc.LiveServiceStub(channel).Ingest(
+            protos.live_pb2.IngestRequest(
                 events=[
-                    pb.live_pb2.ClickEvent(link_id=t.link_ids[1], event_id=7),
-                    pb.live_pb2.ClickEvent(link_id=t.link_ids[1], event_id=7),
-                    pb.live_pb2.ClickEvent(link_id=t.link_ids[1], event_id=424242),
+                    protos.live_pb2.ClickEvent(link_id=t.link_ids[1], event_id=7),
+                    protos.live_pb2.ClickEvent(link_id=t.link_ids[1], event_id=7),
+                    protos.live_pb2.ClickEvent(link_id=t.link_ids[1], event_id=424242),
                 ]
             ),
             metadata=t.metadata,
@@ -227,16 +227,16 @@ async def test_ingest_validation_errors(system, http, tenant):
         assert r.status_code == status, (body, r.text)
         assert word in r.text, (body, r.text)
     async with system.channel("live") as channel:
-        stub = pb.live_pb2_grpc.LiveServiceStub(channel)
+        stub = protos.live_pb2_grpc.LiveServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as oversize:
             await stub.Ingest(
-                pb.live_pb2.IngestRequest(events=_clicks(t.link_ids, 5001)), metadata=t.metadata
+                protos.live_pb2.IngestRequest(events=_clicks(t.link_ids, 5001)), metadata=t.metadata
             )
         assert oversize.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         bad = _clicks(t.link_ids, 3)
         bad[2].country = "Germany"
         with pytest.raises(grpc.aio.AioRpcError) as named:
-            await stub.Ingest(pb.live_pb2.IngestRequest(events=bad), metadata=t.metadata)
+            await stub.Ingest(protos.live_pb2.IngestRequest(events=bad), metadata=t.metadata)
         assert named.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "events[2].country" in (named.value.details() or "")
         # Bytes that are no IngestRequest at all: a clear error on `events`, nothing taken.
@@ -306,14 +306,16 @@ def own(system, tmp_path: Path) -> Iterator[Own]:
 async def _ingest(
     settings: Settings,
     t,  # noqa: ANN001
-    events: list[pb.live_pb2.ClickEvent],
+    events: list[protos.live_pb2.ClickEvent],
     per_request: int = 2500,
 ) -> None:
     async with grpc.aio.insecure_channel(settings.live_addr) as channel:
-        stub = pb.live_pb2_grpc.LiveServiceStub(channel)
+        stub = protos.live_pb2_grpc.LiveServiceStub(channel)
         for i in range(0, len(events), per_request):
             part = events[i : i + per_request]
-            reply = await stub.Ingest(pb.live_pb2.IngestRequest(events=part), metadata=t.metadata)
+            reply = await stub.Ingest(
+                protos.live_pb2.IngestRequest(events=part), metadata=t.metadata
+            )
             assert reply.accepted == len(part)
 
 
@@ -357,11 +359,11 @@ async def test_flusher_killed_between_insert_and_ack_counts_exactly_once(own, ch
     assert await _pending(own.settings) == 0
 
 
-def _varied_clicks(link_ids: list[int], first_id: int) -> list[pb.live_pb2.ClickEvent]:
+def _varied_clicks(link_ids: list[int], first_id: int) -> list[protos.live_pb2.ClickEvent]:
     """Clicks with client ids from first_id that use what enrichment fills in or derives."""
     agents = (UA_IPHONE, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0", "curl/8.0", "")
     return [
-        pb.live_pb2.ClickEvent(
+        protos.live_pb2.ClickEvent(
             event_id=first_id + i,
             link_id=link_ids[i % len(link_ids)],
             timestamp=("2026-11-02T10:00:00Z", "2026-11-02T11:30:00+02:00", "")[i % 3],
@@ -395,14 +397,16 @@ async def test_without_the_compiled_path_ingest_gives_the_same_answers(
     answers = []
     for address, first_id in ((system.settings.live_addr, 1_000), (own.settings.live_addr, 2_000)):
         async with grpc.aio.insecure_channel(address) as channel:
-            stub = pb.live_pb2_grpc.LiveServiceStub(channel)
+            stub = protos.live_pb2_grpc.LiveServiceStub(channel)
             events = _varied_clicks(t.link_ids, first_id)
-            reply = await stub.Ingest(pb.live_pb2.IngestRequest(events=events), metadata=t.metadata)
+            reply = await stub.Ingest(
+                protos.live_pb2.IngestRequest(events=events), metadata=t.metadata
+            )
             again = await stub.Ingest(
-                pb.live_pb2.IngestRequest(events=events[:5]), metadata=t.metadata
+                protos.live_pb2.IngestRequest(events=events[:5]), metadata=t.metadata
             )
             with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await stub.Ingest(pb.live_pb2.IngestRequest(events=bad), metadata=t.metadata)
+                await stub.Ingest(protos.live_pb2.IngestRequest(events=bad), metadata=t.metadata)
         answers.append(
             (
                 reply.accepted,
@@ -442,8 +446,8 @@ async def test_redis_unreachable_is_503_and_nothing_is_accepted(system, own, ten
     assert "not accepted" in r.json()["error"]["message"]
     async with grpc.aio.insecure_channel(own.settings.live_addr) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as down:
-            await pb.live_pb2_grpc.LiveServiceStub(channel).Ingest(
-                pb.live_pb2.IngestRequest(events=_clicks(t.link_ids, 10)), metadata=t.metadata
+            await protos.live_pb2_grpc.LiveServiceStub(channel).Ingest(
+                protos.live_pb2.IngestRequest(events=_clicks(t.link_ids, 10)), metadata=t.metadata
             )
     assert down.value.code() == grpc.StatusCode.UNAVAILABLE
 

@@ -10,7 +10,7 @@ import grpc
 import pytest
 import websockets
 
-from services import pb
+from services import protos
 
 # The servicer does not route ListLive, Subscribe and GetLiveStats to services.live.feed yet.
 
@@ -47,10 +47,11 @@ async def test_ingested_events_reach_every_feed_of_their_workspace_only(
             )
             assert r.status_code == 200, r.text
             ids += [int(i) for i in r.json()["data"]["eventIds"]]
-        stub = pb.live_pb2_grpc.LiveServiceStub(channel)
-        batch = pb.live_pb2.IngestRequest(
+        stub = protos.live_pb2_grpc.LiveServiceStub(channel)
+        batch = protos.live_pb2.IngestRequest(
             events=[
-                pb.live_pb2.ClickEvent(link_id=a.link_ids[1], visitor_id=f"v{i}") for i in range(2)
+                protos.live_pb2.ClickEvent(link_id=a.link_ids[1], visitor_id=f"v{i}")
+                for i in range(2)
             ]
         )
         ids += list((await stub.Ingest(batch, metadata=a.metadata)).event_ids)
@@ -84,7 +85,7 @@ async def test_ingested_events_reach_every_feed_of_their_workspace_only(
 
         # a resumed Subscribe misses nothing after its cursor
         resumed = stub.Subscribe(
-            pb.live_pb2.LiveRequest(cursor=pushed[1]["cursor"]), metadata=a.metadata
+            protos.live_pb2.LiveRequest(cursor=pushed[1]["cursor"]), metadata=a.metadata
         )
         got = []
         async with asyncio.timeout(10):
@@ -104,10 +105,10 @@ async def test_ingested_events_reach_every_feed_of_their_workspace_only(
 async def test_subscribe_rejects_an_unknown_kind(system, tenant) -> None:
     a = await tenant()
     async with system.channel("live") as channel:
-        stub = pb.live_pb2_grpc.LiveServiceStub(channel)
+        stub = protos.live_pb2_grpc.LiveServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             async for _ in stub.Subscribe(
-                pb.live_pb2.LiveRequest(kind="visit"), metadata=a.metadata
+                protos.live_pb2.LiveRequest(kind="visit"), metadata=a.metadata
             ):
                 pass
     assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT

@@ -7,9 +7,9 @@ import grpc
 import pytest
 from google.protobuf.message_factory import GetMessageClass
 
-from services import pb
+from services import protos
 from services.auth.tokens import KNOWN_SCOPES
-from services.rpc.contract import contract
+from services.contract.compiled import contract
 
 SERVICE_PROCESS = {
     "QueryService": "query",
@@ -20,7 +20,7 @@ SERVICE_PROCESS = {
 
 
 def _methods():
-    for module, _grpc, service_name in pb.SERVICE_MODULES.values():
+    for module, _grpc, service_name in protos.SERVICE_MODULES.values():
         service = module.DESCRIPTOR.services_by_name[service_name]
         for method in service.methods:
             yield service, method

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services import pb
+from services import protos
 
 UA_IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -32,7 +32,7 @@ async def test_rest_and_grpc_ingest_are_counted_exactly(system, http, ch, tenant
         assert r.json()["data"]["accepted"] == 1
     # Over gRPC: a batch of 5 clicks on link B, a day later, by visitors v2..v6.
     events = [
-        pb.live_pb2.ClickEvent(
+        protos.live_pb2.ClickEvent(
             link_id=link_b,
             timestamp=(base + timedelta(days=1, hours=i)).isoformat(),
             visitor_id=f"v{i + 2}",
@@ -41,8 +41,8 @@ async def test_rest_and_grpc_ingest_are_counted_exactly(system, http, ch, tenant
         for i in range(5)
     ]
     async with system.channel("live") as channel:
-        reply = await pb.live_pb2_grpc.LiveServiceStub(channel).Ingest(
-            pb.live_pb2.IngestRequest(events=events), metadata=t.metadata
+        reply = await protos.live_pb2_grpc.LiveServiceStub(channel).Ingest(
+            protos.live_pb2.IngestRequest(events=events), metadata=t.metadata
         )
     assert reply.accepted == 5 and len(set(reply.event_ids)) == 5
     await system.drained()  # ingestion is asynchronous: the flusher writes to ClickHouse
@@ -122,9 +122,9 @@ async def test_grpc_query_matches_rest(system, http, tenant):
         headers=t.headers,
     )
     assert r.status_code == 200
-    query = pb.common_pb2.AnalyticsQuery(start="2026-09-01", end="2026-09-01")
+    query = protos.common_pb2.AnalyticsQuery(start="2026-09-01", end="2026-09-01")
     async with system.channel("query") as channel:
-        reply = await pb.query_pb2_grpc.QueryServiceStub(channel).GetWorkspaceOverview(
+        reply = await protos.query_pb2_grpc.QueryServiceStub(channel).GetWorkspaceOverview(
             query, metadata=t.metadata
         )
     assert reply.totals.clicks == 1

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services import pb
+from services import protos
 
 
 def _expected(instants: list[datetime], tz: ZoneInfo, granularity: str) -> Counter[str]:
@@ -26,12 +26,14 @@ def _expected(instants: list[datetime], tz: ZoneInfo, granularity: str) -> Count
 
 async def _ingest(system, t, instants: list[datetime]) -> None:
     events = [
-        pb.live_pb2.ClickEvent(link_id=t.link_ids[0], timestamp=i.isoformat(), visitor_id=f"v{n}")
+        protos.live_pb2.ClickEvent(
+            link_id=t.link_ids[0], timestamp=i.isoformat(), visitor_id=f"v{n}"
+        )
         for n, i in enumerate(instants)
     ]
     async with system.channel("live") as channel:
-        await pb.live_pb2_grpc.LiveServiceStub(channel).Ingest(
-            pb.live_pb2.IngestRequest(events=events), metadata=t.metadata
+        await protos.live_pb2_grpc.LiveServiceStub(channel).Ingest(
+            protos.live_pb2.IngestRequest(events=events), metadata=t.metadata
         )
     await system.drained()
 

@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 from grpc_health.v1.health import aio as health_aio  # noqa: E402
 
 from gateway.app import create_app  # noqa: E402
-from services import errors, pb  # noqa: E402
+from services import errors, protos  # noqa: E402
 from services.config import Settings  # noqa: E402
 from tests.asgi_server import serving  # noqa: E402
 from tests.ports import free_port  # noqa: E402
@@ -41,7 +41,7 @@ class Recorder:
         self.requests[rpc] = request
 
 
-class FakeQuery(pb.query_pb2_grpc.QueryServiceServicer):
+class FakeQuery(protos.query_pb2_grpc.QueryServiceServicer):
     """A few QueryService methods; the rest stay UNIMPLEMENTED."""
 
     def __init__(self, recorder: Recorder) -> None:
@@ -49,14 +49,18 @@ class FakeQuery(pb.query_pb2_grpc.QueryServiceServicer):
 
     async def GetWorkspaceOverview(self, request, context):  # noqa: N802
         self.recorder.see("GetWorkspaceOverview", request, context)
-        return pb.common_pb2.OverviewResponse(
-            totals=pb.common_pb2.Totals(clicks=BIG, unique_visitors=3, revenue=12.5),
-            meta=pb.common_pb2.ResponseMeta(timezone=request.timezone or "UTC", notices=["capped"]),
+        return protos.common_pb2.OverviewResponse(
+            totals=protos.common_pb2.Totals(clicks=BIG, unique_visitors=3, revenue=12.5),
+            meta=protos.common_pb2.ResponseMeta(
+                timezone=request.timezone or "UTC", notices=["capped"]
+            ),
         )
 
     async def GetLinkSummary(self, request, context):  # noqa: N802
         self.recorder.see("GetLinkSummary", request, context)
-        return pb.common_pb2.OverviewResponse(totals=pb.common_pb2.Totals(clicks=request.link_id))
+        return protos.common_pb2.OverviewResponse(
+            totals=protos.common_pb2.Totals(clicks=request.link_id)
+        )
 
     async def GetWorkspaceTimeseries(self, request, context):  # noqa: N802
         error = errors.ApiError(
@@ -72,17 +76,17 @@ class FakeQuery(pb.query_pb2_grpc.QueryServiceServicer):
 
     async def GetWorkspaceRegions(self, request, context):  # noqa: N802
         await asyncio.sleep(2)
-        return pb.common_pb2.BreakdownResponse()
+        return protos.common_pb2.BreakdownResponse()
 
     async def GetRawEvents(self, request, context):  # noqa: N802
         self.recorder.see("GetRawEvents", request, context)
-        event = pb.query_pb2.RawClickEvent(
+        event = protos.query_pb2.RawClickEvent(
             id=7301, workspace_id=request.workspace_id, url_id=request.url_id, url_slug="s"
         )
-        return pb.query_pb2.RawEventsResponse(data=[event])
+        return protos.query_pb2.RawEventsResponse(data=[event])
 
 
-class FakeLive(pb.live_pb2_grpc.LiveServiceServicer):
+class FakeLive(protos.live_pb2_grpc.LiveServiceServicer):
     """Subscribe: three events, an error after one, or events until cancelled."""
 
     def __init__(self, recorder: Recorder) -> None:
@@ -93,21 +97,21 @@ class FakeLive(pb.live_pb2_grpc.LiveServiceServicer):
         if not dict(context.invocation_metadata() or ()).get("authorization"):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing bearer token")
         if request.kind == "fail":
-            yield pb.live_pb2.LiveEvent(event_id=1, kind="click")
+            yield protos.live_pb2.LiveEvent(event_id=1, kind="click")
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "feed closed")
         if request.kind == "forever":
             try:
                 for number in range(10_000):
-                    yield pb.live_pb2.LiveEvent(event_id=number, kind="click")
+                    yield protos.live_pb2.LiveEvent(event_id=number, kind="click")
                     await asyncio.sleep(0.02)
             finally:
                 self.recorder.stream_cancelled.set()
             return
         for number in range(3):
-            yield pb.live_pb2.LiveEvent(event_id=BIG + number, kind="click", link_id=5)
+            yield protos.live_pb2.LiveEvent(event_id=BIG + number, kind="click", link_id=5)
 
 
-class FakeExport(pb.export_pb2_grpc.ExportServiceServicer):
+class FakeExport(protos.export_pb2_grpc.ExportServiceServicer):
     """Export answers a CSV body with status 202 in its initial metadata."""
 
     async def Export(self, request, context):  # noqa: N802
@@ -129,9 +133,9 @@ async def backend() -> AsyncIterator[Backend]:
     """One grpc.aio server with the fake query, live and export services and health."""
     recorder = Recorder()
     server = grpc.aio.server()
-    pb.query_pb2_grpc.add_QueryServiceServicer_to_server(FakeQuery(recorder), server)
-    pb.live_pb2_grpc.add_LiveServiceServicer_to_server(FakeLive(recorder), server)
-    pb.export_pb2_grpc.add_ExportServiceServicer_to_server(FakeExport(), server)
+    protos.query_pb2_grpc.add_QueryServiceServicer_to_server(FakeQuery(recorder), server)
+    protos.live_pb2_grpc.add_LiveServiceServicer_to_server(FakeLive(recorder), server)
+    protos.export_pb2_grpc.add_ExportServiceServicer_to_server(FakeExport(), server)
     health = health_aio.HealthServicer()
     await health.set("linkpulse.v1.QueryService", health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

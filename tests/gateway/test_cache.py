@@ -20,11 +20,11 @@ from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.cache import SnapshotCache, is_cacheable
-from services import errors, pb
+from services import errors, protos
 from services.auth import principal as principals
 from services.config import Settings
-from services.rpc.contract import contract
-from services.server.interceptors import WORKSPACE_TRAILER, AuthInterceptor, ErrorInterceptor
+from services.contract.compiled import contract
+from services.grpc_server.interceptors import WORKSPACE_TRAILER, AuthInterceptor, ErrorInterceptor
 from services.stores.redisclient import create_redis
 from tests.asgi_server import serving as asgi_serving
 from tests.ports import free_port
@@ -74,7 +74,7 @@ class FakeResolver:
         return principal
 
 
-class FakeQuery(pb.query_pb2_grpc.QueryServiceServicer):
+class FakeQuery(protos.query_pb2_grpc.QueryServiceServicer):
     """Answers that say which call of which workspace produced them."""
 
     def __init__(self, calls: Counter[str]) -> None:
@@ -87,9 +87,9 @@ class FakeQuery(pb.query_pb2_grpc.QueryServiceServicer):
     async def GetWorkspaceOverview(self, request, context):  # noqa: N802
         number = self._count("GetWorkspaceOverview")
         workspace = principals.current().workspace_id
-        return pb.common_pb2.OverviewResponse(
-            totals=pb.common_pb2.Totals(clicks=number),
-            meta=pb.common_pb2.ResponseMeta(
+        return protos.common_pb2.OverviewResponse(
+            totals=protos.common_pb2.Totals(clicks=number),
+            meta=protos.common_pb2.ResponseMeta(
                 timezone=request.timezone or "UTC", notices=[f"workspace {workspace}"]
             ),
         )
@@ -97,12 +97,12 @@ class FakeQuery(pb.query_pb2_grpc.QueryServiceServicer):
     async def GetWorkspaceTopTags(self, request, context):  # noqa: N802
         context.set_trailing_metadata((("x-handler", "kept"),))
         number = self._count("GetWorkspaceTopTags")
-        return pb.common_pb2.BreakdownResponse(dimension=f"tags {number}")
+        return protos.common_pb2.BreakdownResponse(dimension=f"tags {number}")
 
     async def GetWorkspaceContinents(self, request, context):  # noqa: N802
         await context.send_initial_metadata((("x-http-status", "202"),))
         number = self._count("GetWorkspaceContinents")
-        return pb.common_pb2.BreakdownResponse(dimension=f"continents {number}")
+        return protos.common_pb2.BreakdownResponse(dimension=f"continents {number}")
 
     async def GetWorkspaceTimeseries(self, request, context):  # noqa: N802
         self._count("GetWorkspaceTimeseries")
@@ -114,13 +114,13 @@ class FakeQuery(pb.query_pb2_grpc.QueryServiceServicer):
 
     async def GetLinkTrafficFlow(self, request, context):  # noqa: N802
         number = self._count("GetLinkTrafficFlow")
-        return pb.query_pb2.TrafficFlowResponse(
-            meta=pb.common_pb2.ResponseMeta(notices=[str(number)])
+        return protos.query_pb2.TrafficFlowResponse(
+            meta=protos.common_pb2.ResponseMeta(notices=[str(number)])
         )
 
     async def GetConversionDetails(self, request, context):  # noqa: N802
         number = self._count("GetConversionDetails")
-        return pb.query_pb2.ConversionDetailsResponse(next_cursor=str(number))
+        return protos.query_pb2.ConversionDetailsResponse(next_cursor=str(number))
 
 
 @dataclass
@@ -138,7 +138,7 @@ async def backend() -> AsyncIterator[Backend]:
     server = grpc.aio.server(
         interceptors=[ErrorInterceptor(), AuthInterceptor(resolver, contract().policies)]  # type: ignore[arg-type]
     )
-    pb.query_pb2_grpc.add_QueryServiceServicer_to_server(FakeQuery(calls), server)
+    protos.query_pb2_grpc.add_QueryServiceServicer_to_server(FakeQuery(calls), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     yield Backend(f"127.0.0.1:{port}", calls, resolver)
@@ -326,16 +326,16 @@ async def test_handler_trailers_are_kept_next_to_the_workspace(
     cached: Cached, backend: Backend
 ) -> None:
     async with grpc.aio.insecure_channel(backend.address) as channel:
-        stub = pb.query_pb2_grpc.QueryServiceStub(channel)
+        stub = protos.query_pb2_grpc.QueryServiceStub(channel)
         call = stub.GetWorkspaceTopTags(
-            pb.common_pb2.AnalyticsQuery(), metadata=(("authorization", "Bearer lp_c"),)
+            protos.common_pb2.AnalyticsQuery(), metadata=(("authorization", "Bearer lp_c"),)
         )
         await call
         trailers = dict(await call.trailing_metadata())
         assert trailers["x-handler"] == "kept"
         assert trailers[WORKSPACE_TRAILER] == "2"
         refused = stub.GetWorkspaceOverview(
-            pb.common_pb2.AnalyticsQuery(), metadata=(("authorization", "Bearer lp_nobody"),)
+            protos.common_pb2.AnalyticsQuery(), metadata=(("authorization", "Bearer lp_nobody"),)
         )
         with pytest.raises(grpc.aio.AioRpcError):
             await refused

@@ -14,7 +14,7 @@ from gateway.app import create_app
 from gateway.pipeline import Pipeline
 from gateway.responses import success_response
 from services.config import Settings
-from services.rpc.routes import Route
+from services.contract.routes import Route
 
 
 @pytest_asyncio.fixture(loop_scope="session")

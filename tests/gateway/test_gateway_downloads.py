@@ -10,15 +10,15 @@ import pytest_asyncio
 from google.api import httpbody_pb2
 
 from gateway.app import create_app
-from services import pb
+from services import protos
 from services.config import Settings
-from services.rpc.contract import contract
+from services.contract.compiled import contract
 from tests.asgi_server import serving
 
 CHUNKS = [b"a" * 1000, b"b" * 1000, b"c"]
 
 
-class FakeDownloads(pb.export_pb2_grpc.ExportServiceServicer):
+class FakeDownloads(protos.export_pb2_grpc.ExportServiceServicer):
     """DownloadExport: three chunks for token `good`, 401 otherwise, or a break mid-way."""
 
     async def DownloadExport(self, request, context):  # noqa: N802
@@ -37,7 +37,7 @@ class FakeDownloads(pb.export_pb2_grpc.ExportServiceServicer):
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def url() -> AsyncIterator[str]:
     server = grpc.aio.server()
-    pb.export_pb2_grpc.add_ExportServiceServicer_to_server(FakeDownloads(), server)
+    protos.export_pb2_grpc.add_ExportServiceServicer_to_server(FakeDownloads(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     address = f"127.0.0.1:{port}"

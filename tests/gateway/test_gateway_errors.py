@@ -6,10 +6,10 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from gateway.errors import GatewayError, client_error, from_rpc_error, http_status
+from gateway.http_errors import GatewayError, client_error, from_rpc_error, http_status
 from gateway.responses import ENVELOPE_STATUS_CODE, error_body
+from services.contract.compiled import contract
 from services.errors import invalid_argument
-from services.rpc.contract import contract
 
 DESIGN_TABLE = {
     "INVALID_ARGUMENT": 400,

@@ -11,7 +11,7 @@ import pytest
 from gateway.comments import load_comments
 from gateway.openapi import build_openapi
 from services.codegen import DESCRIPTOR_SET
-from services.rpc.contract import contract
+from services.contract.compiled import contract
 
 ERRORS = ("400", "401", "403", "404", "429", "501", "503")
 

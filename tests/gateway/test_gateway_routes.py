@@ -10,11 +10,11 @@ from google.api import annotations_pb2
 from starlette.routing import Match
 
 from gateway.app import create_app
-from services import pb
+from services import protos
 from services.config import Settings
-from services.rpc.contract import contract
-from services.rpc.paths import match_order_key, parse_template, starlette_path
-from services.rpc.routes import Streaming
+from services.contract.compiled import contract
+from services.contract.paths import match_order_key, parse_template, starlette_path
+from services.contract.routes import Streaming
 from tests.seed_routes import SEED_000, seed_routes
 
 # The seed lives beside the repository in the workspace, not in CI's clone.
@@ -53,18 +53,18 @@ def test_seed_004_route(table) -> None:
     route = table["POST /v1/analytics"]
     assert route.grpc_path == "/linkpulse.v1.QueryService/GetRawEvents"
     assert route.body == "*"
-    assert route.options.envelope == pb.options_pb2.ENVELOPE_STATUS_CODE
+    assert route.options.envelope == protos.options_pb2.ENVELOPE_STATUS_CODE
     assert route.options.proto_field_names
-    assert route.request_class is pb.query_pb2.RawEventsRequest
-    assert route.response_class is pb.query_pb2.RawEventsResponse
+    assert route.request_class is protos.query_pb2.RawEventsRequest
+    assert route.response_class is protos.query_pb2.RawEventsResponse
 
 
 def test_records_carry_descriptor_facts(table) -> None:
     overview = table["GET /api/analytics/workspace/overview"]
     assert overview.service == "query"
     assert overview.grpc_path == "/linkpulse.v1.QueryService/GetWorkspaceOverview"
-    assert overview.request_class is pb.common_pb2.AnalyticsQuery
-    assert overview.response_class is pb.common_pb2.OverviewResponse
+    assert overview.request_class is protos.common_pb2.AnalyticsQuery
+    assert overview.response_class is protos.common_pb2.OverviewResponse
     assert overview.streaming is Streaming.UNARY
     assert overview.options.scope == "analytics:read" and overview.options.cacheable
     assert table["GET /api/analytics/embed"].options.public
@@ -76,7 +76,7 @@ def test_records_carry_descriptor_facts(table) -> None:
 
 def test_table_is_exactly_the_annotated_methods(table) -> None:
     expected = set()
-    for module, _grpc, name in pb.SERVICE_MODULES.values():
+    for module, _grpc, name in protos.SERVICE_MODULES.values():
         for method in module.DESCRIPTOR.services_by_name[name].methods:
             rule = method.GetOptions().Extensions[annotations_pb2.http]
             verb = rule.WhichOneof("pattern")

@@ -15,7 +15,7 @@ import websockets
 
 from gateway.app import create_app
 from gateway.websocket import HEARTBEAT_FRAME, TOO_SLOW_CLOSE, TOO_SLOW_REASON
-from services import pb
+from services import protos
 from services.config import Settings
 from tests.asgi_server import serving
 
@@ -24,7 +24,7 @@ SEND_QUEUE = 32
 PAYLOAD = os.urandom(2048).hex()
 
 
-class FastLive(pb.live_pb2_grpc.LiveServiceServicer):
+class FastLive(protos.live_pb2_grpc.LiveServiceServicer):
     """Subscribe: `flood` streams ~4 KB events at about 2,000/s until cancelled; `quiet` none."""
 
     def __init__(self) -> None:
@@ -37,7 +37,7 @@ class FastLive(pb.live_pb2_grpc.LiveServiceServicer):
                 await asyncio.sleep(30)
                 return
             for number in range(1_000_000):
-                yield pb.live_pb2.LiveEvent(event_id=number, kind="click", city=PAYLOAD)
+                yield protos.live_pb2.LiveEvent(event_id=number, kind="click", city=PAYLOAD)
                 if number % 20 == 19:
                     await asyncio.sleep(0.01)
         finally:
@@ -65,7 +65,7 @@ async def live() -> AsyncIterator[tuple[str, FastLive]]:
     """URL of the live WebSocket of a gateway in front of FastLive."""
     service = FastLive()
     server = grpc.aio.server()
-    pb.live_pb2_grpc.add_LiveServiceServicer_to_server(service, server)
+    protos.live_pb2_grpc.add_LiveServiceServicer_to_server(service, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     async for url in _serve_gateway(f"127.0.0.1:{port}"):

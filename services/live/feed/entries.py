@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from services import pb
+from services import protos
 from services.live.rows import decode as decode_row
 from services.live.tables import TABLES
 
@@ -110,9 +110,9 @@ def entries_of(reply: Iterable[tuple[Any, dict[Any, Any]]]) -> list[Entry]:
     return [entry_of(entry_id, fields) for entry_id, fields in reply if fields]
 
 
-def to_live_event(position: Position, event: dict[str, Any]) -> pb.live_pb2.LiveEvent:
+def to_live_event(position: Position, event: dict[str, Any]) -> protos.live_pb2.LiveEvent:
     """The LiveEvent message of a feed event at position."""
-    message = pb.live_pb2.LiveEvent(cursor=cursor_text(position))
+    message = protos.live_pb2.LiveEvent(cursor=cursor_text(position))
     for name in _INT_FIELDS:
         if event.get(name) is not None:
             setattr(message, name, int(event[name]))

@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 import asyncpg
 from redis.asyncio import Redis
 
-from services import pb
+from services import protos
 from services.live.feed.reads import (
     BLOCK_MS,
     entries_after,
@@ -22,12 +22,12 @@ from services.live.stats import KEY_PREFIX, stream_key
 async def subscribe(
     redis: Redis,
     workspace_id: int,
-    request: pb.live_pb2.LiveRequest,
+    request: protos.live_pb2.LiveRequest,
     pg: asyncpg.Pool | None = None,
     *,
     prefix: str = KEY_PREFIX,
     block_ms: int = BLOCK_MS,
-) -> AsyncGenerator[pb.live_pb2.LiveEvent, None]:
+) -> AsyncGenerator[protos.live_pb2.LiveEvent, None]:
     """The workspace's matching events as they are accepted, after request.cursor if given."""
     cursor = request_cursor(request)
     filters = await resolve_filters(pg, workspace_id, request)

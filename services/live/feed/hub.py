@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from services import errors, pb
+from services import errors, protos
 from services.live.feed.entries import Entry, to_live_event
 from services.live.feed.reads import (
     BLOCK_MS,
@@ -123,9 +123,9 @@ class FeedHub:
     async def subscribe(
         self,
         workspace_id: int,
-        request: pb.live_pb2.LiveRequest,
+        request: protos.live_pb2.LiveRequest,
         pg: asyncpg.Pool | None = None,
-    ) -> AsyncGenerator[pb.live_pb2.LiveEvent, None]:
+    ) -> AsyncGenerator[protos.live_pb2.LiveEvent, None]:
         """Same contract as subscribe(): the workspace's matching events after request.cursor."""
         cursor = request_cursor(request)
         filters = await resolve_filters(pg, workspace_id, request)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 from redis.asyncio import Redis
 
-from services import pb
+from services import protos
 from services.live.feed.entries import as_text, cursor_text, entries_of, position_of, to_live_event
 from services.live.feed.reads import READ_BATCH
 from services.live.feed.requests import request_cursor, request_limit, resolve_filters
@@ -19,17 +19,17 @@ _LIST_FIRST_READ = 8
 async def list_live(
     redis: Redis,
     workspace_id: int,
-    request: pb.live_pb2.LiveRequest,
+    request: protos.live_pb2.LiveRequest,
     pg: asyncpg.Pool | None = None,
     *,
     prefix: str = KEY_PREFIX,
-) -> pb.live_pb2.LiveResponse:
+) -> protos.live_pb2.LiveResponse:
     """The workspace's most recent matching events, newest first, paged backwards by cursor."""
     limit = request_limit(request)
     cursor = request_cursor(request)
     filters = await resolve_filters(pg, workspace_id, request)
     key = stream_key(workspace_id, prefix)
-    response = pb.live_pb2.LiveResponse()
+    response = protos.live_pb2.LiveResponse()
     if filters.link_ids is not None and not filters.link_ids:
         return response  # a campaign without links
     before = position_of(cursor) if cursor else None

@@ -7,7 +7,7 @@ import time
 import grpc
 from redis.asyncio import Redis
 
-from services import errors, pb
+from services import errors, protos
 from services.live.feed.entries import (
     Entry,
     Position,
@@ -86,7 +86,7 @@ async def read_after(redis: Redis, key: str, position: Position, block_ms: int) 
 
 def matching_after(
     entries: list[Entry], last: Position, filters: Filters
-) -> tuple[list[pb.live_pb2.LiveEvent], Position]:
+) -> tuple[list[protos.live_pb2.LiveEvent], Position]:
     """The matching events of entries after position last, and the position read up to."""
     matched = []
     for entry in entries:

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from services import errors, pb
+from services import errors, protos
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -31,7 +31,7 @@ class Filters:
 
 
 async def resolve_filters(
-    pg: asyncpg.Pool | None, workspace_id: int, request: pb.live_pb2.LiveRequest
+    pg: asyncpg.Pool | None, workspace_id: int, request: protos.live_pb2.LiveRequest
 ) -> Filters:
     """Validated filters of request; a campaign becomes the set of its links."""
     kind = request.kind.strip().lower()
@@ -63,7 +63,7 @@ async def _campaign_links(pg: asyncpg.Pool, workspace_id: int, campaign_id: int)
     return {row["link"] for row in rows if row["link"] is not None}
 
 
-def request_limit(request: pb.live_pb2.LiveRequest) -> int:
+def request_limit(request: protos.live_pb2.LiveRequest) -> int:
     """The request's page size, checked (DEFAULT_LIMIT when absent)."""
     if not request.HasField("limit"):
         return DEFAULT_LIMIT
@@ -72,7 +72,7 @@ def request_limit(request: pb.live_pb2.LiveRequest) -> int:
     return request.limit
 
 
-def request_cursor(request: pb.live_pb2.LiveRequest) -> str:
+def request_cursor(request: protos.live_pb2.LiveRequest) -> str:
     """The request's cursor, checked to be one of this feed ('' when absent)."""
     cursor = request.cursor.strip()
     if cursor and not _CURSOR.match(cursor):

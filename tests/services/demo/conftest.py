@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from services.config import Settings
-from services.devstack import clickhouse as devstack_clickhouse
+from services.devstack import clickhouse_server as devstack_clickhouse
 from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
 from tests.databases import drop_databases

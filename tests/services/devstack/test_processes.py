@@ -12,7 +12,7 @@ import pytest
 
 from services.devstack import processes
 from services.devstack.endpoints import Endpoint
-from services.devstack.errors import DevstackError
+from services.devstack.failures import DevstackError
 from services.devstack.pidfiles import pid_alive, read_pid, write_pid
 from services.devstack.probes import tcp_open, tcp_probe
 from tests.ports import free_port

@@ -10,9 +10,9 @@ import pytest
 
 from services.cli import stack as stack_cli
 from services.devstack import components, stack
-from services.devstack.clickhouse import ClickHouseState
+from services.devstack.clickhouse_server import ClickHouseState
 from services.devstack.endpoints import Endpoint
-from services.devstack.errors import DevstackError
+from services.devstack.failures import DevstackError
 from tests.services.devstack.helpers import isolated_settings
 
 

@@ -15,7 +15,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services import pb
+from services import protos
 from services.errors import ApiError
 from services.live import compiled_clicks, rows
 from services.live.compiled_clicks import accept_click_wire, scan_wire
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(
     not compiled_clicks.enabled, reason="the compiled click path is not built"
 )
 NOW = datetime(2026, 11, 23, 12, 0, 0, 250_000, tzinfo=UTC)
-Click = pb.live_pb2.ClickEvent
+Click = protos.live_pb2.ClickEvent
 LINKS = {7: "https://example.com/7", 8: "https://example.com/ü?a=1", 9: 'https://x.test/"q"'}
 AGENTS = (
     "",
@@ -39,7 +39,7 @@ AGENTS = (
 
 def both(events: list[Click]) -> tuple[object, object]:
     """(accept_clicks' outcome or its ApiError, the compiled path's outcome) of one request."""
-    data = pb.live_pb2.IngestRequest(events=events).SerializeToString()
+    data = protos.live_pb2.IngestRequest(events=events).SerializeToString()
     scanned = scan_wire(data)
     assert scanned is not None
     links, count, fresh = scanned
@@ -165,7 +165,7 @@ def test_unknown_fields_are_skipped_like_protobuf_does() -> None:
     assert scanned == ({7}, 1, 1)
     compiled = accept_click_wire(request, workspace_id=4, destinations=LINKS, new_ids=[5], now=NOW)
     python = accept_clicks(
-        list(pb.live_pb2.IngestRequest.FromString(request).events),
+        list(protos.live_pb2.IngestRequest.FromString(request).events),
         workspace_id=4,
         destinations=LINKS,
         new_ids=itertools.count(5),
@@ -208,7 +208,7 @@ def test_the_field_numbers_of_the_c_reader_are_the_protos() -> None:
     assert {n.lower() for n in ints} == {
         name for name, f in fields.items() if f.type != FieldDescriptor.TYPE_STRING
     }
-    events = pb.live_pb2.IngestRequest.DESCRIPTOR.fields_by_name["events"]
+    events = protos.live_pb2.IngestRequest.DESCRIPTOR.fields_by_name["events"]
     tags = re.findall(r"tag == \(\((\d+) << 3\) \| 2\)", source)
     assert tags == [str(events.number)]
     assert events.message_type is Click.DESCRIPTOR
@@ -221,7 +221,7 @@ def test_the_field_numbers_of_the_c_reader_are_the_protos() -> None:
 def test_the_visitor_hash_is_sha256(length: int) -> None:
     for ip, agent in (("", "a" * length), ("10.0.0." + "1" * (length % 7), "ü" * (length // 2))):
         event = Click(link_id=7, ip=ip, user_agent=agent, timestamp=NOW.isoformat())
-        data = pb.live_pb2.IngestRequest(events=[event]).SerializeToString()
+        data = protos.live_pb2.IngestRequest(events=[event]).SerializeToString()
         compiled = accept_click_wire(data, workspace_id=4, destinations=LINKS, new_ids=[1], now=NOW)
         assert compiled is not None, (ip, agent)
         visitor = rows.decode("click", compiled.rows[0])[CLICK_COLUMNS.index("visitor_id")]

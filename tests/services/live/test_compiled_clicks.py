@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services import pb
+from services import protos
 from services.live import compiled_clicks
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-REQUEST = pb.live_pb2.IngestRequest(
-    events=[pb.live_pb2.ClickEvent(link_id=7, timestamp="2026-11-23T11:00:00Z")]
+REQUEST = protos.live_pb2.IngestRequest(
+    events=[protos.live_pb2.ClickEvent(link_id=7, timestamp="2026-11-23T11:00:00Z")]
 ).SerializeToString()
 
 WITHOUT_EXTENSION = """

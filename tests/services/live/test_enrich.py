@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 
-from services import pb
+from services import protos
 from services.errors import ApiError
 from services.live import rows
 from services.live.enrich import accept_clicks
 from services.live.tables import CLICK_COLUMNS
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-Click = pb.live_pb2.ClickEvent
+Click = protos.live_pb2.ClickEvent
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
 
 

@@ -13,14 +13,14 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from services import errors, pb
+from services import errors, protos
 from services.live import feed, stats
 from services.live.feed import publishing as feed_publish
 from services.live.feed.reads import READ_BATCH
 from services.live.tables import TABLES
 from tests.services.live.conftest import PREFIX
 
-LiveRequest = pb.live_pb2.LiveRequest
+LiveRequest = protos.live_pb2.LiveRequest
 _ids = itertools.count(1)
 
 
@@ -84,7 +84,7 @@ async def publish(redis: Redis, workspace_id: int, events: list[dict[str, Any]])
         await pipe.execute()
 
 
-async def listed(redis: Redis, workspace_id: int, **request: Any) -> pb.live_pb2.LiveResponse:
+async def listed(redis: Redis, workspace_id: int, **request: Any) -> protos.live_pb2.LiveResponse:
     return await feed.list_live(redis, workspace_id, LiveRequest(**request), prefix=PREFIX)
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services import pb
+from services import protos
 from services.errors import ApiError
 from services.live import leads_and_sales
 from services.live.tables import LEAD_COLUMNS, SALE_COLUMNS
@@ -22,14 +22,17 @@ NOW = datetime(2026, 11, 2, tzinfo=UTC)
 @pytest.mark.parametrize(
     ("sale", "field"),
     [
-        (pb.live_pb2.SaleEvent(amount=1, currency="USD"), "click_id"),
-        (pb.live_pb2.SaleEvent(click_id=1, amount=-1, currency="USD"), "amount"),
-        (pb.live_pb2.SaleEvent(click_id=1, amount=1), "currency"),
-        (pb.live_pb2.SaleEvent(click_id=1, amount=1, currency="XYZ"), "currency"),
-        (pb.live_pb2.SaleEvent(click_id=1, currency="USD", invoice_id="i" * 3000), "invoice_id"),
+        (protos.live_pb2.SaleEvent(amount=1, currency="USD"), "click_id"),
+        (protos.live_pb2.SaleEvent(click_id=1, amount=-1, currency="USD"), "amount"),
+        (protos.live_pb2.SaleEvent(click_id=1, amount=1), "currency"),
+        (protos.live_pb2.SaleEvent(click_id=1, amount=1, currency="XYZ"), "currency"),
+        (
+            protos.live_pb2.SaleEvent(click_id=1, currency="USD", invoice_id="i" * 3000),
+            "invoice_id",
+        ),
     ],
 )
-def test_bad_sales_name_their_field(sale: pb.live_pb2.SaleEvent, field: str) -> None:
+def test_bad_sales_name_their_field(sale: protos.live_pb2.SaleEvent, field: str) -> None:
     with pytest.raises(ApiError) as bad:
         leads_and_sales.check_sale(sale, {"USD", "EUR"})
     assert bad.value.field == field
@@ -37,9 +40,9 @@ def test_bad_sales_name_their_field(sale: pb.live_pb2.SaleEvent, field: str) -> 
 
 def test_bad_leads_name_their_field() -> None:
     for lead, field in [
-        (pb.live_pb2.LeadEvent(customer_id="c"), "click_id"),
-        (pb.live_pb2.LeadEvent(click_id=1, customer_id="  "), "customer_id"),
-        (pb.live_pb2.LeadEvent(click_id=1, customer_id="c", event_id=-1), "event_id"),
+        (protos.live_pb2.LeadEvent(customer_id="c"), "click_id"),
+        (protos.live_pb2.LeadEvent(click_id=1, customer_id="  "), "customer_id"),
+        (protos.live_pb2.LeadEvent(click_id=1, customer_id="c", event_id=-1), "event_id"),
     ]:
         with pytest.raises(ApiError) as bad:
             leads_and_sales.check_lead(lead)
@@ -47,7 +50,7 @@ def test_bad_leads_name_their_field() -> None:
 
 
 def test_rows_copy_the_click_dimensions() -> None:
-    sale = pb.live_pb2.SaleEvent(customer_id="c1", amount=250, currency="eur")
+    sale = protos.live_pb2.SaleEvent(customer_id="c1", amount=250, currency="eur")
     currency = leads_and_sales.check_sale(sale, {"EUR"})
     row = leads_and_sales.sale_row(
         sale, workspace_id=9, event_id=5, currency=currency, click=CLICK, now=NOW
@@ -60,7 +63,7 @@ def test_rows_copy_the_click_dimensions() -> None:
         "EUR",
     )
     lead = leads_and_sales.lead_row(
-        pb.live_pb2.LeadEvent(click_id=77, customer_id="c1"),
+        protos.live_pb2.LeadEvent(click_id=77, customer_id="c1"),
         workspace_id=9,
         event_id=6,
         click=CLICK,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from services import pb
-from services.rpc.contract import build_contract, contract
-from services.rpc.routes import Streaming
+from services import protos
+from services.contract.compiled import build_contract, contract
+from services.contract.routes import Streaming
 
 
 def test_built_once_per_process() -> None:
@@ -14,13 +14,13 @@ def test_built_once_per_process() -> None:
 
 def test_every_rpc_has_a_policy_and_every_route_a_binder() -> None:
     built = contract()
-    for module, _grpc, name in pb.SERVICE_MODULES.values():
+    for module, _grpc, name in protos.SERVICE_MODULES.values():
         service = module.DESCRIPTOR.services_by_name[name]
         for method in service.methods:
             assert f"/{service.full_name}/{method.name}" in built.policies
     assert set(built.binders) == {route.key for route in built.routes}
     assert all(built.binder(route).route is route for route in built.routes)
-    assert set(built.service_names) == set(pb.SERVICES)
+    assert set(built.service_names) == set(protos.SERVICES)
 
 
 def test_the_batch_router_is_over_the_query_services_unary_gets() -> None:
@@ -35,5 +35,5 @@ def test_the_batch_router_is_over_the_query_services_unary_gets() -> None:
 
 
 def test_a_contract_of_some_services_only() -> None:
-    only_audit = build_contract({"audit": pb.SERVICE_MODULES["audit"]})
+    only_audit = build_contract({"audit": protos.SERVICE_MODULES["audit"]})
     assert {route.service for route in only_audit.routes} == {"audit"}

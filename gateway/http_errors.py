@@ -11,8 +11,8 @@ from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 
 from services.auth.ratelimit import Decision
+from services.contract.routes import Route
 from services.errors import STATUS_DETAILS_KEY, ApiError
-from services.rpc.routes import Route
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from services.rpc.fields import LONG_TYPES, is_map, is_message
+from services.contract.fields import LONG_TYPES, is_map, is_message
 
 # Well-known types whose JSON form is not an object of their fields.
 _LONG_WRAPPERS = frozenset({"google.protobuf.Int64Value", "google.protobuf.UInt64Value"})

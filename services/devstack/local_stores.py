@@ -13,7 +13,7 @@ from typing import Any
 
 from services.config import Settings
 from services.devstack.endpoints import Endpoint, from_url
-from services.devstack.errors import DevstackError
+from services.devstack.failures import DevstackError
 from services.devstack.probes import tcp_open
 
 _START_WAIT_SECONDS = 30.0

@@ -10,7 +10,7 @@ from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
 
-from services.rpc.fields import FLOAT_TYPES, INTEGER_BOUNDS, INTEGER_TYPES, is_map, is_message
+from services.contract.fields import FLOAT_TYPES, INTEGER_BOUNDS, INTEGER_TYPES, is_map, is_message
 
 _INTEGER = re.compile(r"[+-]?[0-9]+\Z")
 _NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from google.protobuf.message import Message
 
 from services import errors
-from services.rpc.binding import RequestBinder, assign, parse_scalar
-from services.rpc.routes import Route
+from services.contract.binding import RequestBinder, assign, parse_scalar
+from services.contract.routes import Route
 
 _PLACEHOLDER = re.compile(r"(?::([A-Za-z_]\w*)|\{([A-Za-z_]\w*)\})\Z")
 _WHERE = "parameter"

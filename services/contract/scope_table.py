@@ -1,13 +1,13 @@
 """The README's route → scope table, from the contract's per-RPC policies.
 
-`python -m services.rpc.scope_table` prints it."""
+`python -m services.contract.scope_table` prints it."""
 
 from __future__ import annotations
 
 from google.api import annotations_pb2
 from google.protobuf.descriptor import MethodDescriptor
 
-from services.rpc.contract import contract
+from services.contract.compiled import contract
 
 
 def _http(method: MethodDescriptor) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from services.contract.compiled import contract
+from services.contract.router import ReadRouter
 from services.errors import ApiError
-from services.rpc.contract import contract
-from services.rpc.router import ReadRouter
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import grpc
 from google.protobuf.message import Message
 
 from services.config import Settings
-from services.pb import SERVICES
-from services.rpc.routes import Route
+from services.contract.routes import Route
+from services.protos import SERVICES
 
 _CHANNEL_OPTIONS = (
     ("grpc.primary_user_agent", "linkpulse-gateway"),

@@ -15,11 +15,17 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from services.contract import scalars
+from services.contract.fields import (
+    INTEGER_BOUNDS,
+    is_map,
+    is_message,
+    query_fields,
+    resolve_field_path,
+)
+from services.contract.routes import Route
+from services.contract.scalars import expectation
 from services.errors import ApiError, invalid_argument
-from services.rpc import scalars
-from services.rpc.fields import INTEGER_BOUNDS, is_map, is_message, query_fields, resolve_field_path
-from services.rpc.routes import Route
-from services.rpc.scalars import expectation
 
 _PARSE_FIELD = re.compile(r"Failed to parse (\w+) field")
 _AT_FIELD = re.compile(r" at \w+((?:\.\w+)+)")

@@ -8,15 +8,15 @@ from typing import Any
 
 import grpc
 
-from services import errors, pb, request_context
+from services import errors, protos, request_context
 from services.auth import principal as principals
 from services.auth import ratelimit
 from services.auth.authorize import authorize
 from services.auth.ratelimit import RateLimiter
 from services.auth.resolver import TokenResolver
+from services.grpc_server.trailers import WORKSPACE_TRAILER
+from services.grpc_server.wrapping import wrap_handler
 from services.request_context import RequestContext
-from services.server.handlers import wrap_handler
-from services.server.trailers import WORKSPACE_TRAILER
 
 log = logging.getLogger("linkpulse.rpc")
 
@@ -71,7 +71,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     def __init__(
         self,
         resolver: TokenResolver,
-        policies: dict[str, pb.options_pb2.RouteOptions],
+        policies: dict[str, protos.options_pb2.RouteOptions],
         on_denied: DeniedHook | None = None,
         limiter: RateLimiter | None = None,
     ) -> None:

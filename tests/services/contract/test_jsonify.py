@@ -5,16 +5,16 @@ from __future__ import annotations
 import orjson
 from google.protobuf import struct_pb2
 
-from services import pb
-from services.rpc.jsonify import message_to_dict
+from services import protos
+from services.contract.jsonify import message_to_dict
 
 BIG = 2**53 + 7
 
 
 def test_int64_are_numbers_and_defaults_are_printed() -> None:
-    response = pb.common_pb2.OverviewResponse(
-        totals=pb.common_pb2.Totals(clicks=BIG, revenue=1.5),
-        meta=pb.common_pb2.ResponseMeta(timezone="UTC"),
+    response = protos.common_pb2.OverviewResponse(
+        totals=protos.common_pb2.Totals(clicks=BIG, revenue=1.5),
+        meta=protos.common_pb2.ResponseMeta(timezone="UTC"),
     )
     data = message_to_dict(response)
     assert data["totals"] == {
@@ -30,8 +30,8 @@ def test_int64_are_numbers_and_defaults_are_printed() -> None:
 
 
 def test_repeated_and_nested_int64() -> None:
-    response = pb.query_pb2.ClickPathsResponse(
-        paths=[pb.query_pb2.ClickPath(link_ids=[1, 2**62], count=-(2**63))]
+    response = protos.query_pb2.ClickPathsResponse(
+        paths=[protos.query_pb2.ClickPath(link_ids=[1, 2**62], count=-(2**63))]
     )
     data = message_to_dict(response)
     assert data["paths"][0]["linkIds"] == [1, 2**62]
@@ -39,8 +39,8 @@ def test_repeated_and_nested_int64() -> None:
 
 
 def test_proto_field_names() -> None:
-    response = pb.query_pb2.RawEventsResponse(
-        data=[pb.query_pb2.RawClickEvent(id=BIG, workspace_id=24, url_slug="s")]
+    response = protos.query_pb2.RawEventsResponse(
+        data=[protos.query_pb2.RawClickEvent(id=BIG, workspace_id=24, url_slug="s")]
     )
     data = message_to_dict(response, proto_field_names=True)
     assert data["next_cursor"] == ""
@@ -52,7 +52,7 @@ def test_proto_field_names() -> None:
 def test_well_known_types_keep_their_json_form() -> None:
     values = struct_pb2.Struct()
     values.update({"clicks": 3, "name": "x"})
-    result = pb.export_pb2.BatchItemResult(id="a", ok=True, data=values)
+    result = protos.export_pb2.BatchItemResult(id="a", ok=True, data=values)
     data = message_to_dict(result)
     assert data["data"] == {"clicks": 3.0, "name": "x"}
     assert "error" not in data

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 import grpc
 import pytest
 
+from services.contract.binding import RequestBinder
+from services.contract.compiled import contract
 from services.errors import ApiError
-from services.rpc.binding import RequestBinder
-from services.rpc.contract import contract
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 

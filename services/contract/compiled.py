@@ -12,11 +12,11 @@ from types import ModuleType
 from google.api import annotations_pb2
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
-from services import pb
-from services.rpc.binding import RequestBinder
-from services.rpc.paths import match_order_key
-from services.rpc.router import ReadRouter
-from services.rpc.routes import Route, Streaming, build_route, http_bindings
+from services import protos
+from services.contract.binding import RequestBinder
+from services.contract.paths import match_order_key
+from services.contract.router import ReadRouter
+from services.contract.routes import Route, Streaming, build_route, http_bindings
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class Method:
     service: str
     descriptor: ServiceDescriptor
     method: MethodDescriptor
-    options: pb.options_pb2.RouteOptions
+    options: protos.options_pb2.RouteOptions
 
     @property
     def grpc_path(self) -> str:
@@ -52,7 +52,7 @@ class Contract:
         return {m.service: m.descriptor.full_name for m in self.methods}
 
     @functools.cached_property
-    def policies(self) -> dict[str, pb.options_pb2.RouteOptions]:
+    def policies(self) -> dict[str, protos.options_pb2.RouteOptions]:
         """Full gRPC method path to the RPC's RouteOptions (what the auth interceptor enforces)."""
         return {m.grpc_path: m.options for m in self.methods}
 
@@ -75,8 +75,8 @@ def _methods(modules: ServiceModules) -> list[Method]:
     for service_key, (pb2_module, _grpc_module, service_name) in modules.items():
         service = pb2_module.DESCRIPTOR.services_by_name[service_name]
         for method in service.methods:
-            options = pb.options_pb2.RouteOptions()
-            options.CopyFrom(method.GetOptions().Extensions[pb.options_pb2.route])
+            options = protos.options_pb2.RouteOptions()
+            options.CopyFrom(method.GetOptions().Extensions[protos.options_pb2.route])
             found.append(Method(service_key, service, method, options))
     return found
 
@@ -104,7 +104,7 @@ def _routes(methods: list[Method]) -> tuple[Route, ...]:
 
 def build_contract(service_modules: ServiceModules | None = None) -> Contract:
     """The contract of the given (by default the compiled) service modules."""
-    methods = _methods(pb.SERVICE_MODULES if service_modules is None else service_modules)
+    methods = _methods(protos.SERVICE_MODULES if service_modules is None else service_modules)
     routes = _routes(methods)
     binders = {route.key: RequestBinder(route) for route in routes}
     return Contract(tuple(methods), routes, binders)

@@ -16,9 +16,9 @@ from services.auth import signing
 from services.auth.ratelimit import RateLimiter
 from services.auth.resolver import TokenResolver
 from services.config import Settings
-from services.pb import SERVICES
-from services.rpc.contract import contract
-from services.server.interceptors import AuthInterceptor, ErrorInterceptor
+from services.contract.compiled import contract
+from services.grpc_server.interceptors import AuthInterceptor, ErrorInterceptor
+from services.protos import SERVICES
 from services.stores.deps import Deps
 
 log = logging.getLogger("linkpulse.server")

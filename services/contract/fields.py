@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from services import pb
+from services import protos
 
 INT32_TYPES = frozenset(
     {FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SFIXED32}
@@ -70,7 +70,7 @@ def resolve_field_path(message: Descriptor, field_path: str) -> tuple[FieldDescr
 
 def is_flattened(field: FieldDescriptor) -> bool:
     """True for a message field marked `(linkpulse.v1.flatten)`: its fields bind at top level."""
-    return bool(field.GetOptions().Extensions[pb.options_pb2.flatten])
+    return bool(field.GetOptions().Extensions[protos.options_pb2.flatten])
 
 
 def query_fields(

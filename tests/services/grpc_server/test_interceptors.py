@@ -20,18 +20,18 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 from redis.asyncio import Redis
 
-from services import errors, pb, request_context
+from services import errors, protos, request_context
 from services.auth import principal as principals
 from services.auth.ratelimit import RateLimiter
 from services.auth.resolver import TokenResolver
 from services.config import Settings
+from services.grpc_server.interceptors import AuthInterceptor, ErrorInterceptor
+from services.grpc_server.trailers import WORKSPACE_TRAILER
 from services.request_context import RequestContext
-from services.server.interceptors import AuthInterceptor, ErrorInterceptor
-from services.server.trailers import WORKSPACE_TRAILER
 from tests.conftest import Tenant
 
 SERVICE = "linkpulse.test.Probe"
-RouteOptions = pb.options_pb2.RouteOptions
+RouteOptions = protos.options_pb2.RouteOptions
 POLICIES = {
     f"/{SERVICE}/WhoAmI": RouteOptions(scope="analytics:read"),
     f"/{SERVICE}/Deep": RouteOptions(scope="analytics:read", feature="deep_links"),

@@ -11,10 +11,10 @@ from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, Servic
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-from services import pb
-from services.rpc.fields import INTEGER_TYPES, resolve_field_path
-from services.rpc.paths import PathTemplate, openapi_path, parse_template
-from services.rpc.paths import starlette_path as to_starlette_path
+from services import protos
+from services.contract.fields import INTEGER_TYPES, resolve_field_path
+from services.contract.paths import PathTemplate, openapi_path, parse_template
+from services.contract.paths import starlette_path as to_starlette_path
 
 HTTP_BODY = "google.api.HttpBody"
 _PATTERNS = ("get", "put", "post", "delete", "patch")
@@ -44,7 +44,7 @@ class Route:
     response_class: type[Message]
     streaming: Streaming
     body: str
-    options: pb.options_pb2.RouteOptions
+    options: protos.options_pb2.RouteOptions
     path_fields: Mapping[str, tuple[FieldDescriptor, ...]]
 
     @property
@@ -140,8 +140,8 @@ def build_route(
         path_fields[variable.param] = fields
     if body not in ("", "*"):
         resolve_field_path(method.input_type, body)
-    options = pb.options_pb2.RouteOptions()
-    options.CopyFrom(method.GetOptions().Extensions[pb.options_pb2.route])
+    options = protos.options_pb2.RouteOptions()
+    options.CopyFrom(method.GetOptions().Extensions[protos.options_pb2.route])
     return Route(
         http_method=http_method,
         template=template,

@@ -21,7 +21,7 @@ from services.devstack.clickhouse_config import (
     write_config,
 )
 from services.devstack.endpoints import Endpoint, from_url
-from services.devstack.errors import DevstackError
+from services.devstack.failures import DevstackError
 from services.devstack.probes import http_probe, tcp_open
 
 SERVER_PACKAGES = ("clickhouse-server", "clickhouse-client")

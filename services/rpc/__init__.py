@@ -1,2 +1,0 @@
-"""The compiled contract read at the descriptor level (services.rpc.contract builds it once):
-RPCs and their policies, HTTP routes and path templates, request binders, field facts."""
