@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
 from typing import Any
 
 from services.query.listings import LIST_COLUMNS
-from services.query.predicates import DimensionFilter, EventScope
+from services.query.predicates import EventScope
 from services.stores.clickhouse import ClickHouse
 
 # Export file formats, and ClickHouse's output format of each.
@@ -38,33 +37,13 @@ def _export_column(column: str, fmt: str) -> str:
     return f"replaceAll(replaceAll({safe}, '\\r', ' '), '\\n', ' ') AS {column}"
 
 
-@dataclass(frozen=True)
-class ExportQuery:
+@dataclass(frozen=True, kw_only=True)
+class ExportQuery(EventScope):
     """Every raw event of one kind in a UTC range and scope, as a file format, in storage order."""
 
-    kind: str
-    workspace_id: int
-    start: datetime
-    end: datetime
     columns: tuple[str, ...]
     fmt: str = "csv"
-    link_ids: tuple[int, ...] | None = None
-    filters: tuple[DimensionFilter, ...] = ()
     include_bots: bool = True
-
-    @property
-    def scope(self) -> EventScope:
-        """The events the export holds."""
-        return EventScope(
-            kind=self.kind,
-            workspace_id=self.workspace_id,
-            start=self.start,
-            end=self.end,
-            # No link has id 0; an empty IN list is not valid SQL on every server.
-            link_ids=self.link_ids if self.link_ids is None or self.link_ids else (0,),
-            filters=self.filters,
-            include_bots=self.include_bots,
-        )
 
 
 def _export_where(q: ExportQuery) -> tuple[list[str], dict[str, Any]]:
@@ -73,7 +52,8 @@ def _export_where(q: ExportQuery) -> tuple[list[str], dict[str, Any]]:
         raise ValueError(f"columns not allowed for {q.kind}: {sorted(unknown) or '(none)'}")
     if q.fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {q.fmt!r}")
-    return q.scope.where()
+    # No link has id 0; an empty IN list is not valid SQL on every server.
+    return (q if q.link_ids is None or q.link_ids else replace(q, link_ids=(0,))).where()
 
 
 def compile_export(q: ExportQuery) -> tuple[str, dict[str, Any]]:

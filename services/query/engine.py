@@ -7,30 +7,20 @@ from datetime import datetime
 from typing import Any
 
 from services.query.buckets import BUCKET_SQL, whole_hour_offsets
-from services.query.predicates import EVENT_KINDS, DimensionFilter, EventScope, dimensions
+from services.query.predicates import EVENT_KINDS, EventScope, dimensions
 from services.stores.clickhouse import ClickHouse
 
 METRIC_ORDER = ("events", "visitors", "revenue")
 
 
 @dataclass(frozen=True)
-class EventQuery:
+class EventQuery(EventScope):
     """What to count over one event kind, for one workspace, in one UTC range."""
 
-    kind: str
-    workspace_id: int
-    start: datetime
-    end: datetime
-    # When set, every metric is also computed for [compare_start, start) as prev_*.
-    compare_start: datetime | None = None
     # () for totals; else one or more of "time" (buckets of granularity in tz) and dimensions.
     group_by: tuple[str, ...] = ()
     granularity: str = "day"
     tz: str = "UTC"
-    # None: every link of the workspace; a tuple: only these (empty: none).
-    link_ids: tuple[int, ...] | None = None
-    filters: tuple[DimensionFilter, ...] = ()
-    include_bots: bool = False
     # sales: factor turning `amount` (minor units of `currency`) into the display currency.
     revenue_factors: dict[str, float] = field(default_factory=dict)
     order_by: str = "events"
@@ -40,20 +30,6 @@ class EventQuery:
     link_groups: tuple[tuple[int, int], ...] = ()
     # Unique visitors are most of a clicks query's cost: off where the answer does not show them.
     with_visitors: bool = True
-
-    @property
-    def scope(self) -> EventScope:
-        """The events the query counts."""
-        return EventScope(
-            kind=self.kind,
-            workspace_id=self.workspace_id,
-            start=self.start,
-            end=self.end,
-            compare_start=self.compare_start,
-            link_ids=self.link_ids,
-            filters=self.filters,
-            include_bots=self.include_bots,
-        )
 
 
 @dataclass(frozen=True)
@@ -134,7 +110,7 @@ def _key_expression(name: str, granularity: str, dims: dict[str, str], time: str
 def compile_query(q: EventQuery) -> tuple[str, dict[str, Any]]:
     """SQL and parameters returning rows of (key, events, visitors, revenue[, prev_* …])."""
     source = choose_source(q)
-    where, params = q.scope.where(source.time)
+    where, params = q.where(source.time)
     dims = dimensions(q.kind)
     params.update(
         tz=q.tz,

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from services.query.predicates import DimensionFilter, EventScope
+from services.query.predicates import EventScope
 from services.stores.clickhouse import ClickHouse
 
 # Columns a listing may return, per kind (every kind has event_id and timestamp first).
@@ -28,35 +27,16 @@ LIST_COLUMNS = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class ListQuery:
+@dataclass(frozen=True, kw_only=True)
+class ListQuery(EventScope):
     """Raw events of one kind in (timestamp, event_id) order, one page after a position."""
 
-    kind: str
-    workspace_id: int
-    start: datetime
-    end: datetime
     columns: tuple[str, ...]
     limit: int
-    link_ids: tuple[int, ...] | None = None
-    filters: tuple[DimensionFilter, ...] = ()
     include_bots: bool = True
     # Page position: events strictly after (or, descending, before) this (epoch seconds, id).
     after: tuple[int, int] | None = None
     descending: bool = False
-
-    @property
-    def scope(self) -> EventScope:
-        """The events the listing pages through."""
-        return EventScope(
-            kind=self.kind,
-            workspace_id=self.workspace_id,
-            start=self.start,
-            end=self.end,
-            link_ids=self.link_ids,
-            filters=self.filters,
-            include_bots=self.include_bots,
-        )
 
 
 def compile_list(q: ListQuery) -> tuple[str, dict[str, Any]]:
@@ -64,7 +44,7 @@ def compile_list(q: ListQuery) -> tuple[str, dict[str, Any]]:
     unknown = set(q.columns) - set(LIST_COLUMNS[q.kind])
     if unknown:
         raise ValueError(f"columns not allowed for {q.kind}: {sorted(unknown)}")
-    where, params = q.scope.where()
+    where, params = q.where()
     if q.after is not None:
         op = "<" if q.descending else ">"
         params["after_ts"], params["after_id"] = q.after
