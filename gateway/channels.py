@@ -38,6 +38,14 @@ class UnaryResult:
         return None
 
 
+def _codec(route: Route) -> dict[str, Any]:
+    """The (de)serializers of route's request and response messages."""
+    return {
+        "request_serializer": route.request_class.SerializeToString,
+        "response_deserializer": route.response_class.FromString,
+    }
+
+
 class Backends:
     """The gRPC channels of the four services and the generic calls the gateway makes."""
 
@@ -67,12 +75,9 @@ class Backends:
         """Call route's RPC once; raises grpc.aio.AioRpcError on a non-OK status."""
         callable_ = self._unary.get(route.grpc_path)
         if callable_ is None:
-            callable_ = self._channels[route.service].unary_unary(
-                route.grpc_path,
-                request_serializer=route.request_class.SerializeToString,
-                response_deserializer=route.response_class.FromString,
+            callable_ = self._unary[route.grpc_path] = self._channels[route.service].unary_unary(
+                route.grpc_path, **_codec(route)
             )
-            self._unary[route.grpc_path] = callable_
         call = callable_(request, metadata=tuple(metadata), timeout=self._deadline)
         response = await call
         initial = await call.initial_metadata()
@@ -85,12 +90,9 @@ class Backends:
         """Start route's server-streaming RPC, without deadline (feeds are long-lived)."""
         callable_ = self._streams.get(route.grpc_path)
         if callable_ is None:
-            callable_ = self._channels[route.service].unary_stream(
-                route.grpc_path,
-                request_serializer=route.request_class.SerializeToString,
-                response_deserializer=route.response_class.FromString,
+            callable_ = self._streams[route.grpc_path] = self._channels[route.service].unary_stream(
+                route.grpc_path, **_codec(route)
             )
-            self._streams[route.grpc_path] = callable_
         return callable_(request, metadata=tuple(metadata))
 
     async def close(self, grace: float | None = None) -> None:
