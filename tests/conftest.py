@@ -59,7 +59,7 @@ from services.stores.clickhouse import ClickHouse  # noqa: E402
 from services.stores.migrate import migrate  # noqa: E402
 from tests.databases import drop_databases  # noqa: E402
 
-PROCESSES = ("query", "live", "export", "audit", "worker", "flusher", "gateway")
+PROCESSES = components.COMPONENTS
 # The session's arq worker runs queued jobs (exports, batches) on the session's own queue; the
 # tests run the periodic jobs themselves. Exports pause after each 1 MB so progress is seen.
 PROCESS_ENV = {"worker": {"WORKER_CRON": "off", "EXPORT_CHUNK_PAUSE_MS": "100"}}

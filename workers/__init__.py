@@ -1,1 +1,1 @@
-"""arq workers: periodic maintenance now; batch queries and exports in later releases."""
+"""Background processes: the arq worker (exports, batches, rollups, clean-up) and the flusher."""

@@ -7,9 +7,7 @@ import asyncio
 import logging
 
 from services import config
-from services.protos import SERVICES
-
-PROCESSES = (*SERVICES, "gateway", "worker", "flusher")
+from services.devstack.components import COMPONENTS
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -41,6 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve", help="run one process (a gRPC service, the gateway, the worker or the flusher)"
     )
-    p.add_argument("name", choices=PROCESSES)
+    p.add_argument("name", choices=COMPONENTS)
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(handler=cmd_serve)

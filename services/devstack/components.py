@@ -10,9 +10,8 @@ from services.devstack.probes import Probe, http_probe, tcp_probe
 from services.devstack.processes import ProcessSpec
 from services.protos import SERVICES
 
-GRPC_SERVICES = SERVICES
 # Start order: the gRPC services, the worker, the ingestion flusher, then the gateway.
-COMPONENTS = (*GRPC_SERVICES, "worker", "flusher", "gateway")
+COMPONENTS = (*SERVICES, "worker", "flusher", "gateway")
 HEALTH_PATH = "/healthz"
 
 
@@ -30,7 +29,7 @@ def gateway_url(settings: Settings) -> str:
 
 def endpoint_of(settings: Settings, name: str) -> Endpoint | None:
     """Listening endpoint of a component (None for the worker and flusher: they listen nowhere)."""
-    if name in GRPC_SERVICES:
+    if name in SERVICES:
         return from_addr(settings.grpc_addr(name))
     if name == "gateway":
         return gateway_endpoint(settings)

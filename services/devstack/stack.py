@@ -12,6 +12,7 @@ from services.config import Settings
 from services.devstack import clickhouse_server, components, local_stores, processes
 from services.devstack.failures import DevstackError
 from services.devstack.processes import ProcessSpec, ProcessState
+from services.protos import SERVICES
 
 STATE_FILE = "stack.json"
 DEMO_FILE = "demo.json"
@@ -114,7 +115,7 @@ def summary(
     api_key = str(demo.get("api_key", ""))
     return {
         "gateway": components.gateway_url(settings),
-        "grpc": {name: settings.grpc_addr(name) for name in components.GRPC_SERVICES},
+        "grpc": {name: settings.grpc_addr(name) for name in SERVICES},
         "workspace_id": demo.get("workspace_id"),
         "api_key": api_key,
         "curl": curl_line(settings, api_key or "<API_KEY>"),

@@ -26,6 +26,7 @@ from services.admin import credentials
 from services.config import Settings
 from services.devstack import clickhouse_server as devstack_clickhouse
 from services.devstack import components, processes
+from services.protos import SERVICES
 from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
 from tests.databases import drop_postgres_database
@@ -114,7 +115,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         assert events.workspace_id in result["refreshed"], result
 
         # The gateway reports ready once every service answers, so all of them run.
-        for name in (*components.GRPC_SERVICES, "gateway"):
+        for name in (*SERVICES, "gateway"):
             specs[name] = _spec(settings, name)
             processes.start(specs[name])
         async with httpx.AsyncClient(base_url=components.gateway_url(settings), timeout=30) as http:

@@ -13,6 +13,7 @@ from services.devstack import components, stack
 from services.devstack.clickhouse_server import ClickHouseState
 from services.devstack.endpoints import Endpoint
 from services.devstack.failures import DevstackError
+from services.protos import SERVICES
 from tests.services.devstack.helpers import isolated_settings
 
 
@@ -56,7 +57,7 @@ def test_summary_has_addresses_key_and_curl(tmp_path: Path) -> None:
     ch = ClickHouseState("started", Endpoint("127.0.0.1", 9000), 8123, 42, "18.16.1")
     result = stack.summary(settings, {"workspace_id": 7, "api_key": "lp_key"}, ch, [])
     assert result["gateway"] == "http://127.0.0.1:8080"
-    assert result["grpc"] == {n: settings.grpc_addr(n) for n in components.GRPC_SERVICES}
+    assert result["grpc"] == {n: settings.grpc_addr(n) for n in SERVICES}
     assert result["curl"] == (
         'curl -H "Authorization: Bearer lp_key" '
         '"http://127.0.0.1:8080/api/analytics/workspace/overview?days=30"'
