@@ -1,1 +1,1 @@
-"""What every gRPC service process shares: policies, interceptors, start-up and shutdown."""
+"""What every gRPC service process shares: interceptors, start-up and shutdown, metadata names."""
