@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.query.buckets import BUCKET_SQL, whole_hour_offsets
+from services.query.buckets import bucket_sql, whole_hour_offsets
 from services.query.predicates import EVENT_KINDS, EventScope, dimensions
 from services.stores.clickhouse import ClickHouse
 
@@ -95,9 +95,15 @@ def choose_source(q: EventQuery) -> Source:
     return RAW[q.kind]
 
 
-def _key_expression(name: str, granularity: str, dims: dict[str, str], time: str) -> str:
+def _key_expression(
+    name: str, q: EventQuery, dims: dict[str, str], time: str, params: dict[str, Any]
+) -> str:
     if name == "time":
-        return BUCKET_SQL[granularity].format(col=time)
+        sql, bucket_params = bucket_sql(
+            time, q.granularity, q.tz, q.compare_start or q.start, q.end
+        )
+        params.update(bucket_params)
+        return sql
     if name == "group":
         # Without a lambda: 18.16 loses track of columns captured by lambdas in GROUP BY keys.
         return (
@@ -128,7 +134,7 @@ def compile_query(q: EventQuery) -> tuple[str, dict[str, Any]]:
         pairs = sorted(q.link_groups)  # a link's groups form one contiguous slice
         params["group_links"] = [link for link, _ in pairs]
         params["group_ids"] = [group for _, group in pairs]
-    keys = [_key_expression(n, q.granularity, dims, source.time) for n in q.group_by] or ["0"]
+    keys = [_key_expression(n, q, dims, source.time, params) for n in q.group_by] or ["0"]
     width = len(keys)
     selected = ", ".join(
         [f"{expr} AS k{i}" for i, expr in enumerate(keys)]
