@@ -122,6 +122,8 @@ def test_component_schemas(document) -> None:
     assert schemas["BatchItemResult"]["properties"]["data"]["type"] == "object"
     raw = schemas["RawClickEvent"]["properties"]
     assert "workspace_id" in raw and "url_slug" in raw  # proto_field_names route
+    assert raw["is_bot"]["type"] == "boolean"
+    assert "include_bots" in schemas["RawEventsRequest"]["properties"]
     sample = schemas["ResponseMeta"]["properties"]["sample"]
     assert sample["$ref"] == "#/components/schemas/Sample"
     assert set(schemas["Sample"]["properties"]) == {"unit", "sampled", "total", "fraction"}
