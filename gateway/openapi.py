@@ -104,12 +104,20 @@ class _DocumentBuilder:
                 self.schemas.use(leaf.message_type, proto_names)
             elif leaf.enum_type is not None:
                 self.schemas.use_enum(leaf.enum_type)
-        for binding in self.binders[route.key].parameters:
+        for binding in self._query_bindings(route):
             if binding.leaf.enum_type is not None:
                 self.schemas.use_enum(binding.leaf.enum_type)
         for fields in route.path_fields.values():
             if fields[-1].enum_type is not None:
                 self.schemas.use_enum(fields[-1].enum_type)
+
+    def _query_bindings(self, route: Route) -> list[FieldBinding]:
+        """The route's query parameters that its RPC honours (the others are refused)."""
+        return [
+            b
+            for b in self.binders[route.key].parameters
+            if route.honoured is None or b.fields[0].name in route.honoured
+        ]
 
     def _query_parameter(self, binding: FieldBinding) -> dict[str, Any]:
         leaf = binding.leaf
@@ -140,7 +148,7 @@ class _DocumentBuilder:
             if description:
                 parameter["description"] = description
             parameters.append(parameter)
-        parameters.extend(self._query_parameter(b) for b in self.binders[route.key].parameters)
+        parameters.extend(self._query_parameter(b) for b in self._query_bindings(route))
         parameters.append({"$ref": "#/components/parameters/WorkspaceId"})
         return parameters
 

@@ -11,9 +11,11 @@ from types import ModuleType
 
 from google.api import annotations_pb2
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+from google.protobuf.message import Message
 
 from services import protos
 from services.contract.binding import RequestBinder
+from services.contract.honoured import honoured_fields, refuse_unhonoured
 from services.contract.paths import match_order_key
 from services.contract.router import ReadRouter
 from services.contract.routes import Route, Streaming, build_route, http_bindings
@@ -25,17 +27,23 @@ ServiceModules = Mapping[str, tuple[ModuleType, ModuleType, str]]
 
 @dataclass(frozen=True)
 class Method:
-    """One RPC of the contract and its policy (scope, feature, public)."""
+    """One RPC of the contract and its policy (scope, feature, public, honoured fields)."""
 
     service: str
     descriptor: ServiceDescriptor
     method: MethodDescriptor
     options: protos.options_pb2.RouteOptions
+    # Names of the request's top-level fields the RPC honours; None: all of them.
+    honoured: frozenset[str] | None = None
 
     @property
     def grpc_path(self) -> str:
         """The full gRPC method path, e.g. /linkpulse.v1.QueryService/GetOverview."""
         return f"/{self.descriptor.full_name}/{self.method.name}"
+
+    def refuse_unhonoured(self, request: Message) -> None:
+        """INVALID_ARGUMENT naming a field set in request that this RPC does not honour."""
+        refuse_unhonoured(request, self.honoured, self.options.proto_field_names)
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,11 @@ class Contract:
     def policies(self) -> dict[str, protos.options_pb2.RouteOptions]:
         """Full gRPC method path to the RPC's RouteOptions (what the auth interceptor enforces)."""
         return {m.grpc_path: m.options for m in self.methods}
+
+    @functools.cached_property
+    def by_path(self) -> dict[str, Method]:
+        """Full gRPC method path to the RPC."""
+        return {m.grpc_path: m for m in self.methods}
 
     def binder(self, route: Route) -> RequestBinder:
         """The request binder of route."""
@@ -77,7 +90,8 @@ def _methods(modules: ServiceModules) -> list[Method]:
         for method in service.methods:
             options = protos.options_pb2.RouteOptions()
             options.CopyFrom(method.GetOptions().Extensions[protos.options_pb2.route])
-            found.append(Method(service_key, service, method, options))
+            honoured = honoured_fields(method, options)
+            found.append(Method(service_key, service, method, options, honoured))
     return found
 
 

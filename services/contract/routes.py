@@ -13,6 +13,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from services import protos
 from services.contract.fields import INTEGER_TYPES, resolve_field_path
+from services.contract.honoured import honoured_fields
 from services.contract.paths import PathTemplate, openapi_path, parse_template
 from services.contract.paths import starlette_path as to_starlette_path
 
@@ -46,6 +47,8 @@ class Route:
     body: str
     options: protos.options_pb2.RouteOptions
     path_fields: Mapping[str, tuple[FieldDescriptor, ...]]
+    # Names of the request's top-level fields the RPC honours; None: all of them.
+    honoured: frozenset[str] | None = None
 
     @property
     def key(self) -> str:
@@ -142,6 +145,13 @@ def build_route(
         resolve_field_path(method.input_type, body)
     options = protos.options_pb2.RouteOptions()
     options.CopyFrom(method.GetOptions().Extensions[protos.options_pb2.route])
+    honoured = honoured_fields(method, options)
+    if honoured is not None:
+        unhonoured = {fields[0].name for fields in path_fields.values()} - honoured
+        if unhonoured:
+            raise ValueError(
+                f"{method.full_name}: path variables {sorted(unhonoured)} are not honoured"
+            )
     return Route(
         http_method=http_method,
         template=template,
@@ -156,4 +166,5 @@ def build_route(
         body=body,
         options=options,
         path_fields=path_fields,
+        honoured=honoured,
     )

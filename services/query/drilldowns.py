@@ -8,6 +8,7 @@ from collections import Counter
 import asyncpg
 
 from services import errors
+from services.protos import common_pb2 as c
 from services.protos import query_pb2 as q
 from services.query import sequences
 from services.query.breakdowns import breakdown
@@ -101,10 +102,31 @@ def _sessions(times: list[int], links: list[int], gap: int) -> list[list[int]]:
     return sessions
 
 
+def _top_paths(counts: Counter[tuple[int, ...]], limit: int) -> list[tuple[tuple[int, ...], int]]:
+    """The limit most frequent paths; equal counts in path order, so ties never depend on the
+    order rows came in."""
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+
+
+def _sample(found: sequences.Sequences) -> c.Sample | None:
+    """The sample an answer came from, when it is not every visitor through the link."""
+    sampled, total = len(found.visitors), found.total_visitors
+    if sampled >= total:
+        return None
+    fraction = round(sampled / total, 6)
+    return c.Sample(unit="visitors", sampled=sampled, total=total, fraction=fraction)
+
+
 async def click_paths(
-    ex: Executor, pg: asyncpg.Pool, ctx: QueryContext, link_id: int, session_minutes: int | None
+    ex: Executor,
+    pg: asyncpg.Pool,
+    ctx: QueryContext,
+    link_id: int,
+    session_minutes: int | None,
+    max_visitors: int = sequences.MAX_VISITORS,
 ) -> q.ClickPathsResponse:
-    """The most frequent ordered link sequences of visitors' sessions that include the link."""
+    """The most frequent ordered link sequences of visitors' sessions that include the link; from
+    a deterministic sample of max_visitors of its visitors when it has more (said in meta)."""
     minutes = DEFAULT_SESSION_MINUTES if session_minutes is None else session_minutes
     if not 1 <= minutes <= MAX_SESSION_MINUTES:
         raise errors.invalid_argument(
@@ -117,16 +139,17 @@ async def click_paths(
             start=ctx.window.start,
             end=ctx.window.end,
             through=link_id,
+            max_visitors=max_visitors,
             include_bots=ctx.include_bots,
             filters=ctx.filters,
         ),
     )
     counts: Counter[tuple[int, ...]] = Counter()
-    for _visitor, times, links in found:
+    for _visitor, times, links in found.visitors:
         for session in _sessions(times, links, minutes * 60):
             if link_id in session and len(session) > 1:
                 counts[tuple(session[:MAX_PATH_LENGTH])] += 1
-    top = counts.most_common(ctx.limit)
+    top = _top_paths(counts, ctx.limit)
     ids = sorted({link for path, _ in top for link in path})
     names = {
         r["id"]: f"{r['domain']}/{r['slug']}"
@@ -136,11 +159,21 @@ async def click_paths(
             ids,
         )
     }
+    meta = ctx.meta(ex.sources)
+    sample = _sample(found)
+    if sample is not None:
+        meta.sample.CopyFrom(sample)
+        meta.notices.append(
+            f"click paths are computed from a sample of {sample.sampled:,} of the"
+            f" {sample.total:,} visitors who clicked the link ({sample.fraction:.1%}), chosen by"
+            " a hash of the visitor id: the same request gives the same answer; counts are of"
+            " the sample"
+        )
     return q.ClickPathsResponse(
         paths=[
             q.ClickPath(link_ids=list(path), labels=[names.get(i, str(i)) for i in path], count=n)
             for path, n in top
         ],
         session_minutes=minutes,
-        meta=ctx.meta(ex.sources),
+        meta=meta,
     )

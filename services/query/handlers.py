@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from services import errors, protos
 from services.auth.principal import Principal
 from services.auth.signing import Signer, signer
+from services.contract.compiled import contract
 from services.query import (
     billing,
     breakdowns,
@@ -109,18 +110,13 @@ def _ranked_by_dimension(rank_by: str) -> Handler:
     return handler
 
 
-def _top_groups(group: str) -> Handler:
+def _ranked_groups(group: str) -> Handler:
     async def handler(q: QueryDeps, call: Call, request: Any) -> Message:
+        rank_by = choose(request.sort, tuple(RANKINGS), "sort", "clicks")
         ex, ctx = await _open(q, call, request)
-        return await breakdowns.group_breakdown(ex, q.deps.pg, ctx, group)
+        return await breakdowns.group_breakdown(ex, q.deps.pg, ctx, group, rank_by)
 
     return handler
-
-
-async def _campaign_ranking(q: QueryDeps, call: Call, request: Any) -> Message:
-    rank_by = choose(request.sort, tuple(RANKINGS), "sort", "clicks")
-    ex, ctx = await _open(q, call, request)
-    return await breakdowns.group_breakdown(ex, q.deps.pg, ctx, "campaign", rank_by)
 
 
 async def _budgets(q: QueryDeps, call: Call, request: Any) -> Message:
@@ -163,6 +159,16 @@ async def _conversion_details(q: QueryDeps, call: Call, request: Any) -> Message
 
 
 async def _composite(q: QueryDeps, call: Call, request: Any) -> Message:
+    # Per bucket without a dimension, per dimension value with one: each honours only its own.
+    if not request.dimension and request.HasField("limit"):
+        raise errors.invalid_argument(
+            "limit", "parameter 'limit' is supported by composite only with a dimension"
+        )
+    if request.dimension and request.granularity:
+        raise errors.invalid_argument(
+            "granularity",
+            "parameter 'granularity' is supported by composite only without a dimension",
+        )
     ex, ctx = await _open(q, call, request)
     if not request.dimension:
         points = await presets.points(ex, ctx)
@@ -219,8 +225,20 @@ async def _raw_events(q: QueryDeps, call: Call, request: Any) -> Message:
     return await raw.raw_events(q.deps.ch, q.deps.pg, call.principal, request)
 
 
+def _honouring(rpc: str, handler: Handler) -> Handler:
+    """handler behind the contract's check that the request sets only fields the RPC honours."""
+    service = protos.query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
+    path = f"/{service}/{rpc}"
+
+    async def checked(q: QueryDeps, call: Call, request: Any) -> Message:
+        contract().by_path[path].refuse_unhonoured(request)
+        return await handler(q, call, request)
+
+    return checked
+
+
 # Link routes bind link_id from the path; params.resolve checks it against the workspace.
-HANDLERS: dict[str, Handler] = {
+_HANDLERS: dict[str, Handler] = {
     # Workspace scope.
     "GetWorkspaceOverview": _overview,
     "GetWorkspaceTimeseries": _timeseries,
@@ -228,9 +246,9 @@ HANDLERS: dict[str, Handler] = {
     "GetWorkspaceContinents": _breakdown("continent"),
     "GetWorkspaceDevices": _devices,
     "GetWorkspaceTriggers": _breakdown("trigger"),
-    "GetWorkspaceTopFolders": _top_groups("folder"),
-    "GetWorkspaceTopTags": _top_groups("tag"),
-    "GetCampaignRanking": _campaign_ranking,
+    "GetWorkspaceTopFolders": _ranked_groups("folder"),
+    "GetWorkspaceTopTags": _ranked_groups("tag"),
+    "GetCampaignRanking": _ranked_groups("campaign"),
     "GetWorkspaceBudgets": _budgets,
     "GetWorkspaceUsage": _usage,
     # Link scope.
@@ -265,3 +283,6 @@ HANDLERS: dict[str, Handler] = {
     "RevokeEmbedToken": _revoke_embed_token,
     "GetRawEvents": _raw_events,
 }
+
+# What the servicer and batch queries run: each refuses the fields its RPC does not honour.
+HANDLERS: dict[str, Handler] = {rpc: _honouring(rpc, h) for rpc, h in _HANDLERS.items()}

@@ -18,7 +18,9 @@ from services.timerange import local_midnight
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10000
-COLUMNS = ("event_id", "timestamp", "link_id", "device", "os", "browser", "country", "referrer")
+COLUMNS = (
+    "event_id", "timestamp", "link_id", "device", "os", "browser", "country", "referrer", "is_bot",
+)  # fmt: skip
 
 
 def _day(field: str, value: str) -> date:
@@ -31,7 +33,8 @@ def _day(field: str, value: str) -> date:
 async def raw_events(
     ch: ClickHouse, pg: asyncpg.Pool, principal: Principal, request: q.RawEventsRequest
 ) -> q.RawEventsResponse:
-    """Click events of [start, end] (inclusive dates in the workspace's zone) after the cursor."""
+    """Click events of [start, end] (inclusive dates in the workspace's zone) after the cursor;
+    bot clicks only with include_bots, as on every analytics route."""
     if not request.start:
         raise errors.invalid_argument("start", "start is required (YYYY-MM-DD)")
     if not request.end:
@@ -75,6 +78,7 @@ async def raw_events(
             columns=COLUMNS,
             limit=limit + 1,
             link_ids=links_filter,
+            include_bots=request.include_bots,
             after=after,
         ),
     )
@@ -101,6 +105,7 @@ async def raw_events(
             country=row["country"],
             referrer=row["referrer"],
             created_at=datetime.fromtimestamp(row["timestamp"], UTC).astimezone(tz).isoformat(),
+            is_bot=bool(row["is_bot"]),
         )
         for row in page
     ]

@@ -27,6 +27,7 @@ EVENT_FIELDS = {
     "country": str,
     "referrer": str,
     "created_at": str,
+    "is_bot": bool,
 }
 ENVELOPE = {"success", "status_code", "message", "data"}
 
@@ -57,6 +58,7 @@ EMBEDDED_SCHEMAS: dict[str, Any] = {
         "properties": {
             name: {"type": "integer" if kind is int else "string"}
             for name, kind in EVENT_FIELDS.items()
+            if kind is not bool
         },
         "required": ["id", "workspace_id", "organization_id", "url_id", "domain", "created_at"],
     },
@@ -105,11 +107,14 @@ async def post(http, body: dict[str, Any], headers: dict[str, str], status: int 
     return r.json()
 
 
-def expected(ds: Dataset, first: str, last: str, url_id: int | None = None) -> list[d.Event]:
-    """Every click (bots too: it is the full log) of the inclusive local dates, oldest first."""
+def expected(
+    ds: Dataset, first: str, last: str, url_id: int | None = None, bots: bool = False
+) -> list[d.Event]:
+    """The clicks (bots only with include_bots, as on every route) of the inclusive local dates,
+    oldest first."""
     start, end = d.local_range(date.fromisoformat(first), date.fromisoformat(last), ds.tz)
     links = None if url_id is None else [url_id]
-    found = d.select(ds.clicks, start, end, bots=True, link_ids=links)
+    found = d.select(ds.clicks, start, end, bots=bots, link_ids=links)
     return sorted(found, key=lambda c: (c["timestamp"], c["event_id"]))
 
 
@@ -128,6 +133,7 @@ def as_item(ds: Dataset, c: d.Event) -> dict[str, Any]:
         "country": c["country"],
         "referrer": c["referrer"],
         "created_at": c["timestamp"].astimezone(ds.tz).isoformat(),
+        "is_bot": bool(c["is_bot"]),
     }
 
 
@@ -181,14 +187,32 @@ async def test_inclusive_local_dates(http, ds, first, last):
     assert not body.get("next_cursor")
 
 
+@pytest.mark.parametrize("bots", [False, True])
 @pytest.mark.parametrize("limit", [1, 25, 1000])
-async def test_pagination_covers_every_click_once(http, ds, limit):
-    items = await all_pages(http, ds, {**WINDOW, "limit": limit} if limit != 1000 else WINDOW)
-    want = [as_item(ds, c) for c in expected(ds, WINDOW["start"], WINDOW["end"])]
+async def test_pagination_covers_every_click_once(http, ds, limit, bots):
+    body = {**WINDOW, **({"limit": limit} if limit != 1000 else {})}
+    if bots:
+        body["include_bots"] = True
+    items = await all_pages(http, ds, body)
+    want = [as_item(ds, c) for c in expected(ds, WINDOW["start"], WINDOW["end"], bots=bots)]
     ids = [item["id"] for item in items]
     assert len(ids) == len(set(ids))
     assert items == want
-    assert any(c["is_bot"] for c in expected(ds, WINDOW["start"], WINDOW["end"]))
+    assert any(item["is_bot"] for item in items) is bots
+
+
+async def test_bots_are_left_out_unless_asked_for(http, ds):
+    everything = expected(ds, WINDOW["start"], WINDOW["end"], bots=True)
+    bots = {c["event_id"] for c in everything if c["is_bot"]}
+    assert bots, "the window has bot clicks"
+    plain = await all_pages(http, ds, dict(WINDOW))
+    assert not bots & {item["id"] for item in plain}
+    assert not any(item["is_bot"] for item in plain)
+    asked = await all_pages(http, ds, {**WINDOW, "include_bots": True})
+    assert {item["id"] for item in asked if item["is_bot"]} == bots
+    assert len(asked) == len(plain) + len(bots)
+    off = await all_pages(http, ds, {**WINDOW, "include_bots": False})
+    assert off == plain
 
 
 async def test_url_and_workspace_filters(http, ds):

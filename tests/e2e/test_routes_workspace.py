@@ -226,6 +226,8 @@ async def test_regions_default_limit_is_ten(http, ds, rates):
     [
         ("devices", {"by": "country"}, "by"),
         ("campaigns/ranking", {"sort": "name"}, "sort"),
+        ("top-folders", {"sort": "name"}, "sort"),
+        ("top-tags", {"sort": "clicks,leads"}, "sort"),
         ("regions", {"limit": 0}, "limit"),
         ("regions", {"limit": 1001}, "limit"),
         ("overview", {"country": "-"}, "country"),
@@ -277,6 +279,14 @@ GROUPS = {
     "ranking-in-folder": ("campaigns/ranking", "campaign", {"folderId": "Blog"}),
     "top-folders-in-tag": ("top-folders", "folder", {"tagId": "vip"}),
     "top-tags-in-campaign": ("top-tags", "tag", {"campaignId": "Spring"}),
+    # Every ranking route ranks (and shares) by `sort`.
+    "top-folders-visitors": ("top-folders", "folder", {"sort": "visitors"}),
+    "top-folders-leads": ("top-folders", "folder", {"sort": "leads"}),
+    "top-folders-revenue": ("top-folders", "folder", {"sort": "revenue", "currency": "USD"}),
+    "top-tags-leads": ("top-tags", "tag", {"sort": "leads"}),
+    "top-tags-sales": ("top-tags", "tag", {"sort": "sales", "includeBots": "true"}),
+    "top-tags-revenue": ("top-tags", "tag", {"sort": "revenue"}),
+    "top-tags-revenue-limit-1": ("top-tags", "tag", {"sort": "revenue", "limit": 1}),
 }
 
 
@@ -299,6 +309,26 @@ async def test_group_breakdowns(http, ds, rates, case):
     )
     assert want, "the dataset should give rows"
     d.assert_rows(data["rows"], want)
+
+
+@pytest.mark.parametrize(("route", "group"), [("top-folders", "folder"), ("top-tags", "tag")])
+async def test_sort_changes_the_ranking_and_the_share(http, ds, rates, route, group):
+    by_clicks = await get(http, ds, f"{BASE}/{route}", WINDOW)
+    e = d.expect(ds, WINDOW, rates)
+    names = group_names(ds, group)
+    for rank in ("leads", "revenue"):
+        data = await get(http, ds, f"{BASE}/{route}", {**WINDOW, "sort": rank})
+        want = d.breakdown(
+            e.all(),
+            groups_of(ds, group),
+            rank=rank,
+            label=lambda gid: names[gid],
+            target=e.currency,
+            rates=rates,
+        )
+        d.assert_rows(data["rows"], want)
+        shares = {r["key"]: r["share"] for r in data["rows"]}
+        assert shares != {r["key"]: r["share"] for r in by_clicks["rows"]}, rank
 
 
 async def test_a_link_with_two_tags_counts_for_both(http, ds, rates):

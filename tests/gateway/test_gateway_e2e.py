@@ -128,6 +128,7 @@ async def test_seed_004_status_code_envelope(gateway_url: str, backend) -> None:
                 "country": "",
                 "referrer": "",
                 "created_at": "",
+                "is_bot": False,
             }
         ],
         "next_cursor": "",

@@ -81,6 +81,30 @@ def test_parameters(document) -> None:
     assert {"days", "campaignId", "dataset", "format", "columns"} <= names
 
 
+def _query_names(document, path: str) -> set[str]:
+    operation = document["paths"][path]["get"]
+    return {p["name"] for p in operation["parameters"] if p.get("in") == "query"}
+
+
+def test_only_the_parameters_a_route_honours_are_listed(document) -> None:
+    window = {"days", "start", "end", "timezone"}
+    series = _query_names(document, "/api/analytics/workspace/timeseries")
+    assert window | {"granularity", "currency", "includeBots", "country", "linkId"} <= series
+    assert not {"sort", "by", "limit", "cursor", "sessionMinutes", "dimension"} & series
+    tags = _query_names(document, "/api/analytics/workspace/top-tags")
+    assert {"sort", "limit", "currency"} <= tags and "granularity" not in tags
+    paths = _query_names(document, "/api/analytics/{link_id}/click-paths")
+    assert {"sessionMinutes", "limit", "includeBots", "country"} <= paths
+    assert not {"campaignId", "currency", "granularity", "sort"} & paths
+    budgets = _query_names(document, "/api/analytics/workspace/budgets")
+    assert budgets == window | {"campaignId", "currency"}
+    assert _query_names(document, "/api/analytics/workspace/usage") == set()
+    funnel = _query_names(document, "/api/analytics/funnel")
+    assert not {"currency", "limit", "granularity"} & funnel
+    details = _query_names(document, "/api/analytics/conversions/details")
+    assert {"cursor", "limit"} <= details and "currency" not in details
+
+
 def test_component_schemas(document) -> None:
     schemas = document["components"]["schemas"]
     totals = schemas["Totals"]["properties"]
@@ -98,6 +122,11 @@ def test_component_schemas(document) -> None:
     assert schemas["BatchItemResult"]["properties"]["data"]["type"] == "object"
     raw = schemas["RawClickEvent"]["properties"]
     assert "workspace_id" in raw and "url_slug" in raw  # proto_field_names route
+    assert raw["is_bot"]["type"] == "boolean"
+    assert "include_bots" in schemas["RawEventsRequest"]["properties"]
+    sample = schemas["ResponseMeta"]["properties"]["sample"]
+    assert sample["$ref"] == "#/components/schemas/Sample"
+    assert set(schemas["Sample"]["properties"]) == {"unit", "sampled", "total", "fraction"}
 
 
 def test_envelopes(document) -> None:
