@@ -117,6 +117,9 @@ class Settings:
     # Secret of signed tokens (live-feed and embed tokens, download links); when unset, a
     # random one is created in the run directory and shared by the processes of this machine.
     signing_key: str = field(default_factory=lambda: env_str("SIGNING_KEY", ""))
+    # Key of the visitor-id hash (services.live.visitors); when unset, derived from the signing
+    # secret. Changing it (or, while it is unset, the signing secret) changes every new visitor id.
+    visitor_id_key: str = field(default_factory=lambda: env_str("VISITOR_ID_KEY", ""))
     # Exports: where files are written (default RUN_DIR/exports), how long they are kept, how
     # long a download link is valid, the row count above which GET /export answers 202 with a
     # job instead of the rows, and the arq timeout of one export run.

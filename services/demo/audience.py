@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from services.demo.weighted import Weighted
 from services.geo import continent_of
-from services.live.enrich import client_info
+from services.live.clients import client_info
 
 
 @dataclass(frozen=True)

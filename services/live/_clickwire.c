@@ -12,7 +12,7 @@
  *
  *   scan(data) -> (link ids: set[int], events: int, events without an id: int) | None
  *   accept(data, workspace_id, destinations, new_ids, received, latest, continents,
- *          client_info, referrer_host)
+ *          client_info, referrer_host, visitor_key, country_of_ip)
  *       -> (rows, event_ids, claimed, stats, cache_fields) | None
  */
 #define PY_SSIZE_T_CLEAN
@@ -174,7 +174,7 @@ static int next_event(const char **at, const char *end, const char **start, cons
     return 0;
 }
 
-/* ---- SHA-256 (FIPS 180-4), for the visitor id of a click that names none -------------- */
+/* ---- SHA-256 (FIPS 180-4) and HMAC, for the visitor id of a click that names none ----- */
 
 static const uint32_t K256[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
@@ -225,42 +225,115 @@ static void sha256_block(uint32_t h[8], const unsigned char *b)
     h[7] += hh;
 }
 
-/* The first 32 hex digits of SHA-256 of `ip|user_agent` (what enrich._visitor computes). */
-static void visitor_hash(text ip, text ua, char out[32])
-{
-    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+/* SHA-256 of a message fed in pieces; `total` counts every byte, those of a state resumed from
+ * (the HMAC's padded key block) included. */
+typedef struct {
+    uint32_t h[8];
     unsigned char block[64];
-    size_t used = 0;
-    uint64_t total = 0;
-    const text parts[3] = {ip, {"|", 1}, ua};
-    for (int k = 0; k < 3; k++) {
-        const unsigned char *s = (const unsigned char *)parts[k].p;
-        for (Py_ssize_t i = 0; i < parts[k].n; i++) {
-            block[used++] = s[i];
-            if (used == 64) {
-                sha256_block(h, block);
-                used = 0;
-            }
+    size_t used;
+    uint64_t total;
+} sha256_ctx;
+
+static const uint32_t SHA256_INIT[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                        0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+
+static void sha256_resume(sha256_ctx *c, const uint32_t h[8], uint64_t total)
+{
+    memcpy(c->h, h, sizeof c->h);
+    c->used = 0;
+    c->total = total;
+}
+
+static void sha256_update(sha256_ctx *c, const unsigned char *s, size_t n)
+{
+    c->total += n;
+    while (n) {
+        size_t take = 64 - c->used < n ? 64 - c->used : n;
+        memcpy(c->block + c->used, s, take);
+        c->used += take;
+        s += take;
+        n -= take;
+        if (c->used == 64) {
+            sha256_block(c->h, c->block);
+            c->used = 0;
         }
-        total += (uint64_t)parts[k].n;
     }
-    block[used++] = 0x80;
-    if (used > 56) {
-        memset(block + used, 0, 64 - used);
-        sha256_block(h, block);
-        used = 0;
+}
+
+static void sha256_final(sha256_ctx *c, unsigned char out[32])
+{
+    uint64_t bits = c->total * 8;
+    c->block[c->used++] = 0x80;
+    if (c->used > 56) {
+        memset(c->block + c->used, 0, 64 - c->used);
+        sha256_block(c->h, c->block);
+        c->used = 0;
     }
-    memset(block + used, 0, 56 - used);
-    uint64_t bits = total * 8;
+    memset(c->block + c->used, 0, 56 - c->used);
     for (int i = 0; i < 8; i++)
-        block[63 - i] = (unsigned char)(bits >> (8 * i));
-    sha256_block(h, block);
+        c->block[63 - i] = (unsigned char)(bits >> (8 * i));
+    sha256_block(c->h, c->block);
+    for (int i = 0; i < 32; i++)
+        out[i] = (unsigned char)(c->h[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+/* HMAC-SHA256 (RFC 2104) under one key: the states after its inner and outer padded key
+ * blocks, computed once per key and resumed for every message. */
+typedef struct {
+    PyObject *key; /* the bytes these states are of; NULL before the first key */
+    uint32_t inner[8], outer[8];
+} hmac_key;
+
+static hmac_key visitor_key;
+
+static void hmac_pad_state(const unsigned char key[64], unsigned char pad, uint32_t out[8])
+{
+    unsigned char block[64];
+    for (int i = 0; i < 64; i++)
+        block[i] = key[i] ^ pad;
+    memcpy(out, SHA256_INIT, sizeof SHA256_INIT);
+    sha256_block(out, block);
+}
+
+/* Makes `k` the states of key (bytes), unless they already are. */
+static void hmac_set_key(hmac_key *k, PyObject *key)
+{
+    const char *p = PyBytes_AS_STRING(key);
+    Py_ssize_t n = PyBytes_GET_SIZE(key);
+    if (k->key && (k->key == key || (PyBytes_GET_SIZE(k->key) == n &&
+                                      memcmp(PyBytes_AS_STRING(k->key), p, (size_t)n) == 0)))
+        return;
+    unsigned char block[64] = {0};
+    if (n > 64) {
+        sha256_ctx c;
+        sha256_resume(&c, SHA256_INIT, 0);
+        sha256_update(&c, (const unsigned char *)p, (size_t)n);
+        sha256_final(&c, block);
+    } else {
+        memcpy(block, p, (size_t)n);
+    }
+    hmac_pad_state(block, 0x36, k->inner);
+    hmac_pad_state(block, 0x5c, k->outer);
+    Py_XSETREF(k->key, Py_NewRef(key));
+}
+
+/* The first 32 hex digits of HMAC-SHA256(key, `ip|user_agent`) (what VisitorIds.of computes). */
+static void visitor_hash(const hmac_key *k, text ip, text ua, char out[32])
+{
+    sha256_ctx c;
+    unsigned char digest[32];
+    sha256_resume(&c, k->inner, 64);
+    sha256_update(&c, (const unsigned char *)ip.p, (size_t)ip.n);
+    sha256_update(&c, (const unsigned char *)"|", 1);
+    sha256_update(&c, (const unsigned char *)ua.p, (size_t)ua.n);
+    sha256_final(&c, digest);
+    sha256_resume(&c, k->outer, 64);
+    sha256_update(&c, digest, 32);
+    sha256_final(&c, digest);
     static const char hex[] = "0123456789abcdef";
     for (int i = 0; i < 16; i++) {
-        unsigned char byte = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
-        out[2 * i] = hex[byte >> 4];
-        out[2 * i + 1] = hex[byte & 15];
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 15];
     }
 }
 
@@ -560,6 +633,7 @@ typedef struct {
     long long workspace_id, received;
     double latest;
     PyObject *destinations, *new_ids, *continents, *client_info, *referrer_host, *kind;
+    PyObject *country_of_ip;
     Py_ssize_t next_id;
 } context;
 
@@ -618,6 +692,22 @@ static int accept_one(context *cx, click *c, buffer *row, PyObject **out)
     for (int f = 1; f < F_COUNT; f++)
         if (t[f].n > MAX_FIELD)
             return 0;
+
+    if (!country_t.n && t[F_IP].n) {
+        /* Python's lookup of the address: one call, no table (addresses rarely repeat) */
+        PyObject *code = PyObject_CallFunction(cx->country_of_ip, "s#", t[F_IP].p, t[F_IP].n);
+        if (!code)
+            return -1;
+        text found;
+        int usable = text_of(code, &found) && (found.n == 0 || found.n == 2);
+        if (usable) {
+            memcpy(country, found.p, (size_t)found.n);
+            country_t.n = found.n;
+        }
+        Py_DECREF(code);
+        if (!usable)
+            return 0;
+    }
 
     text device = t[F_DEVICE], browser = t[F_BROWSER], os = t[F_OS];
     int is_bot = equals(device, "bot");
@@ -679,7 +769,7 @@ static int accept_one(context *cx, click *c, buffer *row, PyObject **out)
     text visitor = t[F_VISITOR_ID];
     if (!visitor.n) {
         if (t[F_IP].n || t[F_USER_AGENT].n) {
-            visitor_hash(t[F_IP], t[F_USER_AGENT], visitor_buf);
+            visitor_hash(&visitor_key, t[F_IP], t[F_USER_AGENT], visitor_buf);
             visitor = (text){visitor_buf, 32};
         } else {
             memcpy(visitor_buf, "anon:", 5);
@@ -737,11 +827,14 @@ static PyObject *accept(PyObject *self, PyObject *args)
 {
     Py_buffer view;
     context cx = {0};
-    if (!PyArg_ParseTuple(args, "y*LO!O!LdO!OO:accept", &view, &cx.workspace_id,
+    PyObject *key;
+    if (!PyArg_ParseTuple(args, "y*LO!O!LdO!OOO!O:accept", &view, &cx.workspace_id,
                           &PyDict_Type, &cx.destinations, &PyList_Type, &cx.new_ids,
                           &cx.received, &cx.latest, &PyDict_Type, &cx.continents,
-                          &cx.client_info, &cx.referrer_host))
+                          &cx.client_info, &cx.referrer_host, &PyBytes_Type, &key,
+                          &cx.country_of_ip))
         return NULL;
+    hmac_set_key(&visitor_key, key);
     PyObject *out[O_COUNT] = {NULL}, *result = NULL;
     buffer row = {NULL, 0, 0};
     const char *at = view.buf, *end = at + view.len, *start, *stop;
@@ -781,7 +874,8 @@ static PyMethodDef methods[] = {
      "scan(data) -> (link ids, events, events without an id) of IngestRequest bytes, or None"},
     {"accept", accept, METH_VARARGS,
      "accept(data, workspace_id, destinations, new_ids, received, latest, continents,"
-     " client_info, referrer_host) -> (rows, event_ids, claimed, stats, cache_fields), or None"
+     " client_info, referrer_host, visitor_key, country_of_ip) -> (rows, event_ids, claimed,"
+     " stats, cache_fields), or None"
      " to leave the request to accept_clicks"},
     {NULL, NULL, 0, NULL}};
 

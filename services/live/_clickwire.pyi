@@ -16,5 +16,7 @@ def accept(
     continents: dict[str, str],
     client_info: Callable[[str], tuple[str, str, str, bool]],
     referrer_host: Callable[[str], str],
+    visitor_key: bytes,
+    country_of_ip: Callable[[str], str],
     /,
 ) -> Accepted | None: ...

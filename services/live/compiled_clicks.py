@@ -12,7 +12,10 @@ from types import ModuleType
 
 from services.geo import CONTINENT_OF
 from services.live.accepted import Accepted
-from services.live.enrich import MAX_FUTURE, client_info, referrer_host
+from services.live.clients import client_info
+from services.live.enrich import MAX_FUTURE, referrer_host
+from services.live.geoip import country_of_ip
+from services.live.visitors import VisitorIds
 
 log = logging.getLogger("linkpulse.live")
 
@@ -47,6 +50,7 @@ def accept_click_wire(
     destinations: dict[int, str],
     new_ids: list[int],
     now: datetime,
+    visitors: VisitorIds,
 ) -> Accepted | None:
     """accept_clicks over IngestRequest bytes, done by the compiled path: the same rows, ids and
     stats, events without an id taking new_ids in order. None when the path is off or the
@@ -56,7 +60,8 @@ def accept_click_wire(
         return None
     found = _extension.accept(
         data, workspace_id, destinations, new_ids, int(now.timestamp()),
-        (now + MAX_FUTURE).timestamp(), CONTINENT_OF, client_info, referrer_host,
+        (now + MAX_FUTURE).timestamp(), CONTINENT_OF, client_info, referrer_host, visitors.key,
+        country_of_ip,
     )  # fmt: skip
     if found is None:
         return None

@@ -1,52 +1,25 @@
-"""Validating incoming clicks and filling what they leave out (device, continent, visitor…)."""
+"""Validating incoming clicks and filling what they leave out (device, country, visitor…)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import NamedTuple
 from urllib.parse import urlparse
-
-from user_agents import parse as parse_ua
 
 from services import errors, protos
 from services.geo import CONTINENT_OF
 from services.ids import MAX_ID
 from services.live import rows
 from services.live.accepted import Accepted
+from services.live.clients import client_info
+from services.live.geoip import country_of_ip
+from services.live.visitors import VisitorIds
 
 MAX_FUTURE = timedelta(minutes=5)
 OLDEST = datetime(2000, 1, 1, tzinfo=UTC)
 _OLDEST_SECONDS = OLDEST.timestamp()
 MAX_FIELD = 2048
-
-
-class ClientInfo(NamedTuple):
-    """What a user agent says about the client (a tuple: the compiled click path reads it)."""
-
-    device: str
-    browser: str
-    os: str
-    is_bot: bool
-
-
-@lru_cache(maxsize=4096)
-def client_info(user_agent: str) -> ClientInfo:
-    """Device type (desktop, mobile, tablet, bot, other), browser and OS families of a UA string."""
-    ua = parse_ua(user_agent)
-    if ua.is_bot:
-        device = "bot"
-    elif ua.is_tablet:
-        device = "tablet"
-    elif ua.is_mobile:
-        device = "mobile"
-    elif ua.is_pc:
-        device = "desktop"
-    else:
-        device = "other"
-    return ClientInfo(device, ua.browser.family, ua.os.family, bool(ua.is_bot))
 
 
 def event_time(field: str, value: str, now: datetime) -> datetime:
@@ -77,13 +50,6 @@ def _epoch(value: str, latest: float) -> int:
     if not _OLDEST_SECONDS <= seconds <= latest:
         raise ValueError(value)
     return int(seconds)
-
-
-def _visitor(ip: str, user_agent: str, event_id: int) -> str:
-    """The visitor id of a click that names none: a hash of its address and user agent."""
-    if ip or user_agent:
-        return hashlib.sha256(f"{ip}|{user_agent}".encode()).hexdigest()[:32]
-    return f"anon:{event_id}"
 
 
 @lru_cache(maxsize=8192)
@@ -121,11 +87,14 @@ def accept_clicks(
     destinations: Mapping[int, str],
     new_ids: Iterator[int],
     now: datetime,
+    visitors: VisitorIds,
     offset: int | None = 0,
 ) -> Accepted:
     """Validate every click (all or nothing) and build its clicks-table row; events without
-    an id take the next of new_ids. offset: the first event's position in its request (errors
-    name `events[i].field`), None for a single click (errors name the bare field)."""
+    an id take the next of new_ids, events without a visitor id get visitors' hash and events
+    without a country the country of their address. offset: the first event's position in its
+    request (errors name `events[i].field`), None for a single click (errors name the bare
+    field)."""
     accepted = Accepted("click")
     received, latest = int(now.timestamp()), (now + MAX_FUTURE).timestamp()
     add_row, add_id = accepted.rows.append, accepted.event_ids.append
@@ -142,18 +111,19 @@ def accept_clicks(
             raise errors.invalid_argument(where, f"{where} must be in [1, 2^53)")
         add_claimed(bool(event_id))
         event_id = event_id or next(new_ids)
-        country = event.country
+        country, user_agent, ip = event.country, event.user_agent, event.ip
         if country:
             country = country.strip().upper()
             if country and (len(country) != 2 or not country.isalpha()):
                 where = _where(offset, at, "country")
                 raise errors.invalid_argument(where, f"{where} must be ISO-3166 alpha-2")
+        if not country and ip:
+            country = country_of_ip(ip)
         stamp = event.timestamp
         try:
             seconds = _epoch(stamp, latest) if stamp else received
         except ValueError:  # event_time says what is wrong, or takes the looser forms
             seconds = int(event_time(_where(offset, at, "timestamp"), stamp, now).timestamp())
-        user_agent, ip = event.user_agent, event.ip
         if len(user_agent) > MAX_FIELD or len(ip) > MAX_FIELD:
             _check_lengths(_where(offset, at, ""), event)
         device, browser, os = event.device, event.browser, event.os
@@ -164,7 +134,7 @@ def accept_clicks(
             device, browser, os = device or info.device, browser or info.browser, os or info.os
         referrer_url = event.referrer_url
         referrer = event.referrer or (referrer_host(referrer_url) if referrer_url else "")
-        visitor = event.visitor_id or _visitor(ip, user_agent, event_id)
+        visitor = event.visitor_id or visitors.of(ip, user_agent, event_id)
         row = rows.encode(
             (
                 event_id, workspace_id, link_id, seconds, country, event.region, event.city,

@@ -19,10 +19,12 @@ from services.ids import EventIds
 from services.live import feed, leads_and_sales, stats
 from services.live.accepted import Accepted, accepted_one
 from services.live.attribution import Attribution, click_cache_value
+from services.live.clients import client_info
 from services.live.compiled_clicks import accept_click_wire, scan_wire
 from services.live.enrich import accept_clicks
 from services.live.link_destinations import LinkDirectory
 from services.live.stream import EventStream
+from services.live.visitors import VisitorIds, visitor_key
 from services.stores.deps import Deps
 
 
@@ -35,6 +37,8 @@ class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
         self.stream = EventStream(deps.redis, deps.settings)
         self.links = LinkDirectory(deps.pg, deps.settings.auth_cache_seconds)
         self.signer = signing.signer(deps.settings)
+        self.visitors = VisitorIds(visitor_key(deps.settings))
+        client_info("Mozilla/5.0")  # loads the parser's rules now, not on the first click
         # One shared stream reader per workspace for every subscriber of this process.
         self.feeds = feed.FeedHub(deps.redis, prefix=deps.settings.live_key_prefix)
         self.attribution = Attribution(
@@ -53,6 +57,7 @@ class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
             destinations=destinations,
             new_ids=new_ids,
             now=datetime.now(UTC),
+            visitors=self.visitors,
             offset=offset,
         )
 
@@ -99,6 +104,7 @@ class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
                 destinations=await self.links.destinations(workspace_id, link_ids),
                 new_ids=self.ids.take(fresh),
                 now=datetime.now(UTC),
+                visitors=self.visitors,
             )
             if accepted is not None:
                 return await self._respond(workspace_id, accepted)

@@ -28,6 +28,7 @@ from services.config import Settings
 from services.live import rows as encoded
 from services.live.enrich import accept_clicks
 from services.live.tables import CLICK_COLUMNS
+from services.live.visitors import VisitorIds, visitor_key
 from services.stores.clickhouse import ClickHouse, ClickHouseTarget
 from tests.bench import http_load
 from tests.bench.progress import say
@@ -40,7 +41,10 @@ AGENTS = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 Version/17.1 Safari/605",
     "Googlebot/2.1 (+http://www.google.com/bot.html)",
 )
-COUNTRIES = ("US", "DE", "FR", "GB", "BR", "IN", "JP", "CA", "AU", "ES")
+# A third of the clicks name no country: ingestion finds it from the address.
+COUNTRIES = ("US", "DE", "FR", "GB", "BR", "IN", "JP", "CA", "AU", "ES", "", "", "", "", "")
+# First octets of public IPv4 ranges of every registry (ARIN, RIPE, AFRINIC, APNIC, LACNIC).
+NETWORKS = (8, 23, 31, 41, 46, 58, 81, 88, 102, 151, 177, 185, 200, 203)
 REFERRERS = ("https://news.example.com/a", "https://social.example.org/p/1", "")
 
 
@@ -87,7 +91,8 @@ async def tenant(pool: asyncpg.Pool, label: str, links: int = LINKS) -> Tenant:
 
 
 def clicks(count: int, link_ids: Sequence[int], seed: int = 7) -> list[protos.live_pb2.ClickEvent]:
-    """count clicks spread over the last hour, links, agents, countries and referrers."""
+    """count clicks spread over the last hour, links, agents, countries (or none), referrers and
+    public addresses."""
     rng = random.Random(seed)
     start = datetime.now(UTC) - timedelta(hours=1)
     return [
@@ -97,7 +102,7 @@ def clicks(count: int, link_ids: Sequence[int], seed: int = 7) -> list[protos.li
             country=rng.choice(COUNTRIES),
             user_agent=rng.choice(AGENTS),
             referrer_url=rng.choice(REFERRERS),
-            ip=f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}",
+            ip=".".join(map(str, (rng.choice(NETWORKS), *rng.choices(range(1, 255), k=3)))),
         )
         for _ in range(count)
     ]
@@ -152,6 +157,7 @@ async def raw_insert(settings: Settings, ch: ClickHouse, who: Tenant, events: li
         destinations=dict.fromkeys(who.link_ids, "https://example.com/"),
         new_ids=iter(range(1, len(events) + 1)),
         now=datetime.now(UTC),
+        visitors=VisitorIds(visitor_key(settings)),
     )
     rows = [encoded.decode("click", line) for line in accepted.rows]
     block = settings.flusher_batch_size

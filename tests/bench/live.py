@@ -1,5 +1,6 @@
 """`make bench`'s live section: ingest throughput (gRPC, REST, raw insert) and ingest-to-WebSocket
-latency, on the live service, its flusher and the gateway started for it.
+latency, on the live service, its flusher and the gateway started for it; and, in process, what
+enriching a click costs (tests/bench/enrichment.py).
 
 BENCH_ONLY=live runs just this section; BENCH_INGEST_EVENTS (200,000), BENCH_REST_EVENTS (5,000)
 and BENCH_WS_SECONDS (15) size it.
@@ -16,7 +17,8 @@ import asyncpg
 
 from services.config import Settings
 from services.stores.clickhouse import ClickHouse
-from tests.bench import ingest, live_ws, system
+from tests.bench import enrichment, ingest, live_ws, system
+from tests.bench.enrichment import Cost
 from tests.bench.ingest import IngestResult
 from tests.bench.live_ws import LatencyPlan, LatencyResult
 from tests.bench.progress import say
@@ -36,6 +38,7 @@ class LiveBench:
 
     ingest: list[IngestResult]
     latency: list[LatencyResult]
+    enrichment: list[Cost]
 
 
 def wanted(only: tuple[str, ...]) -> bool:
@@ -63,6 +66,8 @@ async def measure(
             workspaces=20, subscribers_per_workspace=10, events_per_second=100, seconds=seconds
         ),
     ]
+    costs = enrichment.measure()  # in process, before the servers take the cores
+    say("live: enrichment " + ", ".join(f"{c.step} {c.new_us:.2f} µs" for c in costs[-2:]))
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
     ch = ClickHouse.from_url(settings.clickhouse_url)
     try:
@@ -81,7 +86,7 @@ async def measure(
     finally:
         ch.close()
         await pool.close()
-    return LiveBench(ingested, latency)
+    return LiveBench(ingested, latency, costs)
 
 
 def _rate(value: float) -> str:
@@ -98,7 +103,8 @@ def markdown(bench: LiveBench) -> str:
     raw = next(r.rate for r in bench.ingest if r.path.startswith("raw"))
     lines = [
         "## Live: ingest throughput",
-        "Generated clicks (50 links, 5 user agents, 10 countries, the last hour) into a fresh"
+        "Generated clicks (50 links, 5 user agents, 10 countries or none (a third, found from the"
+        " address), public addresses, the last hour) into a fresh"
         " workspace per path; the clock runs from the first send until ClickHouse counts every"
         " one of them (accepted → Redis Stream → flusher → ClickHouse). The raw insert is"
         " clickhouse-driver inserting ready-made rows (epoch-second timestamps) into the same"
@@ -134,8 +140,8 @@ def markdown(bench: LiveBench) -> str:
             f" | {r.latency.p50:.1f} | {r.latency.p95:.1f} | {r.latency.percentile(99):.1f}"
             f" | {worst:.1f} |"
         )
-    lines += ["", verdict(bench)]
-    return "\n".join(lines) + "\n"
+    lines += ["", verdict(bench), "", enrichment.markdown(bench.enrichment)]
+    return "\n".join(lines)
 
 
 def verdict(bench: LiveBench) -> str:

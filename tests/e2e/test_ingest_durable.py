@@ -21,6 +21,7 @@ import pytest
 from redis.asyncio import Redis
 
 from services import protos
+from services.auth import signing
 from services.config import Settings
 from services.devstack import clickhouse_server as devstack_clickhouse
 from services.devstack import components, processes
@@ -267,6 +268,8 @@ class Own:
 
     settings: Settings
     specs: list[processes.ProcessSpec]
+    # The suite's signing secret: these processes are of its deployment (tokens, visitor ids).
+    secret: str
 
     def start(self, name: str, label: str | None = None, **env: str) -> processes.ProcessSpec:
         """Start `linkpulse serve name` as label (default name) with extra env."""
@@ -277,7 +280,7 @@ class Own:
             name=label,
             pid_path=self.settings.run_dir / "pids" / f"{label}.pid",
             log_path=self.settings.run_dir / "logs" / f"{label}.log",
-            env=_env(self.settings, **env),
+            env=_env(self.settings, SIGNING_KEY=self.secret, **env),
         )
         processes.start(spec)
         self.specs.append(spec)
@@ -295,7 +298,7 @@ def own(system, tmp_path: Path) -> Iterator[Own]:
         ingest_stream=f"lp:ingest:own:{tag}",
         ingest_key_prefix=f"lp:own:{tag}",
     )
-    mine = Own(settings, [])
+    mine = Own(settings, [], signing.load_secret(system.settings).decode())
     try:
         yield mine
     finally:

@@ -4,7 +4,7 @@ refuses it must leave to accept_clicks (None)."""
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 import itertools
 import re
 from datetime import UTC, datetime, timedelta, timezone
@@ -18,9 +18,11 @@ from hypothesis import strategies as st
 from services import protos
 from services.errors import ApiError
 from services.live import compiled_clicks, rows
+from services.live.accepted import Accepted
 from services.live.compiled_clicks import accept_click_wire, scan_wire
 from services.live.enrich import accept_clicks
 from services.live.tables import CLICK_COLUMNS
+from services.live.visitors import VisitorIds
 
 pytestmark = pytest.mark.skipif(
     not compiled_clicks.enabled, reason="the compiled click path is not built"
@@ -34,7 +36,16 @@ AGENTS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36",
     "Googlebot/2.1 (+http://www.google.com/bot.html)",
     "curl/8.0",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 HeadlessChrome/120.0.0.0 Safari/537.36",
 )
+VISITORS = VisitorIds(b"a deployment's visitor key")
+
+
+def wire(data: bytes, new_ids: list[int], visitors: VisitorIds = VISITORS) -> Accepted | None:
+    """The compiled path's outcome of IngestRequest bytes."""
+    return accept_click_wire(
+        data, workspace_id=4, destinations=LINKS, new_ids=new_ids, now=NOW, visitors=visitors
+    )
 
 
 def both(events: list[Click]) -> tuple[object, object]:
@@ -48,12 +59,16 @@ def both(events: list[Click]) -> tuple[object, object]:
     new_ids = list(range(10_000, 10_000 + fresh))
     try:
         python: object = accept_clicks(
-            events, workspace_id=4, destinations=LINKS, new_ids=iter(new_ids), now=NOW
+            events,
+            workspace_id=4,
+            destinations=LINKS,
+            new_ids=iter(new_ids),
+            now=NOW,
+            visitors=VISITORS,
         )
     except ApiError as exc:
         python = exc
-    compiled = accept_click_wire(data, workspace_id=4, destinations=LINKS, new_ids=new_ids, now=NOW)
-    return python, compiled
+    return python, wire(data, new_ids)
 
 
 def assert_agree(events: list[Click]) -> bool:
@@ -116,7 +131,9 @@ clicks = st.builds(
     rule_id=st.sampled_from([0, 3, -2]),
     condition_id=st.sampled_from([0, 9, 2**40]),
     user_agent=st.sampled_from(AGENTS),
-    ip=st.sampled_from(["", "10.0.0.1", "2001:db8::1"]),
+    ip=st.sampled_from(
+        ["", "10.0.0.1", "2001:db8::1", "8.8.8.8", "81.2.69.160", "2a00:1450:4001::1", "x.y"]
+    ),
     event_id=st.sampled_from([0, 0, 55, 2**53 - 1, 2**53, -1]),
 )  # fmt: skip
 
@@ -163,13 +180,14 @@ def test_unknown_fields_are_skipped_like_protobuf_does() -> None:
     request += bytes([0x10, 0x01])  # an unknown field of the request itself
     scanned = scan_wire(request)
     assert scanned == ({7}, 1, 1)
-    compiled = accept_click_wire(request, workspace_id=4, destinations=LINKS, new_ids=[5], now=NOW)
+    compiled = wire(request, new_ids=[5])
     python = accept_clicks(
         list(protos.live_pb2.IngestRequest.FromString(request).events),
         workspace_id=4,
         destinations=LINKS,
         new_ids=itertools.count(5),
         now=NOW,
+        visitors=VISITORS,
     )
     assert compiled is not None and compiled.rows == python.rows
 
@@ -183,11 +201,7 @@ def test_unreadable_bytes_are_left_to_protobuf() -> None:
         b"\x0a\x03\x1a\x01\xff",  # country not UTF-8
         b"\x0a\x02\x0a\x00" + b"\x0b",  # a group (wire type 3)
     ):
-        assert (
-            scan_wire(data) is None
-            or accept_click_wire(data, workspace_id=4, destinations=LINKS, new_ids=[1, 2], now=NOW)
-            is None
-        ), data
+        assert scan_wire(data) is None or wire(data, new_ids=[1, 2]) is None, data
 
 
 def _c_source() -> str:
@@ -218,11 +232,37 @@ def test_the_field_numbers_of_the_c_reader_are_the_protos() -> None:
 @pytest.mark.parametrize(
     "length", [1, 53, 54, 55, 56, 62, 63, 64, 65, 118, 119, 120, 127, 128, 500]
 )
-def test_the_visitor_hash_is_sha256(length: int) -> None:
+def test_the_visitor_hash_is_hmac_sha256(length: int) -> None:
     for ip, agent in (("", "a" * length), ("10.0.0." + "1" * (length % 7), "ü" * (length // 2))):
         event = Click(link_id=7, ip=ip, user_agent=agent, timestamp=NOW.isoformat())
         data = protos.live_pb2.IngestRequest(events=[event]).SerializeToString()
-        compiled = accept_click_wire(data, workspace_id=4, destinations=LINKS, new_ids=[1], now=NOW)
+        compiled = wire(data, new_ids=[1])
         assert compiled is not None, (ip, agent)
         visitor = rows.decode("click", compiled.rows[0])[CLICK_COLUMNS.index("visitor_id")]
-        assert visitor == hashlib.sha256(f"{ip}|{agent}".encode()).hexdigest()[:32]
+        message = f"{ip}|{agent}".encode()
+        assert visitor == hmac.new(VISITORS.key, message, "sha256").hexdigest()[:32]
+
+
+@pytest.mark.parametrize("key", [b"k" * 16, b"k" * 64, b"a key longer than a block " * 4])
+def test_the_visitor_hash_follows_its_key(key: bytes) -> None:
+    event = Click(link_id=7, ip="203.0.113.9", user_agent=AGENTS[1], timestamp=NOW.isoformat())
+    data = protos.live_pb2.IngestRequest(events=[event]).SerializeToString()
+    for visitors in (VisitorIds(key), VISITORS, VisitorIds(key)):  # the key changes each call
+        compiled = wire(data, new_ids=[1], visitors=visitors)
+        assert compiled is not None
+        visitor = rows.decode("click", compiled.rows[0])[CLICK_COLUMNS.index("visitor_id")]
+        assert visitor == visitors.of(event.ip, event.user_agent, 1)
+
+
+def test_a_click_without_a_country_gets_the_country_of_its_address() -> None:
+    events = [
+        Click(link_id=7, ip="8.8.8.8"),
+        Click(link_id=7, ip="81.2.69.160", continent="xx"),
+        Click(link_id=7, ip="8.8.8.8", country="fr"),
+        Click(link_id=7, ip="10.0.0.1"),
+    ]
+    assert assert_agree(events)
+    compiled = wire(protos.live_pb2.IngestRequest(events=events).SerializeToString(), [1, 2, 3, 4])
+    assert compiled is not None
+    found = [rows.decode("click", line)[4:8:3] for line in compiled.rows]
+    assert found == [("US", "NA"), ("GB", "XX"), ("FR", "EU"), ("", "")]

@@ -10,6 +10,7 @@ import pytest
 
 from services import protos
 from services.live import compiled_clicks
+from services.live.visitors import VisitorIds
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 REQUEST = protos.live_pb2.IngestRequest(
@@ -21,11 +22,14 @@ import logging, sys
 sys.modules["services.live._clickwire"] = None  # what importing it gives when it was not built
 logging.basicConfig(format="%(levelname)s %(message)s")
 from services.live import compiled_clicks
+from services.live.visitors import VisitorIds
 import services.live.servicer  # the live service starts without it
 assert not compiled_clicks.enabled
 assert compiled_clicks.scan_wire(REQUEST) is None
+from services.live.visitors import VisitorIds
 assert compiled_clicks.accept_click_wire(
-    REQUEST, workspace_id=4, destinations={7: "https://example.com"}, new_ids=[1], now=NOW
+    REQUEST, workspace_id=4, destinations={7: "https://example.com"}, new_ids=[1], now=NOW,
+    visitors=VisitorIds(b"k" * 16),
 ) is None
 """
 
@@ -48,6 +52,11 @@ def test_turned_off_the_compiled_path_takes_nothing(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(compiled_clicks, "enabled", False)
     assert compiled_clicks.scan_wire(REQUEST) is None
     found = compiled_clicks.accept_click_wire(
-        REQUEST, workspace_id=4, destinations={7: "https://example.com"}, new_ids=[1], now=NOW
+        REQUEST,
+        workspace_id=4,
+        destinations={7: "https://example.com"},
+        new_ids=[1],
+        now=NOW,
+        visitors=VisitorIds(b"k" * 16),
     )
     assert found is None

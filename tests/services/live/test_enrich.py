@@ -13,10 +13,12 @@ from services.errors import ApiError
 from services.live import rows
 from services.live.enrich import accept_clicks
 from services.live.tables import CLICK_COLUMNS
+from services.live.visitors import VisitorIds
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 Click = protos.live_pb2.ClickEvent
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+VISITORS = VisitorIds(b"a deployment's visitor key")
 
 
 def accept(*events: Click, offset: int | None = 0):  # noqa: ANN201
@@ -26,6 +28,7 @@ def accept(*events: Click, offset: int | None = 0):  # noqa: ANN201
         destinations={7: "https://example.com/7"},
         new_ids=itertools.count(1000),
         now=NOW,
+        visitors=VISITORS,
         offset=offset,
     )
 
@@ -111,3 +114,33 @@ def test_an_unknown_link_is_not_found_in_the_workspace() -> None:
         "events[1].link_id",
     )
     assert error.message == "link 12345 not found in this workspace"
+
+
+def test_a_click_without_a_country_gets_the_country_of_its_address() -> None:
+    accepted = accept(
+        Click(link_id=7, ip="8.8.8.8"),
+        Click(link_id=7, ip="2001:4860:4860::8888", continent="na"),
+        Click(link_id=7, ip="8.8.8.8", country="fr"),  # an explicit country wins
+        Click(link_id=7, ip="10.0.0.1"),  # private: no country
+        Click(link_id=7, ip="not an address"),
+    )
+    found = [(row(accepted, at)["country"], row(accepted, at)["continent"]) for at in range(5)]
+    assert found == [("US", "NA"), ("US", "NA"), ("FR", "EU"), ("", ""), ("", "")]
+
+
+def test_the_visitor_id_is_a_keyed_hash_and_the_address_is_not_stored() -> None:
+    same = [Click(link_id=7, ip="203.0.113.9", user_agent=IPHONE) for _ in range(2)]
+    ours = accept(*same)
+    theirs = accept_clicks(
+        same,
+        workspace_id=4,
+        destinations={7: "https://example.com/7"},
+        new_ids=itertools.count(1000),
+        now=NOW,
+        visitors=VisitorIds(b"another deployment's key"),
+    )
+    first, second = row(ours)["visitor_id"], row(ours, 1)["visitor_id"]
+    assert first == second == VISITORS.of("203.0.113.9", IPHONE, 0) and len(first) == 32
+    assert row(theirs)["visitor_id"] != first
+    assert all(b"203.0.113" not in line for line in ours.rows)
+    assert {stat[3] for stat in ours.stats} == {first}
