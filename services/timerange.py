@@ -66,9 +66,10 @@ def parse_instant(name: str, value: str, tz: ZoneInfo, inclusive_end: bool = Fal
     return parsed.astimezone(UTC)
 
 
-def default_granularity(start: datetime, end: datetime) -> str:
-    """hour up to two days, day up to three months, month beyond."""
-    span = end - start
+def default_granularity(start: datetime, end: datetime, tz: ZoneInfo) -> str:
+    """hour up to two days, day up to three months, month beyond (in wall-clock time of tz)."""
+    # Local time, so a range of two calendar days is two days whatever DST does in between.
+    span = end.astimezone(tz).replace(tzinfo=None) - start.astimezone(tz).replace(tzinfo=None)
     if span <= timedelta(days=2):
         return "hour"
     if span <= timedelta(days=92):
@@ -129,7 +130,7 @@ def resolve(
         previous = local_midnight(first - (last - first), tz)
     else:
         previous = begin - (finish - begin)
-    chosen = granularity.strip().lower() or default_granularity(begin, finish)
+    chosen = granularity.strip().lower() or default_granularity(begin, finish, tz)
     if chosen not in GRANULARITIES:
         raise errors.invalid_argument("granularity", "granularity must be one of hour, day, month")
     if bucket_count(begin, finish, chosen) > MAX_BUCKETS:

@@ -86,3 +86,18 @@ def test_previous_period_of_whole_days_keeps_local_midnight_across_dst():
     assert w.previous_start.isoformat() == "2026-09-25T04:00:00+00:00"  # Sep 25 00:00 local
     w = _resolve(start="2026-01-01T00:00:00Z", end="2026-01-01T06:00:00Z")
     assert w.previous_start.isoformat() == "2025-12-31T18:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "granularity"),
+    [
+        ("2026-10-24", "2026-10-25", "hour"),  # 49 hours: Berlin falls back on the 25th
+        ("2026-03-28", "2026-03-29", "hour"),  # 47 hours: Berlin springs forward on the 29th
+        ("2026-10-24", "2026-10-26", "day"),
+        ("2026-08-01", "2026-10-31", "day"),  # 92 calendar days, one of them 25 hours long
+        ("2026-08-01", "2026-11-01", "month"),
+    ],
+)
+def test_default_granularity_counts_calendar_days_across_dst(start, end, granularity):
+    w = _resolve(start=start, end=end, timezone_name="Europe/Berlin")
+    assert w.granularity == granularity
