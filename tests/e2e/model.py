@@ -101,7 +101,8 @@ class Store:
 
     links: list[Link]
     events: list[Event] = field(default_factory=list)
-    group_names: dict[int, str] = field(default_factory=dict)
+    # (group kind: folder, tag or campaign; id) -> name
+    group_names: dict[tuple[str, int], str] = field(default_factory=dict)
 
     def of(self, kind: str) -> list[Event]:
         """The events of one kind."""

@@ -276,18 +276,19 @@ async def make_workspace(pg: asyncpg.Pool, tenant: Callable[..., Any], scn: Scen
     """A fresh business workspace with the scenario's groups and links."""
     t = await tenant(plan="business", timezone=scn.zone, currency=scn.currency, links_count=0)
     wid = t.workspace_id
-    names: dict[int, str] = {}
+    names: dict[tuple[str, int], str] = {}
 
-    async def groups(table: str, prefix: str, count: int) -> list[int]:
-        made = [
-            await admin_links.create_group(pg, table, wid, f"{prefix}{i}") for i in range(count)
-        ]
-        names.update({gid: f"{prefix}{i}" for i, gid in enumerate(made)})
+    async def groups(table: str, kind: str, count: int) -> list[int]:
+        made = []
+        for i in range(count):
+            name = f"{kind.capitalize()} {i}"
+            made.append(await admin_links.create_group(pg, table, wid, name))
+            names[kind, made[-1]] = name
         return made
 
-    campaigns = await groups("campaigns", "Campaign ", CAMPAIGNS)
-    folders = await groups("folders", "Folder ", FOLDERS)
-    tags = await groups("tags", "Tag ", TAGS)
+    campaigns = await groups("campaigns", "campaign", CAMPAIGNS)
+    folders = await groups("folders", "folder", FOLDERS)
+    tags = await groups("tags", "tag", TAGS)
     links = []
     for i, spec in enumerate(scn.links):
         campaign = None if spec.campaign is None else campaigns[spec.campaign]
@@ -709,7 +710,7 @@ def checks(made: Made, scn: Scenario, spec: RequestSpec, rates: m.Rates) -> list
     ):
         breakdown(
             route, f"{base}/{route}", ranked, group, m.group_keys(store, group), sort=sort,
-            label_of=lambda key: store.group_names[int(key)],
+            label_of=lambda key, group=group: store.group_names[group, int(key)],
             numeric=True,
         )  # fmt: skip
 
@@ -755,24 +756,30 @@ def raw_events_check(made: Made, scn: Scenario, spec: RequestSpec) -> Check:
     return Check("v1/analytics", "/v1/analytics", {}, compare, body=body)
 
 
-async def ask(http: Any, made: Made, check: Check) -> None:
-    """Send one request and raise the route's mismatch with every difference found."""
+async def ask(http: Any, made: Made, check: Check) -> str:
+    """Send one request; every difference from the model ("" when none), with the request."""
     headers = made.tenant.headers
     if check.body is not None:
         r = await http.post(check.path, json=check.body, headers=headers)
     else:
         r = await http.get(check.path, params=check.params, headers=headers)
     request = f"{r.request.method} {r.request.url}" + (f" {check.body}" if check.body else "")
-    kind = MISMATCH.setdefault(check.route, mismatch_type(check.route))
     if r.status_code != 200:
-        raise kind(f"{request}: HTTP {r.status_code} {r.text}")
+        return f"{request}: HTTP {r.status_code} {r.text}"
     body = r.json()
     found = check.compare(body if check.body is not None else body["data"])
-    if found:
-        shown = "\n  ".join(found[:12]) + (
-            f"\n  … {len(found) - 12} more" if len(found) > 12 else ""
-        )
-        raise kind(f"{request}\n  {shown}")
+    if not found:
+        return ""
+    more = f"\n    … {len(found) - 12} more" if len(found) > 12 else ""
+    return request + "".join(f"\n    {line}" for line in found[:12]) + more
+
+
+def fail(failures: list[tuple[str, str]]) -> None:
+    """Raise the first failing route's mismatch, listing every route that differed."""
+    if failures:
+        route = failures[0][0]
+        kind = MISMATCH.setdefault(route, mismatch_type(route))
+        raise kind("\n".join(f"[{name}] {text}" for name, text in failures))
 
 
 async def fx(pg: asyncpg.Pool) -> m.Rates:
@@ -793,6 +800,9 @@ async def test_answers_match_the_model(system, http, pg, tenant, scn: Scenario) 
     rates = await fx(pg)
     made = await make_workspace(pg, tenant, scn)
     await ingest(system, made, scn)
+    failures = []
     for spec in scn.requests:
         for check in checks(made, scn, spec, rates):
-            await ask(http, made, check)
+            if found := await ask(http, made, check):
+                failures.append((check.route, found))
+    fail(failures)
