@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from services import protos
@@ -72,12 +72,12 @@ def _offset_changes(zone: str, year: int) -> list[datetime]:
     return found
 
 
-# Instants the events cluster around: every 2026 offset change of the zones, and local month
-# starts of the zones that have none.
-FOCI: tuple[datetime, ...] = (
-    *(t for zone in ZONES for t in _offset_changes(zone, 2026)),
-    datetime(2026, 3, 31, 18, 15, tzinfo=UTC),  # 2026-04-01 00:00 in Kathmandu
-    datetime(2026, 8, 1, tzinfo=UTC),
+# (zone, instant) the events cluster around: every 2026 offset change of the zones, and local
+# month starts of the zones that have none.
+FOCI: tuple[tuple[str, datetime], ...] = (
+    *((zone, t) for zone in ZONES for t in _offset_changes(zone, 2026)),
+    ("Asia/Kathmandu", datetime(2026, 3, 31, 18, 15, tzinfo=UTC)),  # 2026-04-01 00:00 local
+    ("UTC", datetime(2026, 8, 1, tzinfo=UTC)),
 )
 
 
@@ -143,6 +143,7 @@ class Scenario:
     """One example: a workspace, its events and the requests asked."""
 
     focus: datetime
+    focus_zone: str
     zone: str
     currency: str
     links: tuple[LinkSpec, ...]
@@ -197,7 +198,7 @@ def conversion_specs(clicks: int) -> st.SearchStrategy[ConversionSpec]:
 
 
 @st.composite
-def request_specs(draw: st.DrawFn, links: int) -> RequestSpec:
+def request_specs(draw: st.DrawFn, links: int, focus_zone: str) -> RequestSpec:
     """A round of request parameters."""
     days = draw(st.one_of(st.integers(1, 3), st.integers(1, 12), st.integers(20, 70)))
     grains = ("hour", "day", "month", None) if days <= 7 else ("day", "month", None)
@@ -219,8 +220,8 @@ def request_specs(draw: st.DrawFn, links: int) -> RequestSpec:
         )
     )
     return RequestSpec(
-        zone=draw(st.none() | st.sampled_from(ZONES)),
-        shift=draw(st.integers(-3, 1) if days < 20 else st.integers(-45, 0)),
+        zone=draw(st.none() | st.just(focus_zone) | st.sampled_from(ZONES)),
+        shift=draw(st.integers(-1, 0) | st.integers(-3, 1) if days < 20 else st.integers(-45, 0)),
         days=days,
         granularity=draw(st.sampled_from(grains)),
         scope=tuple(sorted((name, index % sizes[name]) for name, index in scope.items())),
@@ -238,17 +239,20 @@ def request_specs(draw: st.DrawFn, links: int) -> RequestSpec:
 @st.composite
 def scenarios(draw: st.DrawFn) -> Scenario:
     """A workspace with links, tens of events around one focus instant, and request rounds."""
+    focus_zone, focus = draw(st.sampled_from(FOCI))
     links = draw(st.lists(link_specs, min_size=1, max_size=4).map(tuple))
     clicks = draw(st.lists(click_specs(len(links)), min_size=1, max_size=30).map(tuple))
     conversions = draw(st.lists(conversion_specs(len(clicks)), max_size=12).map(tuple))
+    rounds = st.lists(request_specs(len(links), focus_zone), min_size=1, max_size=2)
     return Scenario(
-        focus=draw(st.sampled_from(FOCI)),
-        zone=draw(st.sampled_from(ZONES)),
+        focus=focus,
+        focus_zone=focus_zone,
+        zone=draw(st.just(focus_zone) | st.sampled_from(ZONES)),
         currency=draw(st.sampled_from(DISPLAY_CURRENCIES)),
         links=links,
         clicks=clicks,
         conversions=conversions,
-        requests=tuple(draw(st.lists(request_specs(len(links)), min_size=1, max_size=2))),
+        requests=tuple(draw(rounds)),
     )
 
 
@@ -794,7 +798,71 @@ async def fx(pg: asyncpg.Pool) -> m.Rates:
     }
 
 
+def edge(
+    zone: str,
+    focus: str,
+    offsets: tuple[int, ...],
+    *,
+    links: tuple[LinkSpec, ...] = (LinkSpec(None, None, ()),),
+    conversions: tuple[ConversionSpec, ...] = (),
+    **request: Any,
+) -> Scenario:
+    """A hand-picked example: clicks at offsets (seconds) from an instant, one round asked in
+    the zone (hour buckets of the focus's local day unless request says otherwise)."""
+    at = datetime.fromisoformat(focus)
+    clicks = tuple(
+        ClickSpec(n % len(links), o, "DE", "", "mobile" if n % 3 else "bot", "Chrome", "iOS",
+                  "", "", n % 4, False, "Z")
+        for n, o in enumerate(offsets)
+    )  # fmt: skip
+    round_ = {
+        "zone": None, "shift": 0, "days": 1, "granularity": "hour", "scope": (), "filters": (),
+        "bots": None, "currency": None, "limit": None, "sort": None, "dimension": None,
+        "by": None, "link": 0, **request,
+    }  # fmt: skip
+    return Scenario(at, zone, zone, "USD", links, clicks, conversions, (RequestSpec(**round_),))
+
+
+# The edges the product's rules name, asked in every run before the random examples.
+EDGES = (
+    # Lord Howe springs forward at 02:00+10:30: 01:00+10:30, 02:30+11:00, 03:00+11:00.
+    edge("Australia/Lord_Howe", "2026-10-03T15:30:00+00:00", (-1, 0, 1799, 1800)),
+    # ... and falls back at 02:00+11:00: 01:00+11:00, 01:30+10:30, 02:00+10:30.
+    edge("Australia/Lord_Howe", "2026-04-04T15:00:00+00:00", (-1800, -1, 0, 1799, 1800)),
+    # Chatham: 02:00+12:45 (45 minutes), 03:45+13:45 (15 minutes), 04:00+13:45.
+    edge("Pacific/Chatham", "2026-09-26T14:00:00+00:00", (-1, 0, 899, 900)),
+    # Two whole days are hours by default, also when one of them has 25 hours.
+    edge(
+        "Europe/Berlin",
+        "2026-10-25T01:00:00+00:00",
+        (-3600, 0, 1800),
+        shift=-1,
+        days=2,
+        granularity=None,
+    ),  # fmt: skip
+    # sort ranks folders and tags by that metric: more clicks in one, more leads in the other.
+    edge(
+        "UTC",
+        "2026-08-01T00:00:00+00:00",
+        (0, 60, 120, 180, 240),
+        links=(LinkSpec(0, 0, (0,)), LinkSpec(1, 1, (1,))),
+        conversions=(ConversionSpec(1, "lead", 10, 0, ""),),
+        days=2,
+        granularity="day",
+        sort="leads",
+    ),  # fmt: skip
+)
+
+
+def with_edges(test: Any) -> Any:
+    """The test with each of EDGES as an explicit example."""
+    for scn in reversed(EDGES):
+        test = example(scn=scn)(test)
+    return test
+
+
 @PROFILE
+@with_edges
 @given(scn=scenarios())
 async def test_answers_match_the_model(system, http, pg, tenant, scn: Scenario) -> None:
     rates = await fx(pg)
