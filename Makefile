@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 # extension's source is newer.
 STAMP := $(VENV)/.linkpulse-installed
 PYTEST_ARGS ?=
+# Examples of the long property-test run (`make fuzz`).
+FUZZ_EXAMPLES ?= 400
 RUN_DIR := $(or $(LINKPULSE_RUN_DIR),.run)
 LINT_DIRS := $(wildcard services gateway workers)
 # apt-get runs directly as root, through sudo otherwise.
@@ -14,7 +16,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos up down status test bench lint clean chromium
+.PHONY: help venv protos up down status test fuzz bench lint clean chromium
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,6 +61,11 @@ test: protos chromium ## run the tests against real PostgreSQL, Redis and ClickH
 	@status=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make: pytest collected no tests" >&2; status=0; fi; \
 	exit $$status
+
+fuzz: protos ## the model property test with FUZZ_EXAMPLES (400) random examples; PYTEST_ARGS=... is passed on
+	$(BIN)/linkpulse stack clickhouse
+	HYPOTHESIS_PROFILE=fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	  $(BIN)/python -m pytest tests/e2e/test_model.py $(PYTEST_ARGS)
 
 bench: protos ## time the main routes: gateway vs ClickHouse vs PostgreSQL, into docs/benchmarks.md (BENCH_CLICKS=N)
 	$(BIN)/linkpulse stack clickhouse

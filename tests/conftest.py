@@ -14,6 +14,8 @@ import asyncpg
 import grpc
 import httpx
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from redis.asyncio import Redis
 
 from tests.ports import free_port
@@ -218,3 +220,25 @@ def tenant(pg: asyncpg.Pool) -> Callable[..., Awaitable[Tenant]]:
         return Tenant(ws["id"], key["key"], [m["id"] for m in made])
 
     return make
+
+
+# Hypothesis profiles of the property tests that run the whole system (tests/e2e/test_model.py):
+# `ci` is the bounded, reproducible run of `make test`; `fuzz` the long one of `make fuzz`.
+# Each example makes a workspace and ingests events, so no per-example deadline.
+_SLOW_EXAMPLES = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+hypothesis_settings.register_profile(
+    "ci",
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=_SLOW_EXAMPLES,
+    print_blob=True,
+)
+hypothesis_settings.register_profile(
+    "fuzz",
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "400")),
+    deadline=None,
+    suppress_health_check=_SLOW_EXAMPLES,
+    print_blob=True,
+)
