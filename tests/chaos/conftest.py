@@ -83,7 +83,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         record.outcome = f"skipped ({reason.removeprefix('Skipped: ')})"
     elif report.failed:
         message = str(report.longrepr).strip().splitlines()
-        last = next((line for line in reversed(message) if line.startswith("E ")), "")
+        last = next((line for line in message if line.startswith("E ")), "")
         why = f": {last[1:].strip()[:160]}" if last else ""
         record.outcome = f"FAILED in {report.when}{why}"
     elif report.when == "call" and report.passed:
@@ -209,7 +209,7 @@ class Stack:
         """Wait until the flusher has written every accepted event to ClickHouse."""
         await wait_drained(self.settings, seconds)
 
-    def running(self) -> list[str]:
+    def down(self) -> list[str]:
         """Components of the stack that are not running."""
         return [n for n, s in self.specs.items() if processes.running_pid(s) is None]
 
@@ -366,10 +366,13 @@ class Sender:
                 assert time.monotonic() < stop, f"not accepted in {give_up}s: {exc.details()}"
                 await asyncio.sleep(0.2)
 
-    async def send_all(self, events: list[protos.live_pb2.ClickEvent], per_request: int) -> None:
-        """Send events in requests of per_request, one after another."""
+    async def send_all(
+        self, events: list[protos.live_pb2.ClickEvent], per_request: int, pause: float = 0.0
+    ) -> None:
+        """Send events in requests of per_request, one after another, pause seconds apart."""
         for i in range(0, len(events), per_request):
             await self.send(events[i : i + per_request])
+            await asyncio.sleep(pause)
 
     def summary(self) -> str:
         """The failures the sender met and resent after, e.g. 'resent after UNAVAILABLE×3'."""
