@@ -31,7 +31,7 @@ async def test_worker_killed_mid_export(healthy: Stack, http, tenant, note) -> N
     stack.start("worker")
     done = await jobs.wait_done(http, t, job_id)
     ids = await jobs.exported_ids(http, done)
-    note(f"{len(ids)} rows exported, {len(set(ids))} distinct, attempt after restart")
+    note(f"{len(ids)} rows exported, {len(set(ids))} distinct")
     assert done["rowsWritten"] == len(ids) == len(set(ids)) == ROWS
     assert set(ids) == set(range(10_000_000, 10_000_000 + ROWS))
 
@@ -83,6 +83,7 @@ async def test_worker_killed_mid_batch(healthy: Stack, http, tenant, note) -> No
         assert result["status"] in ("queued", "running", "succeeded"), result
         return bool(result["status"] == "succeeded")
 
-    note(f"succeeded {await until('the batch done', done, 90):.1f}s after the restart")
+    waited = await until("the batch done", done, 90)
+    note(f"succeeded {waited:.1f}s after the restarted worker was ready; 50 answers exact")
     answers = [res["data"]["totals"]["clicks"] for res in result["results"] if res["ok"]]
     assert answers == [ROWS] * 50, result["results"][:2]
