@@ -1,0 +1,1 @@
+"""Fault-injection suite (`make chaos`) against an isolated stack of its own."""
