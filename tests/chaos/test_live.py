@@ -80,8 +80,9 @@ async def test_ingest_stream_resent_across_live_restart(healthy: Stack, tenant, 
     async def slow() -> AsyncIterator[protos.live_pb2.ClickEvent]:
         for i, event in enumerate(events):
             if i == 8_000 and not killed.is_set():
-                await asyncio.to_thread(stack.kill, "live")
+                # Set first: the call may fail (and stop pulling events) while the kill runs.
                 killed.set()
+                await asyncio.to_thread(stack.kill, "live")
             yield event
 
     failed = ""
@@ -91,7 +92,7 @@ async def test_ingest_stream_resent_across_live_restart(healthy: Stack, tenant, 
             await stub.IngestStream(slow(), metadata=t.metadata, timeout=30)
         except grpc.aio.AioRpcError as exc:
             failed = exc.code().name
-    assert killed.is_set() and failed, "the stream outlived the kill"
+    assert killed.is_set() and failed, f"the stream outlived the kill (ended {failed or 'OK'})"
     stack.start("live")
     async with grpc.aio.insecure_channel(stack.settings.live_addr) as channel:
         stub = protos.live_pb2_grpc.LiveServiceStub(channel)
