@@ -48,4 +48,3 @@ async def test_worker_survives_a_redis_outage_and_runs_a_queued_job(system, tmp_
     finally:
         processes.stop(spec)
         redis.stop()
-
