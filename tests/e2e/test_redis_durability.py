@@ -193,3 +193,19 @@ async def test_redis_sigkill_before_the_flush_loses_and_doubles_nothing(durable:
         "SELECT uniqExact(event_id) FROM clicks WHERE workspace_id = %(w)s", {"w": t.workspace_id}
     )
     assert int(distinct[0][0]) == N
+
+
+async def test_live_and_flusher_ride_out_a_redis_restart(durable: Setup, ch, tenant):
+    t = await tenant()
+    live = durable.start("live", "live", INGEST_REQUIRE_DURABLE_REDIS="refuse")
+    flusher = durable.start("flusher", "flusher")
+    pids = [processes.running_pid(live), processes.running_pid(flusher)]
+    events = _clicks(t.link_ids, 0, 400)
+    assert await _send(durable.settings, t, events[:200]) == (200, 0)
+    durable.redis.stop()
+    await asyncio.sleep(3)
+    durable.redis.start()
+    assert await _send(durable.settings, t, events[200:]) == (200, 0)
+    await wait_drained(durable.settings, 60)
+    assert await _count(ch, t.workspace_id) == 400
+    assert [processes.running_pid(live), processes.running_pid(flusher)] == pids
