@@ -152,6 +152,15 @@ class Settings:
             env_str("WORKER_CRON", "on").lower() not in ("0", "off", "false", "no")
         )
     )
+    # The arq worker starts again after a failure (Redis down) with capped exponential backoff.
+    worker_backoff_max_ms: int = field(
+        default_factory=lambda: env_int("WORKER_BACKOFF_MAX_MS", 10000)
+    )
+    # What the live service does at start when Redis could lose acknowledged events (no AOF, or
+    # AOF without a bounded fsync): refuse (exit non-zero), warn (log loudly, serve) or off.
+    ingest_require_durable_redis: str = field(
+        default_factory=lambda: env_str("INGEST_REQUIRE_DURABLE_REDIS", "refuse").lower()
+    )
     # 5-bit id of this process in event ids (see services/ids.py); from the pid when unset.
     # 31 is reserved for the demo loader.
     node_id: int = field(default_factory=lambda: env_int("LINKPULSE_NODE_ID", os.getpid() % 31))

@@ -49,6 +49,9 @@ TEST_ENV = {
     "FLUSHER_MAX_WAIT_MS": "20",
     # Exports: files under the session's run dir; a killed worker's export resumes quickly.
     "EXPORT_STALLED_SECONDS": "3",
+    # The shared test Redis (and CI's) runs without AOF: the live service says so and serves.
+    # tests/e2e/test_redis_durability.py runs its own Redis for the refusal and the crash.
+    "INGEST_REQUIRE_DURABLE_REDIS": "warn",
 }
 for _name, _value in TEST_ENV.items():
     os.environ[_name] = os.environ.get(f"LINKPULSE_TEST_{_name}", _value)

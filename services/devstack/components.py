@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 from services.config import Settings
 from services.devstack.endpoints import Endpoint, from_addr
@@ -65,3 +67,22 @@ def spec(settings: Settings, name: str, ready_timeout: float = 60.0) -> ProcessS
 def specs(settings: Settings, ready_timeout: float = 60.0) -> list[ProcessSpec]:
     """Specs of every component in start order."""
     return [spec(settings, name, ready_timeout) for name in COMPONENTS]
+
+
+def supervisor_state_path(settings: Settings, name: str) -> Path:
+    """Where the supervisor of a component keeps its child's pid and restart count."""
+    return settings.run_dir / "supervise" / f"{name}.json"
+
+
+def supervised_spec(settings: Settings, name: str, ready_timeout: float = 60.0) -> ProcessSpec:
+    """`linkpulse serve <name>` under a supervisor that restarts it whenever it exits; the pid
+    file names the supervisor (stopping it stops both)."""
+    child = spec(settings, name, ready_timeout)
+    state = supervisor_state_path(settings, name)
+    argv = (sys.executable, "-m", "services.devstack.supervisor", "--state", str(state), "--")
+    return replace(child, argv=(*argv, *child.argv))
+
+
+def supervised_specs(settings: Settings, ready_timeout: float = 60.0) -> list[ProcessSpec]:
+    """Supervised specs of every component in start order."""
+    return [supervised_spec(settings, name, ready_timeout) for name in COMPONENTS]

@@ -18,8 +18,8 @@ from services.devstack.probes import tcp_open
 
 _START_WAIT_SECONDS = 30.0
 _PG_CONF_ROOT = Path("/etc/postgresql")
-REDIS_DIR = Path("/var/lib/redis")
-REDIS_LOG = Path("/var/log/redis/ci.log")
+# What `stack up` starts is durable: every write fsynced to the AOF before Redis answers.
+REDIS_PERSISTENCE = "--save '' --appendonly yes --appendfsync always"
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,28 @@ def postgres_start_commands() -> list[list[str]]:
     ]
 
 
-def redis_start_command(endpoint: Endpoint) -> list[str]:
-    """redis-server command line for a throw-away local server on the endpoint's port."""
-    return shlex.split(
-        f"redis-server --daemonize yes --bind 127.0.0.1 -::1 --port {endpoint.port}"
-        f' --save "" --appendonly no --dir {REDIS_DIR} --logfile {REDIS_LOG}'
-    )
+def redis_dir(settings: Settings) -> Path:
+    """Data directory (the AOF) of the Redis the stack starts."""
+    return settings.run_dir / "redis"
+
+
+def redis_log(settings: Settings) -> Path:
+    """Log file of the Redis the stack starts."""
+    return settings.run_dir / "logs" / "redis.log"
+
+
+def redis_start_command(endpoint: Endpoint, settings: Settings) -> list[str]:
+    """redis-server command line for a local server on the endpoint's port, with AOF."""
+    return [
+        *shlex.split(
+            f"redis-server --daemonize yes --bind 127.0.0.1 -::1 --port {endpoint.port}"
+            f" {REDIS_PERSISTENCE}"
+        ),
+        "--dir",
+        str(redis_dir(settings)),
+        "--logfile",
+        str(redis_log(settings)),
+    ]
 
 
 def _wait_open(endpoint: Endpoint, seconds: float) -> bool:
@@ -108,13 +124,13 @@ def ensure_redis(settings: Settings) -> BackendState:
     endpoint = redis_endpoint(settings)
     if not tcp_open(endpoint) and endpoint.is_local:
         try:
-            for directory in (REDIS_DIR, REDIS_LOG.parent):
+            for directory in (redis_dir(settings), redis_log(settings).parent):
                 directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DevstackError(
                 f"Redis at {endpoint} is not running and cannot be started: {exc}"
             ) from exc
-    return _ensure("Redis", "REDIS_URL", endpoint, [redis_start_command(endpoint)])
+    return _ensure("Redis", "REDIS_URL", endpoint, [redis_start_command(endpoint, settings)])
 
 
 def ensure_all(settings: Settings) -> list[BackendState]:

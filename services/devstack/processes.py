@@ -52,14 +52,23 @@ class ProcessState:
     pid: int | None
     log: Path
     ready: bool | None = None
+    # Of a supervised process: how often its supervisor restarted it, and the child's pid.
+    restarts: int | None = None
+    child_pid: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able form for the CLI."""
+        supervised = (
+            {"restarts": self.restarts, "child_pid": self.child_pid}
+            if self.restarts is not None
+            else {}
+        )
         return {
             "name": self.name,
             "state": self.state,
             "pid": self.pid,
             "ready": self.ready,
+            **supervised,
             "log": str(self.log),
         }
 

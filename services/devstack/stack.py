@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from services.config import Settings
-from services.devstack import clickhouse_server, components, local_stores, processes
+from services.devstack import clickhouse_server, components, local_stores, processes, supervisor
 from services.devstack.failures import DevstackError
 from services.devstack.processes import ProcessSpec, ProcessState
 from services.protos import SERVICES
@@ -96,7 +97,8 @@ def up(
     _write_json(settings.run_dir / DEMO_FILE, demo)
 
     started: list[ProcessState] = []
-    for spec in components.specs(settings, timeout):
+    # Each process runs under a supervisor that restarts it when it dies.
+    for spec in components.supervised_specs(settings, timeout):
         result = _external(spec) or processes.start(spec)
         say(f"{spec.name} {result.state}" + (f" (pid {result.pid})" if result.pid else ""))
         started.append(result)
@@ -149,7 +151,9 @@ def down(settings: Settings, include_clickhouse: bool = False) -> dict[str, Any]
     """Stop the processes up started, and ClickHouse if up started it (or include_clickhouse)."""
     state_path = settings.run_dir / STATE_FILE
     state = _read_json(state_path)
-    stopped = [processes.stop(spec) for spec in reversed(components.specs(settings))]
+    # SIGTERM reaches each supervisor with its child (one process group): it stops restarting.
+    specs = reversed(components.supervised_specs(settings))
+    stopped = [processes.stop(spec) for spec in specs]
     for result in stopped:
         if result.state == "stopped":
             say(f"{result.name} stopped (pid {result.pid})")
@@ -162,9 +166,21 @@ def down(settings: Settings, include_clickhouse: bool = False) -> dict[str, Any]
     return {"processes": [p.as_dict() for p in stopped], "clickhouse": ch}
 
 
+def _supervised_status(settings: Settings, spec: ProcessSpec) -> ProcessState:
+    """status() of a process, with its restarts when a supervisor runs it."""
+    result = processes.status(spec)
+    state = supervisor.read_state(components.supervisor_state_path(settings, spec.name))
+    if result.pid is None or state is None:
+        return result
+    return replace(result, restarts=state.restarts, child_pid=state.child_pid)
+
+
 def status(settings: Settings) -> dict[str, Any]:
     """Backends, ClickHouse and each process: running, ready, pid and log."""
-    procs = [_external(spec) or processes.status(spec) for spec in components.specs(settings)]
+    procs = [
+        _external(spec) or _supervised_status(settings, spec)
+        for spec in components.supervised_specs(settings)
+    ]
     demo = _read_json(settings.run_dir / DEMO_FILE)
     return {
         "backends": [b.as_dict() for b in local_stores.status(settings)],

@@ -55,6 +55,9 @@ async def run(name: str, settings: Settings) -> None:
     server = build_server(deps)
     module = importlib.import_module(f"services.{name}.servicer")
     full_name = module.register(server, deps)
+    # A service may check its stores before serving (live: Redis persistence); a refusal raises.
+    on_start = getattr(module, "on_start", None)
+    checking = await on_start(deps) if on_start is not None else None
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -80,5 +83,7 @@ async def run(name: str, settings: Settings) -> None:
     log.info("%s stopping", full_name)
     for service in (full_name, ""):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+    if checking is not None:
+        checking.cancel()
     await server.stop(GRACE_SECONDS)
     await deps.close()

@@ -7,6 +7,7 @@ in the stream; if Redis cannot take them it fails with UNAVAILABLE and none of t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +17,7 @@ from google.protobuf.message import DecodeError
 from services import errors, protos
 from services.auth import live_tokens, principal, signing
 from services.ids import EventIds
-from services.live import feed, leads_and_sales, stats
+from services.live import durability, feed, leads_and_sales, stats
 from services.live.accepted import Accepted, accepted_one
 from services.live.attribution import Attribution, click_cache_value
 from services.live.clients import client_info
@@ -270,3 +271,8 @@ def register(server: grpc.aio.Server, deps: Deps) -> str:
     """Add the servicer to server; returns the service's full name."""
     protos.live_pb2_grpc.add_LiveServiceServicer_to_server(LiveServicer(deps), _WireIngest(server))
     return "linkpulse.v1.LiveService"
+
+
+async def on_start(deps: Deps) -> asyncio.Task[None] | None:
+    """Before serving: refuse (or warn about) a Redis that could lose acknowledged events."""
+    return await durability.check(deps.redis, deps.settings)

@@ -121,5 +121,7 @@ def system_env(env: Mapping[str, str] = os.environ) -> dict[str, str]:
         "CLICKHOUSE_URL": _with_database(clickhouse_url, DATABASE),
         "REDIS_URL": _with_database(redis_url, str(REDIS_DB)),
         "LINKPULSE_RUN_DIR": str(ROOT / ".run" / "bench"),
+        # The bench measures speed on whatever Redis is configured, durable or not.
+        "INGEST_REQUIRE_DURABLE_REDIS": env.get("INGEST_REQUIRE_DURABLE_REDIS") or "warn",
         **PORTS,
     }
