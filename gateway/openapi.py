@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
+
+from google.protobuf.descriptor import Descriptor
 
 from gateway.responses import ENVELOPE_STATUS_CODE
 from gateway.schemas import REF_PREFIX, SchemaRegistry
-from services import protos
+from services import field_rules, protos
 from services.contract.binding import FieldBinding, RequestBinder
 from services.contract.fields import resolve_field_path
 from services.contract.routes import Route
@@ -66,6 +69,13 @@ _WEBSOCKET_NOTE = (
 )
 
 
+def _status_message(route: Route, status: protos.options_pb2.SuccessStatus) -> Descriptor:
+    """The message a declared success status carries: its own, else the RPC's response."""
+    if not status.message:
+        return route.method.output_type
+    return route.method.containing_service.file.pool.FindMessageTypeByName(status.message)
+
+
 def _service_rank(service: str) -> tuple[int, str]:
     order = list(protos.SERVICES)
     return (order.index(service) if service in order else len(order), service)
@@ -110,6 +120,8 @@ class _DocumentBuilder:
         for fields in route.path_fields.values():
             if fields[-1].enum_type is not None:
                 self.schemas.use_enum(fields[-1].enum_type)
+        for status in route.options.statuses:
+            self.schemas.use(_status_message(route, status), proto_names)
 
     def _query_bindings(self, route: Route) -> list[FieldBinding]:
         """The route's query parameters that its RPC honours (the others are refused)."""
@@ -126,7 +138,8 @@ class _DocumentBuilder:
         if binding.proto_name != binding.name:
             alias = f"Also accepted as `{binding.proto_name}`."
             description = f"{description}\n\n{alias}" if description else alias
-        parameter: dict[str, Any] = {"name": binding.name, "in": "query", "required": False}
+        required = field_rules.of(leaf).required and len(binding.fields) == 1
+        parameter: dict[str, Any] = {"name": binding.name, "in": "query", "required": required}
         if leaf.is_repeated:
             parameter.update(style="form", explode=True)
             schema = {"type": "array", "items": schema}
@@ -170,6 +183,22 @@ class _DocumentBuilder:
                 "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
             }
         data = self.schemas.ref(route.method.output_type, route.options.proto_field_names)
+        if route.is_websocket:
+            return {
+                "description": f"Switching Protocols. {_WEBSOCKET_NOTE}",
+                "content": _json(data),
+            }
+        return {"description": "OK", "content": _json(self._envelope(route, data))}
+
+    def _declared_success(
+        self, route: Route, status: protos.options_pb2.SuccessStatus
+    ) -> dict[str, Any]:
+        """The response of a success status the route's options declare (202, ...)."""
+        data = self.schemas.ref(_status_message(route, status), route.options.proto_field_names)
+        description = status.description or HTTPStatus(status.code).phrase
+        return {"description": description, "content": _json(self._envelope(route, data))}
+
+    def _envelope(self, route: Route, data: dict[str, Any]) -> dict[str, Any]:
         envelope: dict[str, Any]
         if route.options.envelope == ENVELOPE_STATUS_CODE:
             envelope = {
@@ -192,17 +221,15 @@ class _DocumentBuilder:
                 "required": ["success", "data"],
                 "properties": {"success": {"type": "boolean", "const": True}, "data": data},
             }
-        if route.is_websocket:
-            return {
-                "description": f"Switching Protocols. {_WEBSOCKET_NOTE}",
-                "content": _json(data),
-            }
-        return {"description": "OK", "content": _json(envelope)}
+        return envelope
 
     def _responses(self, route: Route) -> dict[str, Any]:
         status_code_envelope = route.options.envelope == ENVELOPE_STATUS_CODE
-        success_status = "101" if route.is_websocket else "200"
-        responses: dict[str, Any] = {success_status: self._success(route)}
+        responses: dict[str, Any] = {}
+        if not route.options.no_ok:
+            responses["101" if route.is_websocket else "200"] = self._success(route)
+        for status in route.options.statuses:
+            responses[str(status.code)] = self._declared_success(route, status)
         statuses = sorted({*ERROR_STATUSES, *([413] if route.body else [])})
         if route.is_websocket:
             statuses = sorted({*statuses, 426})
@@ -307,8 +334,8 @@ def build_openapi(
                     "name": "X-Workspace-Id",
                     "in": "header",
                     "required": False,
-                    "schema": {"type": "string"},
-                    "description": "Workspace to act in, for tokens that reach several.",
+                    "schema": {"type": "integer", "minimum": 1, "format": "int64"},
+                    "description": "Workspace to act in (its id), for tokens that reach several.",
                 }
             },
             "securitySchemes": {

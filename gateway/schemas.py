@@ -7,6 +7,7 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
+from services import field_rules
 from services.contract.fields import is_map, is_message
 
 REF_PREFIX = "#/components/schemas/"
@@ -56,6 +57,23 @@ WELL_KNOWN_SCHEMAS: dict[str, dict[str, Any]] = {
     "google.protobuf.StringValue": {"type": ["string", "null"]},
     "google.protobuf.BytesValue": {"type": ["string", "null"], "contentEncoding": "base64"},
 }
+
+
+def constrained(schema: dict[str, Any], field: FieldDescriptor) -> dict[str, Any]:
+    """schema of one value of field with the field's declared rules (bounds, values, required)."""
+    rules = field_rules.of(field)
+    if "$ref" in schema and rules.one_of:
+        schema = {}
+    if rules.HasField("minimum"):
+        schema["minimum"] = max(rules.minimum, schema.get("minimum", rules.minimum))
+    if rules.HasField("maximum"):
+        schema["maximum"] = rules.maximum
+    if rules.one_of:
+        schema.update(type="string", enum=list(rules.one_of))
+    elif rules.required and field.type == FieldDescriptor.TYPE_STRING:
+        schema["minLength"] = 1
+    return schema
+
 
 # A message schema variant: (full name, JSON keys are proto field names).
 Variant = tuple[str, bool]
@@ -142,12 +160,12 @@ class SchemaRegistry:
         return {"$ref": REF_PREFIX + _short_name(enum.full_name)}
 
     def single_schema(self, field: FieldDescriptor, proto_names: bool = False) -> dict[str, Any]:
-        """Schema of one value of field (an element if repeated)."""
+        """Schema of one value of field (an element if repeated), with its declared rules."""
         if field.type == FieldDescriptor.TYPE_ENUM:
             return self.enum_ref(field.enum_type)
         if is_message(field):
             return self.ref(field.message_type, proto_names)
-        return dict(SCALAR_SCHEMAS[field.type])
+        return constrained(dict(SCALAR_SCHEMAS[field.type]), field)
 
     def field_schema(self, field: FieldDescriptor, proto_names: bool = False) -> dict[str, Any]:
         """Schema of field as it appears in JSON, with its proto comment as description."""
@@ -172,6 +190,13 @@ class SchemaRegistry:
             for field in message.fields
         }
         schema: dict[str, Any] = {"type": "object", "properties": properties}
+        required = [
+            field.name if proto_names else field.json_name
+            for field in message.fields
+            if field_rules.of(field).required
+        ]
+        if required:
+            schema["required"] = required
         description = self._comments.get(message.full_name)
         if description:
             schema["description"] = description

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from services import errors
+from services import errors, field_rules, protos
 
-GRANULARITIES = ("hour", "day", "month")
+_QUERY = protos.common_pb2.AnalyticsQuery.DESCRIPTOR
+GRANULARITIES = field_rules.one_of(_QUERY, "granularity")
 DEFAULT_DAYS = 30
 # Largest number of buckets a timeseries may have.
 MAX_BUCKETS = 2500
@@ -116,8 +117,7 @@ def resolve(
             )
     else:
         count = DEFAULT_DAYS if days is None else days
-        if count < 1 or count > max_days:
-            raise errors.invalid_argument("days", f"days must be between 1 and {max_days}")
+        field_rules.check_between(count, _QUERY, "days", high=max_days)
         if count > plan_max_days:
             notices.append(f"days capped at {plan_max_days} by the plan")
             count = plan_max_days
@@ -132,7 +132,9 @@ def resolve(
         previous = begin - (finish - begin)
     chosen = granularity.strip().lower() or default_granularity(begin, finish, tz)
     if chosen not in GRANULARITIES:
-        raise errors.invalid_argument("granularity", "granularity must be one of hour, day, month")
+        raise errors.invalid_argument(
+            "granularity", f"granularity must be one of {', '.join(GRANULARITIES)}"
+        )
     if bucket_count(begin, finish, chosen) > MAX_BUCKETS:
         raise errors.invalid_argument(
             "granularity",

@@ -8,11 +8,11 @@ from typing import Any
 
 import asyncpg
 
-from services import cursor, errors, protos
+from services import cursor, errors, field_rules, protos
 from services.auditlog.chain import Entry
 
 DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
+MAX_LIMIT = field_rules.maximum(protos.audit_pb2.ListAuditLogRequest.DESCRIPTOR, "limit")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 
 

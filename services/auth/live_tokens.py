@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services import errors
+from services import errors, field_rules, protos
 from services.auth.principal import Principal
 from services.auth.signing import Signer
 
@@ -13,7 +13,7 @@ PREFIX = "lpl_"
 PURPOSE = "live"
 SCOPES = frozenset({"analytics:read"})
 DEFAULT_SECONDS = 60
-MAX_SECONDS = 300
+MAX_SECONDS = field_rules.maximum(protos.live_pb2.LiveTokenRequest.DESCRIPTOR, "ttl_seconds")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import orjson
 from arq import ArqRedis
 from google.api import httpbody_pb2
 
-from services import cursor, errors, protos
+from services import cursor, errors, field_rules, protos
 from services.auditlog.recorder import record
 from services.auth import principal as principals
 from services.auth.signing import Signer, signer
@@ -28,7 +28,7 @@ from services.stores import clickhouse_http
 from services.stores.deps import Deps
 
 DEFAULT_PAGE = 20
-MAX_PAGE = 100
+MAX_PAGE = field_rules.maximum(protos.export_pb2.ListExportsRequest.DESCRIPTOR, "limit")
 DOWNLOAD_CHUNK_BYTES = 1 << 20
 _BATCH_POLL_SECONDS = 0.05
 

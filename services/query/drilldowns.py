@@ -7,7 +7,7 @@ from collections import Counter
 
 import asyncpg
 
-from services import errors
+from services import errors, field_rules
 from services.protos import common_pb2 as c
 from services.protos import query_pb2 as q
 from services.query import sequences
@@ -18,7 +18,7 @@ from services.query.predicates import DimensionFilter
 from services.query.sequences import SequenceQuery
 
 DEFAULT_SESSION_MINUTES = 30
-MAX_SESSION_MINUTES = 24 * 60
+MAX_SESSION_MINUTES = field_rules.maximum(c.AnalyticsQuery.DESCRIPTOR, "session_minutes")
 MAX_PATH_LENGTH = 10
 
 

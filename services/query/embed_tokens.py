@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from services import errors, protos
+from services import errors, field_rules, protos
 from services.auditlog.recorder import record, transaction
 from services.auditlog.revocations import Revocable
 from services.auditlog.revocations import revoke as revoke_grant
@@ -25,8 +25,9 @@ from services.query.scope import require_link
 PURPOSE = "embed"
 DEFAULT_DAYS = 30
 DEFAULT_TTL_SECONDS = 30 * 86400
-MIN_TTL_SECONDS = 60
-MAX_TTL_SECONDS = 365 * 86400
+MIN_TTL_SECONDS, MAX_TTL_SECONDS = field_rules.bounds(
+    protos.query_pb2.CreateEmbedTokenRequest.DESCRIPTOR, "ttl_seconds"
+)
 PAGE_PATH = "/embed"
 
 _COLUMNS = "id, workspace_id, link_id, max_days, created_by, created_at, expires_at, revoked_at"

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from services import errors, protos, timerange
+from services import errors, field_rules, protos, timerange
 from services.auth.principal import Principal
 from services.query import scope
 from services.query.engine import EventQuery
@@ -15,7 +15,7 @@ from services.query.predicates import FILTERABLE, DimensionFilter
 from services.stores.deps import Deps
 
 DEFAULT_LIMIT = 10
-MAX_LIMIT = 1000
+MAX_LIMIT = field_rules.maximum(protos.common_pb2.AnalyticsQuery.DESCRIPTOR, "limit")
 
 
 @dataclass(frozen=True)

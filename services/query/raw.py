@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from services import cursor, errors
+from services import cursor, errors, field_rules
 from services.auth.principal import Principal
 from services.protos import query_pb2 as q
 from services.query import listings
@@ -17,7 +17,7 @@ from services.stores.clickhouse import ClickHouse
 from services.timerange import local_midnight
 
 DEFAULT_LIMIT = 1000
-MAX_LIMIT = 10000
+MAX_LIMIT = field_rules.maximum(q.RawEventsRequest.DESCRIPTOR, "limit")
 COLUMNS = (
     "event_id", "timestamp", "link_id", "device", "os", "browser", "country", "referrer", "is_bot",
 )  # fmt: skip

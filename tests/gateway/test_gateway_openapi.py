@@ -177,3 +177,77 @@ def test_descriptions_come_from_proto_comments(document) -> None:
 def test_document_validates_if_validator_installed(document) -> None:
     validator = pytest.importorskip("openapi_spec_validator")
     validator.validate(document)
+
+
+def _param(document: dict[str, Any], path: str, name: str) -> dict[str, Any]:
+    operation = document["paths"][path]["get"]
+    return next(p for p in operation["parameters"] if p.get("name") == name)
+
+
+def test_declared_bounds_are_in_the_document(document) -> None:
+    days = _param(document, "/api/analytics/workspace/overview", "days")["schema"]
+    assert (days["minimum"], days["maximum"]) == (1, 3650)
+    limit = _param(document, "/api/analytics/workspace/regions", "limit")["schema"]
+    assert (limit["minimum"], limit["maximum"]) == (1, 1000)
+    granularity = _param(document, "/api/analytics/workspace/timeseries", "granularity")
+    assert granularity["schema"]["enum"] == ["hour", "day", "month"]
+    schemas = document["components"]["schemas"]
+    ttl = schemas["LiveTokenRequest"]["properties"]["ttlSeconds"]
+    assert (ttl["minimum"], ttl["maximum"]) == (1, 300)
+    assert schemas["ClickEvent"]["required"] == ["linkId"]
+    assert schemas["ClickEvent"]["properties"]["linkId"]["minimum"] == 1
+    assert schemas["LeadEvent"]["required"] == ["clickId", "customerId"]
+    assert schemas["RawEventsRequest"]["required"] == ["start", "end"]
+
+
+def test_services_enforce_the_declared_bounds() -> None:
+    from services import field_rules, protos, timerange
+    from services.audit import listing
+    from services.auth import live_tokens
+    from services.export import servicer
+    from services.live.feed import requests
+    from services.query import drilldowns, embed_tokens, params, raw
+
+    query = protos.common_pb2.AnalyticsQuery.DESCRIPTOR
+    assert params.MAX_LIMIT == field_rules.maximum(query, "limit")
+    assert drilldowns.MAX_SESSION_MINUTES == field_rules.maximum(query, "session_minutes")
+    assert timerange.GRANULARITIES == field_rules.one_of(query, "granularity")
+    assert raw.MAX_LIMIT == field_rules.maximum(
+        protos.query_pb2.RawEventsRequest.DESCRIPTOR, "limit"
+    )
+    assert (embed_tokens.MIN_TTL_SECONDS, embed_tokens.MAX_TTL_SECONDS) == field_rules.bounds(
+        protos.query_pb2.CreateEmbedTokenRequest.DESCRIPTOR, "ttl_seconds"
+    )
+    live = protos.live_pb2
+    assert live_tokens.MAX_SECONDS == field_rules.maximum(
+        live.LiveTokenRequest.DESCRIPTOR, "ttl_seconds"
+    )
+    assert requests.MAX_LIMIT == field_rules.maximum(live.LiveRequest.DESCRIPTOR, "limit")
+    assert servicer.MAX_PAGE == field_rules.maximum(
+        protos.export_pb2.ListExportsRequest.DESCRIPTOR, "limit"
+    )
+    assert listing.MAX_LIMIT == field_rules.maximum(
+        protos.audit_pb2.ListAuditLogRequest.DESCRIPTOR, "limit"
+    )
+    with pytest.raises(Exception, match="days must be between 1 and 3650"):
+        field_rules.check_between(3651, query, "days")
+
+
+def test_declared_success_statuses(document, routes) -> None:
+    accepted = {
+        f"{method.upper()} {path}": op["responses"]
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if "202" in op["responses"]
+    }
+    assert set(accepted) == {
+        "GET /api/analytics/export",
+        "POST /api/analytics/exports",
+        "POST /api/analytics/batch",
+    }
+    assert "200" not in accepted["POST /api/analytics/exports"]
+    assert "200" in accepted["POST /api/analytics/batch"]
+    job = accepted["GET /api/analytics/export"]["202"]["content"]["application/json"]["schema"]
+    assert job["properties"]["data"] == {"$ref": "#/components/schemas/ExportJob"}
+    header = document["components"]["parameters"]["WorkspaceId"]
+    assert header["schema"]["type"] == "integer"
