@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 import shutil
 import subprocess
@@ -11,10 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
 from services.config import Settings
 from services.devstack.endpoints import Endpoint, from_url
 from services.devstack.failures import DevstackError
 from services.devstack.probes import tcp_open
+from services.stores.redis_persistence import Persistence, read_persistence
 
 _START_WAIT_SECONDS = 30.0
 _PG_CONF_ROOT = Path("/etc/postgresql")
@@ -147,3 +152,18 @@ def status(settings: Settings) -> list[BackendState]:
             ("Redis", redis_endpoint(settings)),
         )
     ]
+
+
+def redis_persistence(settings: Settings) -> Persistence:
+    """What the Redis at REDIS_URL says about its persistence (unknown if it cannot tell)."""
+
+    async def read() -> Persistence:
+        redis = Redis.from_url(settings.redis_url, socket_timeout=2.0)
+        try:
+            return await read_persistence(redis)
+        except (RedisError, OSError):
+            return Persistence(None, None)
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(read())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -18,6 +19,8 @@ from services.protos import SERVICES
 STATE_FILE = "stack.json"
 DEMO_FILE = "demo.json"
 OVERVIEW_PATH = "/api/analytics/workspace/overview?days=30"
+# The live service's check of Redis persistence (services.live.durability).
+DURABILITY_VARIABLE = "INGEST_REQUIRE_DURABLE_REDIS"
 
 
 def say(message: str) -> None:
@@ -79,6 +82,20 @@ def _external(spec: ProcessSpec) -> ProcessState | None:
     return None
 
 
+def _tolerate_a_volatile_redis(settings: Settings) -> None:
+    """Let the live service start on a Redis without AOF (an existing one the stack reuses), loud
+    in the output, unless INGEST_REQUIRE_DURABLE_REDIS says otherwise."""
+    persistence = local_stores.redis_persistence(settings)
+    if persistence.durable or os.environ.get(DURABILITY_VARIABLE):
+        return
+    os.environ[DURABILITY_VARIABLE] = "warn"
+    say(
+        f"WARNING: {persistence.describe()}. The stack's live service warns instead of refusing"
+        f" ({DURABILITY_VARIABLE}=warn); run Redis with --appendonly yes --appendfsync always"
+        f" for durable ingestion."
+    )
+
+
 def up(
     settings: Settings, clickhouse_bin: str | None = None, timeout: float = 60.0
 ) -> dict[str, Any]:
@@ -86,6 +103,7 @@ def up(
     state_path = settings.run_dir / STATE_FILE
     for backend in local_stores.ensure_all(settings):
         say(f"{backend.name} {backend.state} at {backend.endpoint}")
+    _tolerate_a_volatile_redis(settings)
     ch = clickhouse_server.ensure(settings, clickhouse_bin)
     say(f"ClickHouse {ch.version} {ch.state} at {ch.endpoint}")
     state = _read_json(state_path)
