@@ -86,3 +86,34 @@ def test_previous_period_of_whole_days_keeps_local_midnight_across_dst():
     assert w.previous_start.isoformat() == "2026-09-25T04:00:00+00:00"  # Sep 25 00:00 local
     w = _resolve(start="2026-01-01T00:00:00Z", end="2026-01-01T06:00:00Z")
     assert w.previous_start.isoformat() == "2025-12-31T18:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "UTC\n",
+        "UTC ",
+        " UTC",
+        "\tEurope/Berlin",
+        "Europe/Berlin\r\n",
+        "UTC\x00",
+        "utc",
+        "europe/berlin",
+        "localtime",
+        "Factory",
+        "posixrules",
+        "/UTC",
+        "Europe/../UTC",
+        " ",
+    ],
+)
+def test_timezone_must_be_exactly_an_iana_key(name):
+    with pytest.raises(ApiError) as raised:
+        _resolve(timezone_name=name)
+    assert raised.value.field == "timezone"
+    assert repr(name) in raised.value.message
+
+
+@pytest.mark.parametrize("name", ["UTC", "GMT", "Etc/UTC", "Europe/Berlin", "America/New_York"])
+def test_iana_keys_are_accepted_as_spelt(name):
+    assert _resolve(timezone_name=name).tz.key == name
