@@ -34,9 +34,7 @@ class Window:
 @cache
 def _zone_keys() -> frozenset[str]:
     # Area/Location names and UTC/GMT: not the system's `localtime`, `Factory` or bare aliases.
-    return frozenset(
-        key for key in available_timezones() if "/" in key or key in ("UTC", "GMT")
-    )
+    return frozenset(key for key in available_timezones() if "/" in key or key in ("UTC", "GMT"))
 
 
 def parse_timezone(name: str, default: str) -> ZoneInfo:
