@@ -9,6 +9,10 @@ a call would (services.auth.ratelimit): an empty bucket is answered 429. Snapsho
 kept per workspace, route and request message (as the pipeline bound it), so two callers of
 one workspace share them and no caller ever reaches another workspace's. Redis trouble never
 fails a request: it is then answered uncached.
+
+Snapshots are kept STALE_SECONDS past their TTL. Such a stale snapshot is never a HIT; it is
+served (`X-Cache: STALE`, `Age`, `Warning: 110`) only when the service answers the same request
+503 or 504, to a caller whose memo names the snapshot's workspace.
 """
 
 from __future__ import annotations
@@ -42,6 +46,10 @@ logger = logging.getLogger(__name__)
 X_CACHE = "x-cache"
 HIT = "HIT"
 MISS = "MISS"
+STALE = "STALE"
+# Service answers replaced by a stale snapshot when one exists (unavailable, deadline exceeded).
+_STALE_SERVED_FOR = frozenset({503, 504})
+STALE_WARNING = '110 - "Response is Stale"'
 
 # Request Cache-Control directives that skip the read (the fresh answer is still stored) and
 # the one that also skips the write.
@@ -52,8 +60,9 @@ _NO_STORE = "no-store"
 # KEYS[1]: the credential's memo for the route; ARGV: the snapshot key before and after the
 # workspace, the credential's rate-limit bucket. The memo (`<workspace>:<requests/minute>`)
 # names the workspace whose snapshot may be served; a snapshot found spends a request of the
-# bucket. Returns nil (no memo or no snapshot), {snapshot} (unlimited) or {snapshot, allowed,
-# tokens left, ms to next, ms to full, requests/minute}. The snapshot and bucket keys come
+# bucket. Returns nil (no memo or no snapshot), {snapshot, 'stale'} (stored before ARGV[4], the
+# fresh cutoff: nothing spent), {snapshot} (unlimited) or {snapshot, allowed, tokens left, ms to
+# next, ms to full, requests/minute}. The snapshot and bucket keys come
 # from the memo and are not declared: the cache needs a single Redis server, not a cluster.
 _LOOKUP = (
     ratelimit.SPEND_FUNCTION
@@ -64,6 +73,8 @@ local workspace, limit = string.match(memo, '^(%d+):?(%d*)$')
 if not workspace then return nil end
 local snapshot = redis.call('GET', ARGV[1] .. workspace .. ARGV[2])
 if not snapshot then return nil end
+local stored = tonumber(string.match(snapshot, '^%d+ ([%d%.]+) '))
+if stored and stored < tonumber(ARGV[4]) then return {snapshot, 'stale'} end
 local capacity = tonumber(limit) or 0
 if capacity <= 0 then return {snapshot} end
 local spent = spend(ARGV[3], capacity)
@@ -160,6 +171,7 @@ class SnapshotCache:
         *,
         ttl_seconds: int,
         auth_ttl_seconds: float,
+        stale_seconds: int = 0,
         prefix: str = "lp",
         timeout_seconds: float = 0.1,
         pause_seconds: float = 1.0,
@@ -169,6 +181,7 @@ class SnapshotCache:
         self._redis = redis
         self._lookup = redis.register_script(_LOOKUP)
         self._ttl = ttl_seconds
+        self._stale_seconds = max(0, stale_seconds)
         self._auth_ttl_ms = int(auth_ttl_seconds * 1000)
         self._prefix = prefix
         self._timeout = timeout_seconds
@@ -185,6 +198,7 @@ class SnapshotCache:
             create_redis(settings.redis_url, timeout_seconds, timeout_seconds),
             ttl_seconds=settings.snapshot_ttl_seconds,
             auth_ttl_seconds=settings.auth_cache_seconds,
+            stale_seconds=settings.snapshot_stale_seconds,
             prefix=settings.ingest_key_prefix,
             timeout_seconds=timeout_seconds,
         )
@@ -208,15 +222,23 @@ class SnapshotCache:
     ) -> Response:
         keys = self._keys(route, request, message)
         directives = _directives(request)
+        stale: Snapshot | None = None
         if keys is not None and not directives & _NO_READ:
             found = await self._read(keys)
             if found is not None:
-                snapshot, decision = found
-                headers = decision.headers() if decision is not None else {}
-                if decision is not None and not decision.allowed:
-                    return error_response(rate_limited(decision), route.options.envelope, headers)
-                return self._hit(snapshot, request, headers)
+                snapshot, decision, fresh = found
+                if not fresh:
+                    stale = snapshot  # served only if the service cannot answer
+                else:
+                    headers = decision.headers() if decision is not None else {}
+                    if decision is not None and not decision.allowed:
+                        return error_response(
+                            rate_limited(decision), route.options.envelope, headers
+                        )
+                    return self._hit(snapshot, request, headers)
         response = await pipeline(route, request, message)
+        if stale is not None and response.status_code in _STALE_SERVED_FOR:
+            return self._stale(stale, request, response)
         if keys is not None and _NO_STORE not in directives and response.status_code == 200:
             memo = _memo(request)
             if memo is not None:
@@ -235,16 +257,17 @@ class SnapshotCache:
         memo = f"{self._prefix}:auth:{credential}:{route.key}"
         return CacheKeys(self._prefix, credential, memo, route.key, params)
 
-    async def _read(self, keys: CacheKeys) -> tuple[Snapshot, Decision | None] | None:
-        """The request's snapshot if the memo allows it, having spent a request of the
-        credential's rate limit (None: unlimited) — one round trip."""
+    async def _read(self, keys: CacheKeys) -> tuple[Snapshot, Decision | None, bool] | None:
+        """The request's snapshot if the memo allows it and whether it is fresh; a fresh one has
+        spent a request of the credential's rate limit (None: unlimited) — one round trip."""
         if self._outage.paused():
             return None
         before, after = keys.snapshot("\n").split("\n")
         bucket = ratelimit.bucket_key(self._prefix, keys.credential)
         try:
             async with asyncio.timeout(self._timeout):
-                reply = await self._lookup(keys=[keys.memo], args=[before, after, bucket])
+                cutoff = f"{self._clock() - self._ttl:.3f}"
+                reply = await self._lookup(keys=[keys.memo], args=[before, after, bucket, cutoff])
         except Exception as exc:  # the cache must never fail a request
             self._outage.failed(exc)
             return None
@@ -253,8 +276,10 @@ class SnapshotCache:
         snapshot = Snapshot.load(reply[0])
         if snapshot is None:
             return None
+        if len(reply) == 2:  # stored before the fresh cutoff
+            return snapshot, None, False
         decision = Decision.of(reply[1:5], int(reply[5])) if len(reply) > 1 else None
-        return snapshot, decision
+        return snapshot, decision, True
 
     async def _write(self, keys: CacheKeys, memo: str, response: Response) -> None:
         body = getattr(response, "body", None)
@@ -272,7 +297,8 @@ class SnapshotCache:
             async with asyncio.timeout(self._timeout):
                 async with self._redis.pipeline(transaction=False) as pipe:
                     workspace = memo.partition(":")[0]
-                    pipe.set(keys.snapshot(workspace), snapshot.dump(), ex=self._ttl)
+                    kept = self._ttl + self._stale_seconds
+                    pipe.set(keys.snapshot(workspace), snapshot.dump(), ex=kept)
                     pipe.set(keys.memo, memo, px=self._auth_ttl_ms)
                     await pipe.execute()
         except Exception as exc:  # the cache must never fail a request
@@ -286,5 +312,23 @@ class SnapshotCache:
             "content-type": snapshot.content_type,
             X_CACHE: HIT,
             "age": str(age),
+        }
+        return Response(snapshot.body, status_code=snapshot.status, headers=headers)
+
+    def _stale(self, snapshot: Snapshot, request: Request, failed: Response) -> Response:
+        """snapshot in place of the service's 503/504 answer failed, marked stale."""
+        age = max(0, int(self._clock() - snapshot.stored_at))
+        extra = {
+            k: v
+            for k, v in failed.headers.items()
+            if k.startswith("x-ratelimit") or k == "retry-after"
+        }
+        headers = {
+            **extra,
+            "x-request-id": request_id(request),
+            "content-type": snapshot.content_type,
+            X_CACHE: STALE,
+            "age": str(age),
+            "warning": STALE_WARNING,
         }
         return Response(snapshot.body, status_code=snapshot.status, headers=headers)

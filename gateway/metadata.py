@@ -7,7 +7,8 @@ import uuid
 
 from starlette.requests import HTTPConnection
 
-from gateway.http_errors import invalid_argument
+from gateway.http_errors import GatewayError, invalid_argument
+from services.grpc_server.metadata_limits import MAX_VALUE_BYTES
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}\Z")
 _PRINTABLE = re.compile(r"[\x20-\x7e]*\Z")
@@ -25,7 +26,20 @@ def request_id(connection: HTTPConnection) -> str:
     return value
 
 
+def header_too_large(name: str) -> GatewayError:
+    """The 431 of a header too large to forward to the services, naming it."""
+    return GatewayError(
+        431,
+        "request_header_too_large",
+        f"header '{name}' is larger than {MAX_VALUE_BYTES} bytes",
+        name,
+    )
+
+
 def _checked(name: str, value: str) -> str:
+    # Refused here, well below gRPC's metadata limit: never a transport error, never retryable.
+    if len(value) > MAX_VALUE_BYTES:
+        raise header_too_large(name)
     if not _PRINTABLE.match(value):
         raise invalid_argument(name, f"header '{name}' must be printable ASCII")
     return value

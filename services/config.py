@@ -86,6 +86,11 @@ class Settings:
     )
     # Seconds a snapshot is served; relative windows (`days=N`) may be this much behind "now".
     snapshot_ttl_seconds: int = field(default_factory=lambda: env_int("SNAPSHOT_TTL_SECONDS", 60))
+    # Seconds a snapshot is kept past its TTL, served only (as STALE) when the service answers a
+    # cacheable route 503/504.
+    snapshot_stale_seconds: int = field(
+        default_factory=lambda: env_int("SNAPSHOT_STALE_SECONDS", 3600)
+    )
     # Largest `days` accepted before the plan's cap applies.
     max_days: int = field(default_factory=lambda: env_int("MAX_DAYS", 3650))
     max_ingest_batch: int = field(default_factory=lambda: env_int("MAX_INGEST_BATCH", 5000))

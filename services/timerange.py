@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import ZoneInfo, available_timezones
 
 from services import errors, field_rules, protos
 
@@ -31,17 +32,23 @@ class Window:
     notices: tuple[str, ...] = field(default=())
 
 
+@cache
+def _zone_keys() -> frozenset[str]:
+    # Area/Location names and UTC/GMT: not the system's `localtime`, `Factory` or bare aliases.
+    return frozenset(key for key in available_timezones() if "/" in key or key in ("UTC", "GMT"))
+
+
 def parse_timezone(name: str, default: str) -> ZoneInfo:
-    """The IANA zone `name` (or `default` when empty); 400 naming `timezone` when unknown."""
-    chosen = name.strip() or default or "UTC"
-    try:
-        if "/" not in chosen and chosen.upper() not in ("UTC", "GMT", "ETC/UTC"):
-            raise ZoneInfoNotFoundError(chosen)
-        return ZoneInfo(chosen)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    """The IANA zone `name`, exactly as the key is spelt (or `default` when empty); 400 naming
+    `timezone` for anything else (no trimming: `UTC\n` is not UTC)."""
+    if not name:
+        return ZoneInfo(default or "UTC")  # the workspace's, checked when it was set
+    if name not in _zone_keys():
         raise errors.invalid_argument(
-            "timezone", f"timezone '{name}' is not an IANA time zone such as Europe/Berlin or UTC"
-        ) from exc
+            "timezone",
+            f"timezone {name!r} is not an IANA time zone such as Europe/Berlin or UTC",
+        )
+    return ZoneInfo(name)
 
 
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:

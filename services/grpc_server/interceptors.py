@@ -14,6 +14,7 @@ from services.auth import ratelimit
 from services.auth.authorize import authorize
 from services.auth.ratelimit import RateLimiter
 from services.auth.resolver import TokenResolver
+from services.grpc_server import metadata_limits
 from services.grpc_server.trailers import WORKSPACE_TRAILER
 from services.grpc_server.wrapping import wrap_handler
 from services.request_context import RequestContext
@@ -91,6 +92,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         unary = handler.unary_unary is not None
 
         async def before(context: grpc.aio.ServicerContext) -> Callable[[], None]:
+            metadata_limits.check_sizes(context.invocation_metadata() or ())
             metadata = _metadata(context)
             principal = await self.authenticate(metadata)
             origin = RequestContext.from_metadata(metadata)

@@ -17,6 +17,7 @@ from services.auth.ratelimit import RateLimiter
 from services.auth.resolver import TokenResolver
 from services.config import Settings
 from services.contract.compiled import contract
+from services.grpc_server import metadata_limits
 from services.grpc_server.interceptors import AuthInterceptor, ErrorInterceptor
 from services.protos import SERVICES
 from services.stores.deps import Deps
@@ -43,6 +44,8 @@ def build_server(deps: Deps) -> grpc.aio.Server:
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_metadata_size", metadata_limits.TRANSPORT_MAX_BYTES),
+            ("grpc.absolute_max_metadata_size", metadata_limits.TRANSPORT_MAX_BYTES),
         ],
     )
 

@@ -23,6 +23,7 @@ from services.live.attribution import Attribution, click_cache_value
 from services.live.clients import client_info
 from services.live.compiled_clicks import accept_click_wire, scan_wire
 from services.live.enrich import accept_clicks
+from services.live.feed.requests import resolve_filters
 from services.live.link_destinations import LinkDirectory
 from services.live.stream import EventStream
 from services.live.visitors import VisitorIds, visitor_key
@@ -220,10 +221,11 @@ class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
             yield event
 
     async def GetLiveStats(self, request, context):  # noqa: N802, ANN001
+        workspace_id = principal.current().workspace_id
+        # The stats are the workspace's; a link or campaign named is still checked (404).
+        await resolve_filters(self.deps.pg, workspace_id, request)
         return await stats.live_stats(
-            self.deps.redis,
-            principal.current().workspace_id,
-            prefix=self.deps.settings.live_key_prefix,
+            self.deps.redis, workspace_id, prefix=self.deps.settings.live_key_prefix
         )
 
     async def CreateLiveToken(self, request, context):  # noqa: N802, ANN001

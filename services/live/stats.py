@@ -29,6 +29,7 @@ from redis.asyncio.client import Pipeline
 
 from services import protos
 from services.live import scripts
+from services.live.redis_reads import reading_redis
 
 KEY_PREFIX = "lp:live"
 BUCKET_SECONDS = 10
@@ -139,12 +140,13 @@ async def live_stats(
     last_5 = _buckets(now, RECENT_MINUTES)
     last_1 = _buckets(now, 1)
     seconds = range(int(now) - RATE_WINDOW_SECONDS, int(now))
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.mget([f"{stream}:clicks:{b}" for b in last_30])
-        pipe.pfcount(*[f"{stream}:visitors:{b}" for b in last_5])
-        pipe.zunion([f"{stream}:links:{b}" for b in last_5], withscores=True)
-        pipe.mget([f"{stream}:rate:{s}" for s in seconds])
-        counts, active, links, rates = await pipe.execute()
+    with reading_redis("the live stats"):
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.mget([f"{stream}:clicks:{b}" for b in last_30])
+            pipe.pfcount(*[f"{stream}:visitors:{b}" for b in last_5])
+            pipe.zunion([f"{stream}:links:{b}" for b in last_5], withscores=True)
+            pipe.mget([f"{stream}:rate:{s}" for s in seconds])
+            counts, active, links, rates = await pipe.execute()
     per_bucket = dict(zip(last_30, (int(c or 0) for c in counts), strict=True))
     clicks_5m = sum(per_bucket[b] for b in last_5)
     ranked = sorted(

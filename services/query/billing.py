@@ -60,6 +60,7 @@ async def budgets(
                     end=until,
                     link_ids=links,
                     include_bots=False,
+                    tz=workspace_tz,  # the zone of the budget's dates (and of the aggregates)
                 )
             )
             clicks = result[0].events if result else 0
@@ -109,6 +110,7 @@ async def usage(
                     start=start,
                     end=end,
                     include_bots=True,
+                    tz=principal.timezone,  # the billing month's zone (and the aggregates')
                 )
             )
             for kind in kinds

@@ -11,6 +11,7 @@ import pytest
 import websockets
 
 from services import protos
+from services.admin import links
 
 # The servicer does not route ListLive, Subscribe and GetLiveStats to services.live.feed yet.
 
@@ -112,3 +113,36 @@ async def test_subscribe_rejects_an_unknown_kind(system, tenant) -> None:
             ):
                 pass
     assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_link_or_campaign_outside_the_workspace_is_404_on_every_live_read(
+    system, http, pg, tenant
+) -> None:
+    a = await tenant()
+    b = await tenant()
+    theirs = await links.create_group(pg, "campaigns", b.workspace_id, "theirs")
+    mine = await links.create_group(pg, "campaigns", a.workspace_id, "mine")
+    cases = [
+        ("linkId", b.link_ids[0]),  # another workspace's link
+        ("linkId", 2**40),  # no such link
+        ("campaignId", theirs),
+        ("campaignId", 2**40),
+    ]
+    for path in ("/api/analytics/live", "/api/analytics/live/stats"):
+        for name, value in cases:
+            r = await http.get(path, params={name: value}, headers=a.headers)
+            assert r.status_code == 404, (path, name, value, r.text)
+            error = r.json()["error"]
+            assert r.json()["success"] is False and error["code"] == "not_found", error
+            assert str(value) in error["message"], error
+        for name, value in (("linkId", a.link_ids[0]), ("campaignId", mine)):
+            r = await http.get(path, params={name: value}, headers=a.headers)
+            assert r.status_code == 200, (path, name, r.text)
+    async with system.channel("live") as channel:
+        stub = protos.live_pb2_grpc.LiveServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            async for _ in stub.Subscribe(
+                protos.live_pb2.LiveRequest(link_id=b.link_ids[0]), metadata=a.metadata
+            ):
+                pass
+    assert raised.value.code() is grpc.StatusCode.NOT_FOUND

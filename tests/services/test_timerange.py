@@ -101,3 +101,33 @@ def test_previous_period_of_whole_days_keeps_local_midnight_across_dst():
 def test_default_granularity_counts_calendar_days_across_dst(start, end, granularity):
     w = _resolve(start=start, end=end, timezone_name="Europe/Berlin")
     assert w.granularity == granularity
+
+
+    "name",
+    [
+        "UTC\n",
+        "UTC ",
+        " UTC",
+        "\tEurope/Berlin",
+        "Europe/Berlin\r\n",
+        "UTC\x00",
+        "utc",
+        "europe/berlin",
+        "localtime",
+        "Factory",
+        "posixrules",
+        "/UTC",
+        "Europe/../UTC",
+        " ",
+    ],
+)
+def test_timezone_must_be_exactly_an_iana_key(name):
+    with pytest.raises(ApiError) as raised:
+        _resolve(timezone_name=name)
+    assert raised.value.field == "timezone"
+    assert repr(name) in raised.value.message
+
+
+@pytest.mark.parametrize("name", ["UTC", "GMT", "Etc/UTC", "Europe/Berlin", "America/New_York"])
+def test_iana_keys_are_accepted_as_spelt(name):
+    assert _resolve(timezone_name=name).tz.key == name

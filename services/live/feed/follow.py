@@ -16,6 +16,7 @@ from services.live.feed.reads import (
     start_after,
 )
 from services.live.feed.requests import request_cursor, resolve_filters
+from services.live.redis_reads import reading_redis
 from services.live.stats import KEY_PREFIX, stream_key
 
 
@@ -32,13 +33,14 @@ async def subscribe(
     cursor = request_cursor(request)
     filters = await resolve_filters(pg, workspace_id, request)
     key = stream_key(workspace_id, prefix)
-    last = await start_after(redis, key, cursor)
-    catching_up = bool(cursor)  # the cursor may be inside an entry
-    while True:
-        if catching_up:
-            entries, catching_up = await entries_after(redis, key, last)
-        else:
-            entries = await read_after(redis, key, last, block_ms)
-        matched, last = matching_after(entries, last, filters)
-        for message in matched:
-            yield message
+    with reading_redis("the live feed"):
+        last = await start_after(redis, key, cursor)
+        catching_up = bool(cursor)  # the cursor may be inside an entry
+        while True:
+            if catching_up:
+                entries, catching_up = await entries_after(redis, key, last)
+            else:
+                entries = await read_after(redis, key, last, block_ms)
+            matched, last = matching_after(entries, last, filters)
+            for message in matched:
+                yield message

@@ -20,6 +20,7 @@ from services.live.feed.reads import (
     start_after,
 )
 from services.live.feed.requests import request_cursor, resolve_filters
+from services.live.redis_reads import REDIS_DOWN, reading_redis
 from services.live.stats import KEY_PREFIX, stream_key
 
 # Subscriber inboxes hold at most this many events before the subscriber is made to catch up
@@ -132,31 +133,34 @@ class FeedHub:
         key = stream_key(workspace_id, self.prefix)
         reader, inbox = self._join(workspace_id)
         try:
-            # joined first: what is appended from now on reaches the inbox; what came before
-            # is read from the stream (catch-up), duplicates dropped by position
-            last = await start_after(self.redis, key, cursor)
-            await reader.ready.wait()
-            catch_up = True
-            while True:
-                if inbox.lagged:
-                    self._leave(workspace_id, reader, inbox)
-                    reader, inbox = self._join(workspace_id)
-                    await reader.ready.wait()
-                    catch_up = True
-                if catch_up:
-                    entries, catch_up = await entries_after(self.redis, key, last)
-                    matched, last = matching_after(entries, last, filters)
-                    for message in matched:
+            with reading_redis("the live feed"):
+                # joined first: what is appended from now on reaches the inbox; what came before
+                # is read from the stream (catch-up), duplicates dropped by position
+                last = await start_after(self.redis, key, cursor)
+                await reader.ready.wait()
+                catch_up = True
+                while True:
+                    if inbox.lagged:
+                        self._leave(workspace_id, reader, inbox)
+                        reader, inbox = self._join(workspace_id)
+                        await reader.ready.wait()
+                        catch_up = True
+                    if catch_up:
+                        entries, catch_up = await entries_after(self.redis, key, last)
+                        matched, last = matching_after(entries, last, filters)
+                        for message in matched:
+                            yield message
+                        continue  # until caught up; the inbox may have lagged meanwhile
+                    item = await inbox.queue.get()
+                    if isinstance(item, _Failed):
+                        if isinstance(item.error, REDIS_DOWN):
+                            raise item.error  # translated by reading_redis
+                        raise errors.unavailable(f"the live feed is unavailable: {item.error}")
+                    position, event, message = item
+                    if position <= last:
+                        continue
+                    last = position
+                    if filters.match(event):
                         yield message
-                    continue  # until caught up; the inbox may have lagged meanwhile
-                item = await inbox.queue.get()
-                if isinstance(item, _Failed):
-                    raise errors.unavailable(f"the live feed is unavailable: {item.error}")
-                position, event, message = item
-                if position <= last:
-                    continue
-                last = position
-                if filters.match(event):
-                    yield message
         finally:
             self._leave(workspace_id, reader, inbox)

@@ -8,7 +8,8 @@ from redis.asyncio import Redis
 from services import protos
 from services.live.feed.entries import as_text, cursor_text, entries_of, position_of, to_live_event
 from services.live.feed.reads import READ_BATCH
-from services.live.feed.requests import request_cursor, request_limit, resolve_filters
+from services.live.feed.requests import Filters, request_cursor, request_limit, resolve_filters
+from services.live.redis_reads import reading_redis
 from services.live.stats import KEY_PREFIX, stream_key
 
 # Entries per XREVRANGE of a listing: a few at first (an entry may hold a thousand events),
@@ -28,7 +29,13 @@ async def list_live(
     limit = request_limit(request)
     cursor = request_cursor(request)
     filters = await resolve_filters(pg, workspace_id, request)
-    key = stream_key(workspace_id, prefix)
+    with reading_redis("the live feed"):
+        return await _listed(redis, stream_key(workspace_id, prefix), filters, limit, cursor)
+
+
+async def _listed(
+    redis: Redis, key: str, filters: Filters, limit: int, cursor: str
+) -> protos.live_pb2.LiveResponse:
     response = protos.live_pb2.LiveResponse()
     if filters.link_ids is not None and not filters.link_ids:
         return response  # a campaign without links

@@ -33,7 +33,9 @@ class Filters:
 async def resolve_filters(
     pg: asyncpg.Pool | None, workspace_id: int, request: protos.live_pb2.LiveRequest
 ) -> Filters:
-    """Validated filters of request; a campaign becomes the set of its links."""
+    """Validated filters of request; a campaign becomes the set of its links. A link or
+    campaign outside the workspace is NOT_FOUND (without pg, for tests of the feed alone, a
+    link id is taken as it is)."""
     kind = request.kind.strip().lower()
     if kind and kind not in KINDS:
         raise errors.invalid_argument("kind", "kind must be click, lead or sale")
@@ -41,6 +43,8 @@ async def resolve_filters(
     if request.HasField("link_id"):
         if request.link_id <= 0:
             raise errors.invalid_argument("link_id", "link_id must be a positive integer")
+        if pg is not None:
+            await _check_link(pg, workspace_id, request.link_id)
         link_ids = {request.link_id}
     if request.HasField("campaign_id"):
         if pg is None:
@@ -48,6 +52,14 @@ async def resolve_filters(
         in_campaign = await _campaign_links(pg, workspace_id, request.campaign_id)
         link_ids = in_campaign if link_ids is None else link_ids & in_campaign
     return Filters(None if link_ids is None else frozenset(link_ids), kind)
+
+
+async def _check_link(pg: asyncpg.Pool, workspace_id: int, link_id: int) -> None:
+    found = await pg.fetchval(
+        "SELECT 1 FROM links WHERE workspace_id = $1 AND id = $2", workspace_id, link_id
+    )
+    if found is None:
+        raise errors.not_found(f"link {link_id}", "link_id", in_workspace=True)
 
 
 async def _campaign_links(pg: asyncpg.Pool, workspace_id: int, campaign_id: int) -> set[int]:
