@@ -103,6 +103,7 @@ def test_default_granularity_counts_calendar_days_across_dst(start, end, granula
     assert w.granularity == granularity
 
 
+@pytest.mark.parametrize(
     "name",
     [
         "UTC\n",
