@@ -110,7 +110,6 @@ async def test_redis_stopped_ingest_is_503_then_recovers(
 
 
 @pytest.mark.fault("redis", "clean stop: /live and /live/stats answer 503")
-@pytest.mark.known_defect("/live and /live/stats answer 500 while Redis is down")
 async def test_redis_stopped_live_routes_are_503(healthy: Stack, http, tenant, note) -> None:
     stack = healthy
     t = await tenant()
@@ -132,7 +131,6 @@ async def test_redis_stopped_live_routes_are_503(healthy: Stack, http, tenant, n
 
 
 @pytest.mark.fault("redis", "SIGKILL + restart: the worker runs jobs again")
-@pytest.mark.known_defect("the arq worker exits on a Redis outage (no reconnect, no supervisor)")
 async def test_worker_survives_redis_outage(healthy: Stack, http, tenant, note) -> None:
     stack = healthy
     t = await tenant()
