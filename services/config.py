@@ -145,6 +145,8 @@ class Settings:
     )
     # Test hook: the worker sleeps this long after each chunk of an export (to watch progress).
     export_chunk_pause_ms: int = field(default_factory=lambda: env_int("EXPORT_CHUNK_PAUSE_MS", 0))
+    # Test hook: the worker sleeps this long after each item of a batch (to stop it mid-way).
+    batch_item_pause_ms: int = field(default_factory=lambda: env_int("BATCH_ITEM_PAUSE_MS", 0))
     # Batch queries: most items per batch, and how long `wait` holds the answer for the result.
     batch_max_items: int = field(default_factory=lambda: env_int("BATCH_MAX_ITEMS", 50))
     batch_wait_seconds: float = field(default_factory=lambda: env_float("BATCH_WAIT_SECONDS", 10.0))

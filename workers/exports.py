@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -56,6 +57,7 @@ async def run_batch(ctx: dict[str, Any], batch_id: str) -> dict[str, Any]:
         return {"status": "skipped"}
     principal = batch.principal_from_json(job["principal"])
     items = job["items"]
+    beating = asyncio.create_task(_beat(deps, batch_id, job["attempt"]))
     try:
         results = await batch.run_items(
             deps, principal, orjson.loads(items) if isinstance(items, str) else items
@@ -69,20 +71,36 @@ async def run_batch(ctx: dict[str, Any], batch_id: str) -> dict[str, Any]:
         log.exception("batch %s failed", batch_id)
         await batch.fail(deps.pg, batch_id, job["attempt"], f"{type(exc).__name__}: {exc}")
         return {"status": "failed"}
+    finally:
+        beating.cancel()
     await batch.finish(deps.pg, batch_id, job["attempt"], results)
     return {"status": "succeeded", "items": len(results)}
 
 
-async def resume_stalled_exports(ctx: dict[str, Any]) -> list[str]:
-    """Let another run take exports whose worker died mid-way (arq would wait its timeout)."""
+async def _beat(deps: Deps, batch_id: str, attempt: int) -> None:
+    """Report the batch's run alive a few times per stall period, so a dead worker's shows."""
+    every = max(0.5, deps.settings.export_stalled_seconds / 3)
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await batch.beat(deps.pg, batch_id, attempt)
+        except Exception as exc:  # a missed beat only makes a takeover possible, never fails
+            log.warning("batch %s: heartbeat failed (%s)", batch_id, exc)
+
+
+async def resume_stalled_jobs(ctx: dict[str, Any]) -> list[str]:
+    """Let another run take exports and batches whose worker died mid-way (arq would wait for
+    the job's timeout); returns their ids."""
     deps: Deps = ctx["deps"]
     redis = ctx["redis"]
+    seconds = deps.settings.export_stalled_seconds
     resumed = []
-    for job_id in await jobs.stalled(deps.pg, deps.settings.export_stalled_seconds):
-        # The job is still in arq's queue; dropping its in-progress marker makes it runnable.
-        if await redis.delete(in_progress_key_prefix + jobs.arq_job_id("export", job_id)):
-            resumed.append(job_id)
-            log.warning("export %s stalled (its worker is gone); it will run again", job_id)
+    for kind, stalled in (("export", jobs.stalled), ("batch", batch.stalled)):
+        for job_id in await stalled(deps.pg, seconds):
+            # The job is still in arq's queue; dropping its in-progress marker makes it runnable.
+            if await redis.delete(in_progress_key_prefix + jobs.arq_job_id(kind, job_id)):
+                resumed.append(job_id)
+                log.warning("%s %s stalled (its worker is gone); it will run again", kind, job_id)
     return resumed
 
 

@@ -19,7 +19,7 @@ from workers import backoff
 from workers.exports import (
     MAX_TRIES,
     purge_expired_exports,
-    resume_stalled_exports,
+    resume_stalled_jobs,
     run_batch,
     run_export,
 )
@@ -78,9 +78,9 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         ],
         "cron_jobs": [
             *(cron_jobs if settings.worker_cron else []),
-            # Not optional: a killed worker's export resumes through it.
+            # Not optional: a killed worker's exports and batches resume through it.
             cron(
-                resume_stalled_exports,
+                resume_stalled_jobs,
                 second={0, 10, 20, 30, 40, 50},
                 run_at_startup=True,
                 max_tries=1,

@@ -118,6 +118,7 @@ async def run_items(
     routes = router()
     query = QueryDeps.of(deps)
     slots = asyncio.Semaphore(CONCURRENCY)
+    pause = deps.settings.batch_item_pause_ms / 1000
 
     async def one(item: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = {"id": item["id"], "route": item["route"]}
@@ -125,6 +126,8 @@ async def run_items(
             try:
                 bound = routes.bind(item["route"], item["params"])
                 result.update(ok=True, data=await run_item(query, bound, principal))
+                if pause:
+                    await asyncio.sleep(pause)
             except Exception as exc:
                 error = errors.to_api_error(exc)
                 if error is None or error.code == grpc.StatusCode.UNAVAILABLE:
@@ -136,6 +139,16 @@ async def run_items(
         return result
 
     return list(await asyncio.gather(*(one(item) for item in items)))
+
+
+async def beat(pg: asyncpg.Pool, batch_id: str, attempt: int) -> bool:
+    """Say the attempt's run is alive; False if the attempt no longer owns the batch."""
+    return await BATCHES.beat(pg, batch_id, attempt)
+
+
+async def stalled(pg: asyncpg.Pool, seconds: float) -> list[str]:
+    """Running batches whose worker has not reported for seconds (it died)."""
+    return await BATCHES.stalled(pg, seconds)
 
 
 async def claim(pg: asyncpg.Pool, batch_id: str) -> asyncpg.Record | None:

@@ -138,13 +138,8 @@ async def fail(pg: asyncpg.Pool, job_id: str, attempt: int, error: str) -> None:
 
 
 async def stalled(pg: asyncpg.Pool, seconds: float) -> list[str]:
-    """Running jobs whose worker has not reported for seconds (it died)."""
-    rows = await pg.fetch(
-        "SELECT id FROM export_jobs WHERE status = 'running'"
-        " AND heartbeat_at < now() - make_interval(secs => $1)",
-        seconds,
-    )
-    return [r["id"] for r in rows]
+    """Running exports whose worker has not reported for seconds (it died)."""
+    return await JOBS.stalled(pg, seconds)
 
 
 async def expired(pg: asyncpg.Pool) -> list[asyncpg.Record]:

@@ -98,3 +98,22 @@ class JobTable:
     async def fail(self, pg: asyncpg.Pool, job_id: str, attempt: int, error: str) -> None:
         """Mark the attempt's job failed."""
         await self.finish(pg, job_id, attempt, "status = 'failed', error = $3", error[:2000])
+
+    async def beat(self, pg: asyncpg.Pool, job_id: str, attempt: int) -> bool:
+        """Say the attempt's run is alive; False if the attempt no longer owns the job."""
+        found = await pg.fetchval(
+            f"UPDATE {self.table} SET heartbeat_at = now()"
+            " WHERE id = $1 AND attempt = $2 AND status = 'running' RETURNING 1",
+            job_id,
+            attempt,
+        )
+        return found is not None
+
+    async def stalled(self, pg: asyncpg.Pool, seconds: float) -> list[str]:
+        """Running jobs whose run has not reported for seconds (its worker died)."""
+        rows = await pg.fetch(
+            f"SELECT id FROM {self.table} WHERE status = 'running'"
+            " AND heartbeat_at < now() - make_interval(secs => $1)",
+            seconds,
+        )
+        return [r["id"] for r in rows]

@@ -48,7 +48,8 @@ COMMON_ENV = {
     "GATEWAY_DEADLINE_SECONDS": "5",
     "WORKER_CRON": "off",
 }
-PROCESS_ENV = {"worker": {"EXPORT_CHUNK_PAUSE_MS": "150"}}
+# Exports pause after each MB and batches after each item, so a kill lands mid-way.
+PROCESS_ENV = {"worker": {"EXPORT_CHUNK_PAUSE_MS": "150", "BATCH_ITEM_PAUSE_MS": "100"}}
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -73,4 +73,4 @@ def test_the_queue_is_the_deployments(settings, monkeypatch):
     from services.config import load
 
     quiet = worker_settings(load())
-    assert [c.name for c in quiet["cron_jobs"]] == ["cron:resume_stalled_exports"]
+    assert [c.name for c in quiet["cron_jobs"]] == ["cron:resume_stalled_jobs"]
