@@ -12,7 +12,10 @@ fails a request: it is then answered uncached.
 
 Snapshots are kept STALE_SECONDS past their TTL. Such a stale snapshot is never a HIT; it is
 served (`X-Cache: STALE`, `Age`, `Warning: 110`) only when the service answers the same request
-503 or 504, to a caller whose memo names the snapshot's workspace.
+503 or 504, to a caller whose memo names the snapshot's workspace, or whose failed call the
+service authorized for it (its answer names the workspace): so a whole outage of the service's
+store is bridged, not only the memo's few seconds. A 504 names no workspace (the call never
+ended), so past the memo it is answered as it is.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from starlette.responses import Response
 
 from gateway.http_errors import rate_limited
 from gateway.metadata import request_id
-from gateway.pipeline import Pipeline, call_result
+from gateway.pipeline import Pipeline, call_result, failure_trailer
 from gateway.responses import error_response
 from services.auth import ratelimit
 from services.auth.ratelimit import Decision
@@ -237,8 +240,11 @@ class SnapshotCache:
                         )
                     return self._hit(snapshot, request, headers)
         response = await pipeline(route, request, message)
-        if stale is not None and response.status_code in _STALE_SERVED_FOR:
-            return self._stale(stale, request, response)
+        if response.status_code in _STALE_SERVED_FOR and keys is not None:
+            if stale is None and not directives & _NO_READ:
+                stale = await self._snapshot_of_failure(keys, request)
+            if stale is not None:
+                return self._stale(stale, request, response)
         if keys is not None and _NO_STORE not in directives and response.status_code == 200:
             memo = _memo(request)
             if memo is not None:
@@ -280,6 +286,20 @@ class SnapshotCache:
             return snapshot, None, False
         decision = Decision.of(reply[1:5], int(reply[5])) if len(reply) > 1 else None
         return snapshot, decision, True
+
+    async def _snapshot_of_failure(self, keys: CacheKeys, request: Request) -> Snapshot | None:
+        """The request's snapshot in the workspace its failed call was authorized for (the
+        service names it even when it cannot answer, e.g. with ClickHouse down); None if none."""
+        workspace = failure_trailer(request, WORKSPACE_TRAILER)
+        if workspace is None or not workspace.isdigit() or self._outage.paused():
+            return None
+        try:
+            async with asyncio.timeout(self._timeout):
+                raw = await self._redis.get(keys.snapshot(workspace))
+        except Exception as exc:  # the cache must never fail a request
+            self._outage.failed(exc)
+            return None
+        return Snapshot.load(raw) if raw else None
 
     async def _write(self, keys: CacheKeys, memo: str, response: Response) -> None:
         body = getattr(response, "body", None)

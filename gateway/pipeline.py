@@ -27,12 +27,21 @@ Pipeline = Callable[[Route, Request, Message], Awaitable[Response]]
 PipelineWrapper = Callable[[Pipeline], Pipeline]
 
 _RESULT_STATE = "unary_result"
+_FAILED_STATE = "failed_trailers"
 
 
 def call_result(request: Request) -> UnaryResult | None:
     """The backend call's result (response and metadata) once the pipeline made the call."""
     result = getattr(request.state, _RESULT_STATE, None)
     return result if isinstance(result, UnaryResult) else None
+
+
+def failure_trailer(request: Request, name: str) -> str | None:
+    """A trailer of the backend call that failed (e.g. the workspace it was authorized for)."""
+    for key, value in reversed(getattr(request.state, _FAILED_STATE, ())):
+        if key == name:
+            return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+    return None
 
 
 class BackendsRef:
@@ -121,7 +130,9 @@ class UnaryPipeline:
             setattr(request.state, _RESULT_STATE, result)  # for wrapping layers (the cache)
         except Exception as exc:
             if isinstance(exc, grpc.aio.AioRpcError):
-                headers.update(rate_limit_headers(exc.trailing_metadata()))
+                trailers = tuple(exc.trailing_metadata() or ())
+                setattr(request.state, _FAILED_STATE, trailers)  # for the cache's stale answers
+                headers.update(rate_limit_headers(trailers))
             return error_response(client_error(exc, route, rid), envelope, headers)
         headers.update(rate_limit_headers(result.trailing_metadata))
         try:

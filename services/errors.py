@@ -119,10 +119,13 @@ def status_details(error: ApiError) -> bytes:
 
 
 async def abort(context: grpc.aio.ServicerContext, error: ApiError) -> NoReturn:
-    """End the RPC with the error's status and details."""
+    """End the RPC with the error's status and details, keeping the trailers already set (the
+    workspace the call was authorized for)."""
+    named = {STATUS_DETAILS_KEY, *(name for name, _ in error.trailers)}
+    kept = tuple((k, v) for k, v in (context.trailing_metadata() or ()) if k not in named)
     await context.abort(
         error.code,
         error.message,
-        trailing_metadata=((STATUS_DETAILS_KEY, status_details(error)), *error.trailers),
+        trailing_metadata=((STATUS_DETAILS_KEY, status_details(error)), *error.trailers, *kept),
     )
     raise AssertionError("unreachable")  # context.abort always raises

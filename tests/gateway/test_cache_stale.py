@@ -1,5 +1,6 @@
 """Stale snapshots: kept past their TTL, served (X-Cache: STALE) only in place of a 503/504 of
-the same cacheable request, to a caller whose memo names the snapshot's workspace."""
+the same cacheable request, to a caller whose memo, or whose failed but authorized call, names the
+snapshot's workspace."""
 
 from __future__ import annotations
 
@@ -135,15 +136,30 @@ async def test_another_workspace_never_gets_the_stale_snapshot(stale: Stale) -> 
     stale.now[0] += TTL + 1
     stale.switch.mode = "down"
     _is_stale(await stale.get(f"{OVERVIEW}?days=7", token="lp_c"), theirs, TTL + 1)
-    # lp_b (workspace 1) was never authorized for the route: no memo, no snapshot
-    unknown = await stale.get(f"{OVERVIEW}?days=7", token="lp_b")
-    assert unknown.status_code == 503 and unknown.headers["x-cache"] == "MISS"
+    # lp_b is workspace 1's: once the service has authorized it, it gets workspace 1's snapshot
+    ours = await stale.get(f"{OVERVIEW}?days=7", token="lp_b")
+    _is_stale(ours, first, TTL + 1)
 
 
-async def test_no_stale_snapshot_once_the_memo_expired(stale: Stale) -> None:
-    await stale.get(f"{OVERVIEW}?days=7")
+async def test_past_the_memo_the_authorized_failure_names_the_workspace(stale: Stale) -> None:
+    first = await stale.get(f"{OVERVIEW}?days=7")
     stale.now[0] += TTL + 1
     stale.switch.mode = "down"
     await asyncio.sleep(AUTH_TTL + 0.3)  # the memo lives in Redis time
-    answer = await stale.get(f"{OVERVIEW}?days=7")
-    assert answer.status_code == 503 and answer.headers["x-cache"] == "MISS"
+    # The service authorized this caller for workspace 1 before failing: its snapshot bridges.
+    _is_stale(await stale.get(f"{OVERVIEW}?days=7"), first, TTL + 1)
+    # Another workspace's caller, authorized for its own workspace, never gets this one.
+    theirs = await stale.get(f"{OVERVIEW}?days=7", token="lp_c")
+    assert theirs.status_code == 503 and theirs.headers["x-cache"] == "MISS"
+    # A caller the service never authorized (an unknown token) gets the service's 401.
+    unknown = await stale.get(f"{OVERVIEW}?days=7", token="lp_nobody")
+    assert unknown.status_code == 401 and unknown.headers["x-cache"] == "MISS"
+
+
+async def test_no_stale_snapshot_past_the_memo_without_an_authorized_answer(stale: Stale) -> None:
+    await stale.get(f"{OVERVIEW}?days=9")
+    stale.now[0] += TTL + 1
+    stale.switch.mode = "slow"  # a 504: the call never ended, no workspace named
+    await asyncio.sleep(AUTH_TTL + 0.3)
+    answer = await stale.get(f"{OVERVIEW}?days=9")
+    assert answer.status_code == 504 and answer.headers["x-cache"] == "MISS"
