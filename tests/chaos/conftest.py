@@ -28,7 +28,7 @@ from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
 from tests.chaos.report import Recorder
 from tests.chaos.servers import PostgresCluster, RedisServer, postgres_bin
-from tests.conftest import wait_drained
+from tests.conftest import Tenant, wait_drained
 from tests.services.devstack.helpers import isolated_settings, process_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,25 +114,6 @@ def note(request: pytest.FixtureRequest) -> Callable[[str], None]:
 
 
 # -- the stack ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Tenant:
-    """A workspace with an API key and links."""
-
-    workspace_id: int
-    key: str
-    link_ids: list[int]
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """HTTP headers authenticating as this tenant."""
-        return {"Authorization": f"Bearer {self.key}"}
-
-    @property
-    def metadata(self) -> tuple[tuple[str, str], ...]:
-        """gRPC metadata authenticating as this tenant."""
-        return (("authorization", f"Bearer {self.key}"),)
 
 
 @dataclass
