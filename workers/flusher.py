@@ -32,7 +32,7 @@ from tenacity import AsyncRetrying
 from services.config import Settings
 from services.live import rows
 from services.live.lookups import existing_event_ids
-from services.live.stream import REDIS_DOWN
+from services.live.redis_failures import REDIS_DOWN
 from services.live.tables import TABLES
 from services.stores import clickhouse_http
 from services.stores.clickhouse import ClickHouse

@@ -12,7 +12,8 @@ from redis.asyncio import Redis
 
 from services import errors
 from services.live import lookups, rows, scripts
-from services.live.stream import REDIS_DOWN, Keys, cache_days, click_slot
+from services.live.redis_failures import REDIS_DOWN
+from services.live.stream import Keys, cache_days, click_slot
 from services.live.tables import ATTRIBUTED, CLICK_COLUMNS
 from services.stores.clickhouse import ClickHouse
 

@@ -29,7 +29,7 @@ from redis.asyncio.client import Pipeline
 
 from services import protos
 from services.live import scripts
-from services.live.redis_reads import reading_redis
+from services.live.redis_failures import reading_redis
 
 KEY_PREFIX = "lp:live"
 BUCKET_SECONDS = 10

@@ -23,7 +23,6 @@ from functools import partial
 from typing import Any
 
 import orjson
-from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from services import errors
@@ -31,6 +30,7 @@ from services.config import Settings
 from services.ids import NODE_BITS, SEQUENCE_BITS
 from services.live import feed, scripts
 from services.live.accepted import Accepted
+from services.live.redis_failures import REDIS_DOWN
 from services.live.stats import StatEvent
 
 log = logging.getLogger("linkpulse.live.stream")
@@ -99,7 +99,6 @@ return dups
 )
 
 # Redis failures meaning "the event store cannot take this now".
-REDIS_DOWN = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 
 # Click ids per slot of the attribution cache: the ids the service chose in 64 ms (`services.ids`:

@@ -16,7 +16,7 @@ from services.live.feed.reads import (
     start_after,
 )
 from services.live.feed.requests import request_cursor, resolve_filters
-from services.live.redis_reads import reading_redis
+from services.live.redis_failures import reading_redis
 from services.live.stats import KEY_PREFIX, stream_key
 
 

@@ -20,7 +20,7 @@ from services.live.feed.reads import (
     start_after,
 )
 from services.live.feed.requests import request_cursor, resolve_filters
-from services.live.redis_reads import REDIS_DOWN, reading_redis
+from services.live.redis_failures import REDIS_DOWN, reading_redis
 from services.live.stats import KEY_PREFIX, stream_key
 
 # Subscriber inboxes hold at most this many events before the subscriber is made to catch up

@@ -9,7 +9,7 @@ from services import protos
 from services.live.feed.entries import as_text, cursor_text, entries_of, position_of, to_live_event
 from services.live.feed.reads import READ_BATCH
 from services.live.feed.requests import Filters, request_cursor, request_limit, resolve_filters
-from services.live.redis_reads import reading_redis
+from services.live.redis_failures import reading_redis
 from services.live.stats import KEY_PREFIX, stream_key
 
 # Entries per XREVRANGE of a listing: a few at first (an entry may hold a thousand events),

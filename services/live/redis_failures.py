@@ -1,4 +1,4 @@
-"""Redis failures of the live feed's and live stats' reads, translated once into UNAVAILABLE."""
+"""Redis failures meaning "unreachable now", and their one translation into UNAVAILABLE."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from redis import exceptions as redis_errors
 
 from services import errors
 
-# Failures meaning "Redis cannot be reached now" (services.live.stream.REDIS_DOWN for writes).
+# Failures meaning "Redis cannot be reached now", for writes and reads alike.
 REDIS_DOWN = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 
