@@ -128,7 +128,7 @@ class _DocumentBuilder:
         return [
             b
             for b in self.binders[route.key].parameters
-            if route.honoured is None or b.fields[0].name in route.honoured
+            if route.honoured is None or b.leaf.name in route.honoured
         ]
 
     def _query_parameter(self, binding: FieldBinding) -> dict[str, Any]:

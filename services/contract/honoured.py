@@ -9,15 +9,29 @@ from google.protobuf.descriptor import Descriptor, MethodDescriptor
 from google.protobuf.message import Message
 
 from services import errors, protos
+from services.contract.fields import is_flattened, is_message
+
+
+def _parameter_messages(request: Descriptor) -> list[Descriptor]:
+    """request and the messages of its flattened fields, whose fields are parameters too."""
+    return [
+        request,
+        *(
+            f.message_type
+            for f in request.fields
+            if is_message(f) and not f.is_repeated and is_flattened(f)
+        ),
+    ]
 
 
 def param_groups(message: Descriptor) -> dict[str, frozenset[str]]:
-    """Group name -> names of the message's fields marked `(linkpulse.v1.param_group)`."""
+    """Group name -> names of the fields marked `(linkpulse.v1.param_group)`, flattened ones too."""
     groups: dict[str, set[str]] = defaultdict(set)
-    for field in message.fields:
-        group = field.GetOptions().Extensions[protos.options_pb2.param_group]
-        if group:
-            groups[group].add(field.name)
+    for owner in _parameter_messages(message):
+        for field in owner.fields:
+            group = field.GetOptions().Extensions[protos.options_pb2.param_group]
+            if group:
+                groups[group].add(field.name)
     return {name: frozenset(fields) for name, fields in groups.items()}
 
 
@@ -26,16 +40,18 @@ def honoured_fields(
 ) -> frozenset[str] | None:
     """Names of the request fields the RPC honours; None when it does not declare them (all).
 
-    ValueError for a declared name that is neither a field of the request nor a group of them."""
+    The fields of a flattened message field count as the request's own. ValueError for a
+    declared name that is neither such a field nor a group of them."""
     if not options.HasField("params"):
         return None
     request = method.input_type
     groups = param_groups(request)
+    fields = {f.name for owner in _parameter_messages(request) for f in owner.fields}
     names: set[str] = set()
     for name in options.params.honoured:
         if name in groups:
             names |= groups[name]
-        elif name in request.fields_by_name:
+        elif name in fields:
             names.add(name)
         else:
             raise ValueError(
@@ -45,19 +61,18 @@ def honoured_fields(
     return frozenset(names)
 
 
-def parameter_name(field_name: str, request: Descriptor, proto_field_names: bool) -> str:
-    """The name callers give the field: its JSON name, or its proto name on snake_case routes."""
-    return field_name if proto_field_names else request.fields_by_name[field_name].json_name
-
-
 def refuse_unhonoured(
     message: Message, honoured: frozenset[str] | None, proto_field_names: bool = False
 ) -> None:
-    """INVALID_ARGUMENT naming the first field set in message that is not honoured."""
+    """INVALID_ARGUMENT naming the first field set in message (or in a flattened field of it)
+    that is not honoured."""
     if honoured is None:
         return
-    for field, _value in message.ListFields():
-        if field.name not in honoured:
-            name = parameter_name(field.name, message.DESCRIPTOR, proto_field_names)
-            message_text = f"parameter '{name}' is not supported by this route"
-            raise errors.invalid_argument(name, message_text)
+    for field, value in message.ListFields():
+        if field.name in honoured:
+            continue
+        if is_message(field) and not field.is_repeated and is_flattened(field):
+            refuse_unhonoured(value, honoured, proto_field_names)
+            continue
+        name = field.name if proto_field_names else field.json_name
+        raise errors.invalid_argument(name, f"parameter '{name}' is not supported by this route")

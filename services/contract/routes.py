@@ -147,7 +147,7 @@ def build_route(
     options.CopyFrom(method.GetOptions().Extensions[protos.options_pb2.route])
     honoured = honoured_fields(method, options)
     if honoured is not None:
-        unhonoured = {fields[0].name for fields in path_fields.values()} - honoured
+        unhonoured = {fields[-1].name for fields in path_fields.values()} - honoured
         if unhonoured:
             raise ValueError(
                 f"{method.full_name}: path variables {sorted(unhonoured)} are not honoured"

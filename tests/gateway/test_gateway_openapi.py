@@ -103,6 +103,8 @@ def test_only_the_parameters_a_route_honours_are_listed(document) -> None:
     assert not {"currency", "limit", "granularity"} & funnel
     details = _query_names(document, "/api/analytics/conversions/details")
     assert {"cursor", "limit"} <= details and "currency" not in details
+    embed = _query_names(document, "/api/analytics/embed")
+    assert embed == {"token", "days", "timezone", "granularity", "limit"}
 
 
 def test_component_schemas(document) -> None:

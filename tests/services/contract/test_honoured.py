@@ -115,6 +115,18 @@ def test_every_unhonoured_field_is_refused_by_name(rpc: str) -> None:
         assert refused.value.message == want
 
 
+def test_fields_of_a_flattened_message_are_parameters_of_the_route() -> None:
+    embed = contract().by_path[f"/{QUERY}/GetEmbed"]
+    assert embed.honoured == {"token", "days", "timezone", "granularity", "limit"}
+    query = protos.common_pb2.AnalyticsQuery(days=3, timezone="UTC", granularity="day", limit=5)
+    embed.refuse_unhonoured(protos.query_pb2.EmbedRequest(token="t", query=query))
+    for extra in ({"campaign_id": 1}, {"country": "DE"}, {"start": "2026-01-01"}):
+        asked = protos.common_pb2.AnalyticsQuery(days=3, **extra)
+        with pytest.raises(ApiError) as refused:
+            embed.refuse_unhonoured(protos.query_pb2.EmbedRequest(token="t", query=asked))
+        assert refused.value.field == asked.DESCRIPTOR.fields_by_name[next(iter(extra))].json_name
+
+
 def test_snake_case_routes_name_the_proto_field() -> None:
     request = protos.common_pb2.AnalyticsQuery(session_minutes=5)
     with pytest.raises(ApiError) as refused:
