@@ -116,11 +116,12 @@ class Flusher:
         self.http_port = settings.clickhouse_http_port
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.batch_size = max(1, settings.flusher_batch_size)
-        self.inserts = max(1, settings.flusher_inserts)
+        self.pause_after_insert = settings.flusher_pause_after_insert_ms / 1000
+        # The test hook stalls the flusher as a whole: no other batch is written meanwhile.
+        self.inserts = 1 if self.pause_after_insert else max(1, settings.flusher_inserts)
         self.max_wait = max(0, settings.flusher_max_wait_ms) / 1000
         self.claim_idle_ms = max(1, settings.flusher_claim_idle_ms)
         self.backoff_max = max(FIRST_BACKOFF, settings.flusher_backoff_max_ms / 1000)
-        self.pause_after_insert = settings.flusher_pause_after_insert_ms / 1000
         self.stop = asyncio.Event()
         self._own_pending_read = False
         self._next_claim = 0.0
