@@ -122,9 +122,10 @@ def markdown(bench: LiveBench) -> str:
         " workspace per path; the clock runs from the first send until ClickHouse counts every"
         " one of them (accepted → Redis Stream → flusher → ClickHouse). The raw insert is"
         " clickhouse-driver inserting ready-made rows (epoch-second timestamps) into the same"
-        " `clicks` table in blocks of the flusher's batch size, in the same run. Raw and gRPC"
-        " alternate for three rounds, each into a fresh workspace; a row shows the best round"
-        " and lists all of them.",
+        " `clicks` table in blocks of the flusher's batch size, in the same run. Raw, gRPC and"
+        " REST batches (the same 1,000-event batches as JSON) alternate for three rounds, each"
+        " into a fresh workspace; a row shows the best round and lists all of them. REST single"
+        " clicks run once, within a minute of the enterprise plan's rate limit.",
         "",
         "| path | events | seconds | events/s | × raw | × gRPC | how |",
         "|---|--:|--:|--:|--:|--:|---|",
