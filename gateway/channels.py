@@ -84,6 +84,28 @@ class Backends:
         trailing = await call.trailing_metadata()
         return UnaryResult(response, tuple(initial or ()), tuple(trailing or ()))
 
+    async def unary_rpc(
+        self,
+        service: str,
+        grpc_path: str,
+        request: Message,
+        response_class: type[Message],
+        metadata: Metadata,
+    ) -> UnaryResult:
+        """Call an RPC no route maps (e.g. one the gateway gathers requests into) once."""
+        callable_ = self._unary.get(grpc_path)
+        if callable_ is None:
+            callable_ = self._unary[grpc_path] = self._channels[service].unary_unary(
+                grpc_path,
+                request_serializer=type(request).SerializeToString,
+                response_deserializer=response_class.FromString,
+            )
+        call = callable_(request, metadata=tuple(metadata), timeout=self._deadline)
+        response = await call
+        initial = await call.initial_metadata()
+        trailing = await call.trailing_metadata()
+        return UnaryResult(response, tuple(initial or ()), tuple(trailing or ()))
+
     def server_stream(
         self, route: Route, request: Message, metadata: Metadata
     ) -> grpc.aio.UnaryStreamCall:

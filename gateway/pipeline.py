@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from gateway.binding import read_body
 from gateway.channels import Backends, UnaryResult
+from gateway.click_coalescing import ClickCoalescer
 from gateway.http_errors import client_error
 from gateway.metadata import outgoing_metadata, request_id
 from gateway.responses import error_response, success_response
@@ -105,6 +106,8 @@ class UnaryPipeline:
         self._binders = binders
         self._max_body_bytes = max_body_bytes
         self._call: Pipeline = self.call if wrap is None else wrap(self.call)
+        # Concurrent single clicks of one credential go to the live service in one call.
+        self._clicks = ClickCoalescer(backends.get)
 
     async def __call__(self, route: Route, request: Request) -> Response:
         """The response to one HTTP request on route."""
@@ -126,7 +129,10 @@ class UnaryPipeline:
         envelope = route.options.envelope
         try:
             metadata = outgoing_metadata(request)
-            result = await self._backends.get().unary(route, message, metadata)
+            if self._clicks.handles(route):
+                result = await self._clicks.unary(route, message, metadata)
+            else:
+                result = await self._backends.get().unary(route, message, metadata)
             setattr(request.state, _RESULT_STATE, result)  # for wrapping layers (the cache)
         except Exception as exc:
             if isinstance(exc, grpc.aio.AioRpcError):

@@ -108,6 +108,8 @@ class Settings:
     flusher_group: str = field(default_factory=lambda: env_str("FLUSHER_GROUP", "flusher"))
     flusher_batch_size: int = field(default_factory=lambda: env_int("FLUSHER_BATCH_SIZE", 5000))
     flusher_max_wait_ms: int = field(default_factory=lambda: env_int("FLUSHER_MAX_WAIT_MS", 500))
+    # Batches of new entries the flusher writes to ClickHouse at once (reading the next meanwhile).
+    flusher_inserts: int = field(default_factory=lambda: env_int("FLUSHER_INSERTS", 3))
     # Entries pending this long on another consumer are taken over (that consumer crashed).
     flusher_claim_idle_ms: int = field(
         default_factory=lambda: env_int("FLUSHER_CLAIM_IDLE_MS", 60000)

@@ -4,7 +4,8 @@ A member of the consumer group FLUSHER_GROUP on INGEST_STREAM reads batches (who
 each one accepted request, until FLUSHER_BATCH_SIZE events or FLUSHER_MAX_WAIT_MS; one read of
 READ_ENTRIES entries may overshoot the size; a batch of at least a LINGER_SHARE-th of the size
 is written as soon as nothing new comes for LINGER_MS), inserts them per table and
-acknowledges them only after every insert succeeded. Entries another consumer
+acknowledges them only after every insert succeeded; up to FLUSHER_INSERTS batches of new
+entries are written at once while the next is read. Entries another consumer
 left pending for FLUSHER_CLAIM_IDLE_MS (it crashed) are claimed with XAUTOCLAIM. A batch that
 may already be partly stored (claimed, read back from pending, or retried after a failed
 insert) is first checked against ClickHouse and only its missing events are inserted.
@@ -115,10 +116,12 @@ class Flusher:
         self.http_port = settings.clickhouse_http_port
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.batch_size = max(1, settings.flusher_batch_size)
+        self.pause_after_insert = settings.flusher_pause_after_insert_ms / 1000
+        # The test hook stalls the flusher as a whole: no other batch is written meanwhile.
+        self.inserts = 1 if self.pause_after_insert else max(1, settings.flusher_inserts)
         self.max_wait = max(0, settings.flusher_max_wait_ms) / 1000
         self.claim_idle_ms = max(1, settings.flusher_claim_idle_ms)
         self.backoff_max = max(FIRST_BACKOFF, settings.flusher_backoff_max_ms / 1000)
-        self.pause_after_insert = settings.flusher_pause_after_insert_ms / 1000
         self.stop = asyncio.Event()
         self._own_pending_read = False
         self._next_claim = 0.0
@@ -294,14 +297,44 @@ class Flusher:
         return len(batch.entries)
 
     async def run(self) -> None:
-        """Flush until stop is set (the current batch is finished first)."""
+        """Flush until stop is set (the batches being written are finished first)."""
         await self._retry("creating the consumer group", self.ensure_group)
         log.info("flusher %s on %s (group %s)", self.consumer, self.stream, self.group)
-        while not self.stop.is_set():
-            try:
-                await self._retry("flusher step", self.step)
-            except Exception:  # noqa: BLE001 - raised only once stop is set
-                break
+        writing: set[asyncio.Task[int]] = set()
+        slots = asyncio.Semaphore(self.inserts)
+        try:
+            while not self.stop.is_set():
+                try:
+                    await self._retry("flusher step", lambda: self._overlapped(writing, slots))
+                except Exception:  # noqa: BLE001 - raised only once stop is set
+                    break
+        finally:
+            await asyncio.gather(*writing, return_exceptions=True)
+
+    async def _overlapped(self, writing: set[asyncio.Task[int]], slots: asyncio.Semaphore) -> None:
+        """step(), but a batch of new entries is written while the next is read (at most
+        `inserts` batches read and not yet written, each acknowledged after its own insert).
+        A batch that may be partly stored (own pending, claimed) is written alone, after the
+        others, as in step()."""
+        await slots.acquire()
+        handed_on = False
+        try:
+            batch = await self.next_batch()
+            if batch.entries and not batch.recheck:
+                task = asyncio.create_task(self.write(batch))
+                writing.add(task)
+                task.add_done_callback(writing.discard)
+                task.add_done_callback(lambda _: slots.release())
+                handed_on = True
+            elif batch.entries:
+                await asyncio.gather(*writing)
+                await self.write(batch)
+        finally:
+            if not handed_on:
+                slots.release()
+        if time.monotonic() >= self._next_trim:
+            await self.trim()
+            self._next_trim = time.monotonic() + TRIM_EVERY_SECONDS
 
 
 async def run(settings: Settings) -> None:

@@ -29,10 +29,11 @@ HEADERS = (LIMIT, REMAINING, RESET, RETRY_AFTER)
 
 # The bucket as a Lua function, for this module's script and the snapshot cache's (which
 # spends in the same round trip as it reads a snapshot). spend(bucket key, requests per
-# minute = capacity) returns allowed (0/1), whole tokens left, ms until the next token, ms
-# until full.
+# minute = capacity, requests to spend (default 1)) returns allowed (0/1), whole tokens left,
+# ms until the next token, ms until full; a refusal spends nothing.
 SPEND_FUNCTION = """
-local function spend(key, capacity)
+local function spend(key, capacity, cost)
+  cost = cost or 1
   local per_ms = capacity / 60000
   local clock = redis.call('TIME')
   local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -41,8 +42,8 @@ local function spend(key, capacity)
   local tokens = tonumber(state[2]) or capacity
   tokens = math.min(capacity, tokens + math.max(0, now - last) * per_ms)
   local allowed = 0
-  if tokens >= 1 then
-    tokens = tokens - 1
+  if tokens >= cost then
+    tokens = tokens - cost
     allowed = 1
   end
   redis.call('HSET', key, 't', now, 'n', tostring(tokens))
@@ -52,8 +53,8 @@ local function spend(key, capacity)
   return {allowed, math.floor(tokens), next_token, math.ceil((capacity - tokens) / per_ms)}
 end
 """
-# KEYS[1]: the bucket; ARGV[1]: requests per minute.
-_SPEND = SPEND_FUNCTION + "return spend(KEYS[1], tonumber(ARGV[1]))\n"
+# KEYS[1]: the bucket; ARGV[1]: requests per minute; ARGV[2]: requests to spend.
+_SPEND = SPEND_FUNCTION + "return spend(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))\n"
 
 
 def credential_digest(authorization: str, workspace: str = "") -> str:
@@ -117,14 +118,15 @@ class RateLimiter:
         self._outage = Outage(log, "rate limiter unavailable, serving unlimited", pause_seconds)
         self._script = redis.register_script(_SPEND)
 
-    async def spend(self, credential: str, per_minute: int) -> Decision | None:
-        """Take one request from the credential's bucket; None when unlimited or Redis fails."""
+    async def spend(self, credential: str, per_minute: int, cost: int = 1) -> Decision | None:
+        """Take cost requests (all or none) from the credential's bucket; None when unlimited
+        or Redis fails."""
         if per_minute <= 0 or self._outage.paused():
             return None
         try:
             async with asyncio.timeout(self._timeout):
                 reply = await self._script(
-                    keys=[bucket_key(self._prefix, credential)], args=[per_minute]
+                    keys=[bucket_key(self._prefix, credential)], args=[per_minute, cost]
                 )
         except Exception as exc:  # noqa: BLE001 - a limiter failure never refuses a request
             self._outage.failed(exc)

@@ -23,6 +23,7 @@ from services.contract.fields import (
     query_fields,
     resolve_field_path,
 )
+from services.contract.plain_bodies import bind_plain
 from services.contract.routes import Route
 from services.contract.scalars import expectation
 from services.errors import ApiError, invalid_argument
@@ -157,7 +158,8 @@ class RequestBinder:
         elif not isinstance(data, dict):
             raise _body_invalid("request body must be a JSON object")
         try:
-            json_format.ParseDict(data, target)
+            if not bind_plain(data, target):
+                json_format.ParseDict(data, target)
         except json_format.ParseError as exc:
             raise _body_error(target.DESCRIPTOR, str(exc)) from None
         except (TypeError, ValueError, RecursionError):

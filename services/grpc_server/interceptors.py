@@ -110,8 +110,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 principals.unbind(token)
                 if unary:
                     _add_trailer(context, WORKSPACE_TRAILER, str(principal.workspace_id))
+                    # A handler that spent more of the limit (a call of many requests) has set
+                    # these trailers itself.
+                    spent_more = {k for k, _ in context.trailing_metadata() or ()}
                     for name, value in limits:
-                        _add_trailer(context, name, value)
+                        if name not in spent_more:
+                            _add_trailer(context, name, value)
 
             return cleanup
 

@@ -31,6 +31,15 @@ class Accepted:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def extend(self, other: Accepted) -> None:
+        """Append other's events (of the same kind) after these."""
+        self.rows += other.rows
+        self.event_ids += other.event_ids
+        self.claimed += other.claimed
+        self.stats += other.stats
+        self.cache_fields += other.cache_fields
+        self.cache_values += other.cache_values
+
     def subset(self, positions: Sequence[int]) -> Accepted:
         """The events at positions (0-based), in that order."""
 

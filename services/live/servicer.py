@@ -15,7 +15,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from services import errors, protos
-from services.auth import live_tokens, principal, signing
+from services.auth import live_tokens, principal, ratelimit, signing
 from services.ids import EventIds
 from services.live import durability, feed, leads_and_sales, stats
 from services.live.accepted import Accepted, accepted_one
@@ -46,6 +46,8 @@ class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
         self.attribution = Attribution(
             deps.redis, deps.ch, self.stream.keys, deps.settings.click_cache_seconds
         )
+        # TrackClicks spends one request per click: the interceptor the first, this the rest.
+        self.limiter = ratelimit.RateLimiter(deps.redis, prefix=deps.settings.ingest_key_prefix)
 
     async def _clicks(
         self, workspace_id: int, events: list[protos.live_pb2.ClickEvent], offset: int | None = 0
@@ -157,6 +159,78 @@ class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
     async def TrackClick(self, request, context):  # noqa: N802, ANN001
         return await self.accept([request], batch=False)
 
+    async def TrackClicks(self, request, context):  # noqa: N802, ANN001
+        # bytes (see register()): the compiled path takes the whole call when every click is
+        # plain; otherwise each click is judged alone and those refused are reported not taken.
+        data: bytes = request
+        try:
+            events = list(protos.live_pb2.TrackClicksRequest.FromString(data).events)
+        except DecodeError as exc:
+            raise errors.invalid_argument("events", f"not a TrackClicksRequest: {exc}") from exc
+        self._check_size(len(events))
+        await self._spend_rest(context, len(events) - 1)
+        workspace_id = principal.current().workspace_id
+        link_ids = {e.link_id for e in events}
+        destinations = await self.links.destinations(workspace_id, link_ids)
+        new_ids = self.ids.take(sum(1 for e in events if not e.event_id))
+        now = datetime.now(UTC)
+        accepted = None
+        if len(destinations) == len(link_ids):
+            accepted = accept_click_wire(
+                data, workspace_id=workspace_id, destinations=destinations, new_ids=new_ids,
+                now=now, visitors=self.visitors,
+            )  # fmt: skip
+        taken = [True] * len(events)
+        if accepted is None:
+            accepted = Accepted("click")
+            fresh = iter(new_ids)
+            for at, event in enumerate(events):
+                try:
+                    accepted.extend(
+                        accept_clicks(
+                            [event], workspace_id=workspace_id, destinations=destinations,
+                            new_ids=fresh, now=now, visitors=self.visitors, offset=None,
+                        )
+                    )  # fmt: skip
+                except errors.ApiError:
+                    taken[at] = False
+        appended = await self.stream.enqueue(workspace_id, accepted) if len(accepted) else []
+        outcomes = iter(zip(accepted.event_ids, appended, strict=True))
+        clicks = []
+        for was_taken in taken:
+            if not was_taken:
+                clicks.append(protos.live_pb2.TrackedClick(taken=False))
+                continue
+            event_id, fresh_one = next(outcomes)
+            clicks.append(
+                protos.live_pb2.TrackedClick(taken=True, event_id=event_id, duplicate=not fresh_one)
+            )
+        return protos.live_pb2.TrackClicksResponse(clicks=clicks)
+
+    async def _spend_rest(self, context: grpc.aio.ServicerContext, count: int) -> None:
+        """Spend count more requests of the caller's rate limit (all or none), its headers as
+        trailers; RESOURCE_EXHAUSTED when the bucket cannot give them all."""
+        caller = principal.current()
+        if count <= 0 or caller.requests_per_minute <= 0:
+            return
+        metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        credential = ratelimit.credential_digest(
+            metadata.get("authorization", ""), metadata.get("x-workspace-id", "")
+        )
+        decision = await self.limiter.spend(credential, caller.requests_per_minute, count)
+        if decision is None:
+            return
+        trailers = tuple(decision.headers().items())
+        if not decision.allowed:
+            raise errors.ApiError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "rate_limited",
+                f"rate limit of {decision.limit} requests per minute ({caller.plan} plan)"
+                f" cannot take {count + 1} clicks at once",
+                trailers=trailers,
+            )
+        context.set_trailing_metadata(trailers)
+
     async def TrackLead(self, request, context):  # noqa: N802, ANN001
         leads_and_sales.check_lead(request)
         workspace_id = principal.current().workspace_id
@@ -241,10 +315,13 @@ class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
         )
 
 
+# RPCs handed their request's bytes (read by the compiled click path), not a parsed message.
+_BYTES_REQUESTS = ("Ingest", "TrackClicks")
+
+
 class _WireIngest:
     """Stands in for the server while the generated code adds the service's handlers, so that
-    `Ingest` is handed its request's bytes (read by the compiled click path) instead of a
-    parsed IngestRequest."""
+    the RPCs of _BYTES_REQUESTS are handed their request's bytes."""
 
     def __init__(self, server: grpc.aio.Server) -> None:
         self.server = server
@@ -255,13 +332,16 @@ class _WireIngest:
     def add_registered_method_handlers(
         self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
     ) -> None:
-        """Add the handlers to the server, Ingest's without a request deserializer."""
-        ingest = handlers["Ingest"]
+        """Add the handlers to the server, those of _BYTES_REQUESTS without a deserializer."""
         handlers = {
             **handlers,
-            "Ingest": grpc.unary_unary_rpc_method_handler(
-                ingest.unary_unary, response_serializer=ingest.response_serializer
-            ),
+            **{
+                name: grpc.unary_unary_rpc_method_handler(
+                    handlers[name].unary_unary,
+                    response_serializer=handlers[name].response_serializer,
+                )
+                for name in _BYTES_REQUESTS
+            },
         }
         self.server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(service, handlers),)

@@ -2,8 +2,9 @@
 
 Each measurement writes the same generated clicks into a workspace of its own, so the count it
 waits for is exact: the raw insert (clickhouse-driver, ready-made rows, blocks of the flusher's
-batch size), gRPC `Ingest` (batches, several concurrent callers) and REST `POST /api/track/click`
-(one event a request, many concurrent callers). The clock stops when ClickHouse counts them all.
+batch size), gRPC `Ingest` (batches, several concurrent callers), REST `POST /api/track/batch`
+(the same batches as JSON) and REST `POST /api/track/click` (one event a request, many concurrent
+callers). The clock stops when ClickHouse counts them all.
 """
 
 from __future__ import annotations
@@ -208,6 +209,27 @@ async def grpc_ingest(
     )
 
 
+async def rest_batch_ingest(
+    gateway_url: str, ch: ClickHouse, who: Tenant, events: list, batch: int, callers: int
+) -> IngestResult:
+    """The events through `POST /api/track/batch` in batches, `callers` connections at a time."""
+    mine = [MessageToDict(e) for e in rebased(events, who.link_ids)]
+    # Bodies ready-made, like gRPC's requests: the clock times sending them.
+    bodies = [orjson.dumps({"events": mine[at : at + batch]}) for at in range(0, len(mine), batch)]
+    headers = {"Authorization": f"Bearer {who.key}"}
+
+    async def send() -> None:
+        await http_load.post_all(gateway_url, "/api/track/batch", headers, bodies, callers)
+
+    seconds = await _timed(ch, who.workspace_id, len(mine), send)
+    return IngestResult(
+        "REST POST /api/track/batch",
+        len(mine),
+        seconds,
+        f"batches of {batch}, {callers} keep-alive connections",
+    )
+
+
 async def rest_ingest(
     gateway_url: str, ch: ClickHouse, who: Tenant, events: list, callers: int
 ) -> IngestResult:
@@ -246,11 +268,12 @@ async def measure(
     rest_events: int,
     rounds: int = 3,
 ) -> list[IngestResult]:
-    """Raw insert, gRPC and REST over the same generated clicks, each into its own workspace.
-    Raw and gRPC alternate for `rounds` rounds (ClickHouse's background merges of one round
-    weigh on the next whichever it is); each reports its best."""
+    """Raw insert, gRPC, REST batches and REST single clicks over the same generated clicks, each
+    into its own workspace. Raw, gRPC and REST batches alternate for `rounds` rounds
+    (ClickHouse's background merges of one round weigh on the next whichever it is); each
+    reports its best."""
     generated = clicks(events, range(1, LINKS + 1))
-    raws, grpcs = [], []
+    raws, grpcs, batches = [], [], []
     for _ in range(rounds):
         raws.append(await raw_insert(settings, ch, await tenant(pool, "raw"), generated))
         say(f"ingest: raw insert {raws[-1].rate:,.0f} events/s")
@@ -260,10 +283,17 @@ async def measure(
             )
         )
         say(f"ingest: gRPC {grpcs[-1].rate:,.0f} events/s")
-    raw, via_grpc = _best(raws), _best(grpcs)
+        batches.append(
+            await rest_batch_ingest(
+                gateway_url, ch, await tenant(pool, "batch"), generated, batch=1000, callers=4
+            )
+        )
+        say(f"ingest: REST batch {batches[-1].rate:,.0f} events/s")
+    raw, via_grpc, via_batch = _best(raws), _best(grpcs), _best(batches)
     say(f"ingest: best gRPC {via_grpc.rate / raw.rate:.2f}× best raw")
+    say(f"ingest: best REST batch {via_batch.rate / via_grpc.rate:.2f}× best gRPC")
     via_rest = await rest_ingest(
-        gateway_url, ch, await tenant(pool, "rest"), generated[:rest_events], callers=32
+        gateway_url, ch, await tenant(pool, "rest"), generated[:rest_events], callers=64
     )
     say(f"ingest: REST {via_rest.rate:,.0f} events/s")
-    return [raw, via_grpc, via_rest]
+    return [raw, via_grpc, via_batch, via_rest]

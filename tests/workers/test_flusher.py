@@ -147,3 +147,31 @@ async def test_a_batch_of_a_tenth_of_the_size_does_not_wait_for_more(
     async with asyncio.timeout(10):  # not the minute of max_wait: nothing more is coming
         batch = await flusher.next_batch()
     assert batch.events == 20
+
+
+async def test_overlapped_writes_store_everything_once(redis: Redis, ch: ClickHouse) -> None:
+    s = settings("overlap", flusher_batch_size=20, flusher_inserts=3)
+    workspace = WORKSPACE + 3
+    stream = EventStream(redis, s, lambda *_: None)
+    for first in range(1, 400, 10):
+        await stream.enqueue(workspace, _clicks(workspace, first, 10))
+    flusher = Flusher(redis, ch, s, consumer="o")
+    running = asyncio.create_task(flusher.run())
+
+    async def stored(count: int) -> None:
+        for _ in range(1200):
+            if flusher.flushed >= count:
+                return
+            await asyncio.sleep(0.05)
+
+    try:
+        await stored(400)
+        for first in range(401, 600, 10):  # more while it runs
+            await stream.enqueue(workspace, _clicks(workspace, first, 10))
+        await stored(600)
+    finally:
+        flusher.stop.set()
+        await running
+    assert await _stored(ch, workspace) == 600
+    pending = await redis.xpending(s.ingest_stream, s.flusher_group)
+    assert pending["pending"] == 0
