@@ -196,11 +196,14 @@ def _requests(ds: d.Dataset) -> Iterator[tuple[str, Message]]:
             yield method.name, protos.common_pb2.AnalyticsQuery(**fields)
     today = datetime.now(UTC).date()
     for include_bots in (False, True):
-        yield "GetRawEvents", protos.query_pb2.RawEventsRequest(
-            start=(today - timedelta(days=60)).isoformat(),
-            end=today.isoformat(),
-            include_bots=include_bots,
-            limit=50,
+        yield (
+            "GetRawEvents",
+            protos.query_pb2.RawEventsRequest(
+                start=(today - timedelta(days=60)).isoformat(),
+                end=today.isoformat(),
+                include_bots=include_bots,
+                limit=50,
+            ),
         )
 
 
@@ -213,9 +216,7 @@ async def _compare(
         got = await current.fetch(sql, params)
         ordered = " ORDER BY " in sql
         want, have = _rows(expected, ordered), _rows(got, ordered)
-        if len(want) != len(have) or not all(
-            _same(a, b) for a, b in zip(want, have, strict=True)
-        ):
+        if len(want) != len(have) or not all(_same(a, b) for a, b in zip(want, have, strict=True)):
             differences.append(f"{sql} {params}\n  18.16: {want[:5]}\n  chdb: {have[:5]}")
     return differences
 
