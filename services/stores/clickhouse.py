@@ -14,6 +14,27 @@ from clickhouse_driver import errors as ch_errors
 
 from services.errors import StoreUnavailable
 
+# Settings that only servers older than a version know; a current server rejects them as
+# unknown (error 115), so they go only to the servers that need them.
+LEGACY_SETTINGS: tuple[tuple[tuple[int, ...], dict[str, Any]], ...] = (
+    # LowCardinality columns are experimental before 19.1 and need this to be created.
+    ((19, 1), {"allow_experimental_low_cardinality_type": 1}),
+)
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """(major, minor, …) of a server's version() string."""
+    return tuple(int(part) for part in text.split(".") if part.isdigit())
+
+
+def settings_for(version: tuple[int, ...]) -> dict[str, Any]:
+    """The version-specific settings a server of that version needs for DDL."""
+    found: dict[str, Any] = {}
+    for below, settings in LEGACY_SETTINGS:
+        if version < below:
+            found.update(settings)
+    return found
+
 
 @dataclass(frozen=True)
 class ClickHouseTarget:
@@ -109,9 +130,14 @@ class ClickHouse:
         await self._call(lambda c: c.execute(sql, data))
         return len(data)
 
-    async def command(self, sql: str) -> None:
-        """Run a statement without a result (DDL)."""
-        await self._call(lambda c: c.execute(sql))
+    async def command(self, sql: str, settings: dict[str, Any] | None = None) -> None:
+        """Run a statement without a result (DDL), with per-query settings if given."""
+        await self._call(lambda c: c.execute(sql, settings=settings))
+
+    async def server_version(self) -> tuple[int, ...]:
+        """The server's version as (major, minor, …)."""
+        rows = await self.fetch("SELECT version()")
+        return parse_version(str(rows[0][0]))
 
     async def ping(self) -> bool:
         """True when the server answers."""

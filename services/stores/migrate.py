@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -16,13 +18,19 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 LOCK_KEY = 0x6C696E6B70756C
 
 
+# A ClickHouse migration written in Python (a `.py` file's `apply`), for what SQL alone cannot
+# say idempotently on every server version, such as converting tables that hold data.
+Script = Callable[[ClickHouse], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class Migration:
-    """One SQL file: version (its numeric prefix), name, statements."""
+    """One SQL file (or Python script): version (its numeric prefix), name, statements."""
 
     version: int
     name: str
     sql: str
+    script: Script | None = None
 
     def statements(self) -> list[str]:
         """Statements split on `;` at line ends (ClickHouse runs one statement per call)."""
@@ -35,10 +43,26 @@ class Migration:
 def load(store: str) -> list[Migration]:
     """Migrations of one store ('postgres' or 'clickhouse'), in version order."""
     found = []
-    for path in sorted((MIGRATIONS / store).glob("*.sql")):
+    for path in sorted((MIGRATIONS / store).iterdir()):
+        if path.suffix not in (".sql", ".py") or not path.name[:1].isdigit():
+            continue
         version = int(path.name.split("_", 1)[0])
-        found.append(Migration(version, path.stem, path.read_text()))
-    return found
+        if path.suffix == ".sql":
+            found.append(Migration(version, path.stem, path.read_text()))
+        else:
+            found.append(Migration(version, path.stem, "", _script(path)))
+    return sorted(found, key=lambda m: m.version)
+
+
+def _script(path: Path) -> Script:
+    """The `apply` coroutine function of a Python migration file."""
+    spec = importlib.util.spec_from_file_location(f"linkpulse_migration_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load migration {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    apply: Script = module.apply
+    return apply
 
 
 async def ensure_postgres_database(url: str) -> None:
@@ -87,25 +111,32 @@ async def _migrate_clickhouse(target: ClickHouseTarget) -> list[str]:
     server.close()
     ch = ClickHouse(target, pool_size=1)
     try:
-        await ch.command(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String,"
-            " applied_at DateTime DEFAULT now()) ENGINE = MergeTree() ORDER BY version"
-        )
-        applied = {row[0] for row in await ch.fetch("SELECT version FROM schema_migrations")}
-        done = []
-        for migration in load("clickhouse"):
-            if migration.version in applied:
-                continue
-            # Statements are idempotent (IF NOT EXISTS), so a crash between them is safe to rerun.
-            for statement in migration.statements():
-                await ch.command(statement)
-            await ch.insert(
-                "schema_migrations", ("version", "name"), [(migration.version, migration.name)]
-            )
-            done.append(f"clickhouse/{migration.name}")
-        return done
+        return await apply_clickhouse(ch)
     finally:
         ch.close()
+
+
+async def apply_clickhouse(ch: ClickHouse) -> list[str]:
+    """Apply the pending ClickHouse migrations to ch's database; returns the names applied."""
+    await ch.command(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String,"
+        " applied_at DateTime DEFAULT now()) ENGINE = MergeTree() ORDER BY version"
+    )
+    applied = {row[0] for row in await ch.fetch("SELECT version FROM schema_migrations")}
+    done = []
+    for migration in load("clickhouse"):
+        if migration.version in applied:
+            continue
+        # Statements and scripts are idempotent, so a crash midway is safe to rerun.
+        if migration.script is not None:
+            await migration.script(ch)
+        for statement in migration.statements():
+            await ch.command(statement)
+        await ch.insert(
+            "schema_migrations", ("version", "name"), [(migration.version, migration.name)]
+        )
+        done.append(f"clickhouse/{migration.name}")
+    return done
 
 
 async def migrate(database_url: str, clickhouse_url: str) -> list[str]:

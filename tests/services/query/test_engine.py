@@ -21,20 +21,37 @@ def _where(sql: str) -> str:
     return sql.split(" WHERE ", 1)[1]
 
 
-def test_totals_read_the_hourly_rollup_scoped_by_workspace_first():
+def test_totals_read_the_workspace_rollup_scoped_by_workspace_first():
     sql, params = compile_query(_query())
     assert sql == (
-        "SELECT 0 AS k0, countMerge(events) AS m0, uniqMerge(visitors) AS m1,"
-        " toFloat64(0) AS m2 FROM clicks_hourly WHERE workspace_id = %(ws)s"
+        "SELECT 0 AS k0, countMerge(events) AS m0, uniqCombinedMerge(12)(visitors) AS m1,"
+        " toFloat64(0) AS m2 FROM clicks_hourly_workspace WHERE workspace_id = %(ws)s"
         " AND hour >= toDateTime(%(start)s) AND hour < toDateTime(%(end)s) AND is_bot = 0"
     )
     assert params["ws"] == 7
 
 
-def test_time_and_link_keys_stay_on_the_rollup():
+def test_time_and_link_keys_stay_on_the_link_rollup():
     sql, _ = compile_query(_query(group_by=("time", "link")))
-    assert " FROM clicks_hourly " in sql
+    assert " FROM clicks_hourly_link " in sql
     assert sql.endswith(" GROUP BY k0, k1 ORDER BY k0, k1")
+
+
+def test_links_and_groups_of_links_read_the_link_rollup():
+    for q in (
+        _query(link_ids=(3,)),
+        _query(group_by=("time",), link_ids=(3, 4)),
+        _query(group_by=("group",), link_groups=((3, 5),)),
+    ):
+        sql, _ = compile_query(q)
+        assert " FROM clicks_hourly_link " in sql, q
+
+
+def test_leads_and_sales_read_their_link_rollups_with_or_without_links():
+    for kind in ("leads", "sales"):
+        for q in (_query(kind=kind), _query(kind=kind, link_ids=(3,))):
+            sql, _ = compile_query(q)
+            assert f" FROM {kind}_hourly " in sql, q
 
 
 def test_other_dimensions_filters_and_odd_instants_read_the_raw_table():
@@ -58,7 +75,9 @@ def test_every_statement_starts_its_predicates_with_the_workspace():
 
 def test_dimension_groups_are_ordered_by_the_metric_and_limited():
     sql, params = compile_query(_query(group_by=("country",), order_by="visitors", limit=10))
-    assert sql.startswith("SELECT country AS k0, count() AS m0, uniq(visitor_id) AS m1,")
+    assert sql.startswith(
+        "SELECT country AS k0, count() AS m0, uniqCombined(12)(visitor_hash) AS m1,"
+    )
     assert sql.endswith(" GROUP BY k0 ORDER BY m1 DESC, k0 LIMIT %(limit)s")
     assert params["limit"] == 10
 
@@ -74,9 +93,10 @@ def test_a_compare_period_adds_previous_metrics_over_the_wider_range():
     sql, params = compile_query(_query(compare_start=before))
     assert (
         "countMergeIf(events, hour >= toDateTime(%(start)s)) AS m0,"
-        " uniqMergeIf(visitors, hour >= toDateTime(%(start)s)) AS m1, toFloat64(0) AS m2,"
-        " countMergeIf(events, hour < toDateTime(%(start)s)) AS m3,"
-        " uniqMergeIf(visitors, hour < toDateTime(%(start)s)) AS m4, toFloat64(0) AS m5"
+        " uniqCombinedMergeIf(12)(visitors, hour >= toDateTime(%(start)s)) AS m1,"
+        " toFloat64(0) AS m2, countMergeIf(events, hour < toDateTime(%(start)s)) AS m3,"
+        " uniqCombinedMergeIf(12)(visitors, hour < toDateTime(%(start)s)) AS m4,"
+        " toFloat64(0) AS m5"
     ) in sql
     assert "hour >= toDateTime(%(compare_start)s)" in sql
     assert params["compare_start"] == int(before.timestamp())
