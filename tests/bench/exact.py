@@ -192,7 +192,9 @@ class ExactAnswers:
 
         ranked, total = await asyncio.gather(per_key(lead, None), whole())
         keys = [r[0] for r in ranked]
-        rest = tuple(k for k in ("clicks", "leads", "sales") if k in shape.kinds and k != lead)
+        rest: tuple[str, ...] = tuple(
+            k for k in ("clicks", "leads", "sales") if k in shape.kinds and k != lead
+        )
         found = await asyncio.gather(*(per_key(kind, keys) for kind in rest)) if keys else []
         by_kind = {
             kind: {r[0]: r[1:] for r in rows} for kind, rows in zip(rest, found, strict=True)
