@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
@@ -22,12 +22,11 @@ from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
 from tests import databases
 from tests.bench import tenant_sql
+from tests.bench.options import RESERVED
 from tests.bench.progress import say
 from tests.bench.tenant_sizes import Tenant, chunks, tenants
 
-TENANTS_DATABASE = "linkpulse_bench_tenants"
-ALONE_DATABASE = "linkpulse_bench_alone"
-OWN_DATABASES = (TENANTS_DATABASE, ALONE_DATABASE)
+TENANTS_DATABASE, ALONE_DATABASE = OWN_DATABASES = RESERVED
 # Bump when the generated rows change, so an old build is not reused.
 GENERATOR = 1
 TIMEZONES = ("UTC", "America/New_York", "Europe/Berlin", "Asia/Tokyo")
