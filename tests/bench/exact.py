@@ -63,7 +63,7 @@ class ExactAnswers:
         if not ctx.include_bots:
             where.append("is_bot = 0")
         if ctx.link_ids is not None:
-            args["links"] = list(ctx.link_ids) or [0]
+            args["links"] = tuple(ctx.link_ids) or (0,)
             where.append("link_id IN %(links)s")
         return " AND ".join(where)
 
@@ -115,7 +115,7 @@ class ExactAnswers:
         if isinstance(bucket, datetime):  # an hour, in UTC
             return bucket.replace(tzinfo=UTC).astimezone(tz).isoformat()
         assert isinstance(bucket, date)
-        return local_midnight(bucket, tz).isoformat()
+        return local_midnight(bucket, tz).astimezone(tz).isoformat()
 
     async def timeseries(self, kinds: tuple[str, ...], ctx: QueryContext) -> Answer:
         """Metrics per bucket of the window's granularity (empty buckets left out)."""
@@ -172,7 +172,7 @@ class ExactAnswers:
             args = dict(base)
             where = self._where(ctx, ctx.window.start, args) + keep
             if only is not None:
-                args["only"] = only
+                args["only"] = tuple(only)
                 where += f" AND {key} IN %(only)s"
             order = f" ORDER BY m{index} DESC, k LIMIT {int(ctx.limit)}" if only is None else ""
             metrics = ", ".join(
@@ -184,8 +184,9 @@ class ExactAnswers:
             )
 
         async def whole() -> float:
-            args = dict(base)
-            where = self._where(ctx, ctx.window.start, args) + keep
+            # A share is of every event of the window, those of links in no campaign included.
+            args: dict[str, Any] = {}
+            where = self._where(ctx, ctx.window.start, args)
             rows = await self._one(f"SELECT {', '.join(self._metrics(lead, ctx, args))} FROM {lead}"
                                    f" WHERE {where}", args)  # fmt: skip
             return float(rows[0][index] or 0)

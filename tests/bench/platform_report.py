@@ -61,7 +61,7 @@ def tenants_verdict(bench: TenantsBench) -> str:
                 over(bench.routes, "small", tenants.SMALL_MS),
             ),
             line(f"small workspace p50 ≤ {tenants.SMALL_OVER_ALONE}× the same alone", ratios),
-            f"- every answer exact (visitors within {VISITOR_TOLERANCE:.0%}):"
+            f"- every answer exact (visitors within {VISITOR_TOLERANCE:.0%}), no error:"
             + (f" {_met(True)}." if not mismatches else f" {_met(False)}: {'; '.join(mismatches)}"),
         ]
     )
@@ -111,6 +111,8 @@ def tenants_markdown(bench: TenantsBench, options: BenchOptions) -> str:
         s = r.by_target
         worst = max(m.visitor_error for m in s.values())
         answer = "MISMATCH" if any(m.mismatches for m in s.values()) else f"ok (±{worst:.2%})"
+        if any(m.errors for m in s.values()):
+            answer = "ERROR: " + "; ".join(f"{t} {m.errors[0]}" for t, m in s.items() if m.errors)
         missed = r.missed()
         ratio = r.p50("small") / r.p50("alone") if r.p50("alone") else math.nan
         lines.append(

@@ -61,6 +61,8 @@ class Measured:
     mismatches: list[str] = field(default_factory=list)
     visitor_error: float = 0.0
     cache_problems: list[str] = field(default_factory=list)
+    # Answers other than 200 (a workspace whose first answer failed is not timed further).
+    errors: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -76,7 +78,7 @@ class TenantRoute:
 
     def missed(self) -> list[str]:
         """Which of the section's targets this route misses (empty: all met)."""
-        found = []
+        found = [f"{t}: {e}" for t, m in self.by_target.items() for e in m.errors[:1]]
         whale = self.p50("whale")
         limit = WHALE_BREAKDOWN_MS if isinstance(self.route.shape, Breakdown) else WHALE_TOTALS_MS
         if not whale <= limit:
@@ -101,12 +103,12 @@ class TenantsBench:
     routes: list[TenantRoute]
 
     def mismatches(self) -> list[str]:
-        """Every answer mismatch, named by route and workspace."""
+        """Each wrong answer (its first difference) or failed request, by route and workspace."""
         return [
-            f"{r.route.name} ({target}): {m}"
+            f"{r.route.name} ({target}): {(measured.errors or measured.mismatches)[0]}"
             for r in self.routes
             for target, measured in r.by_target.items()
-            for m in measured.mismatches
+            if measured.errors or measured.mismatches
         ]
 
 
@@ -201,20 +203,26 @@ async def _check(target: _Target, route: Route, measured: Measured) -> None:
     ctx = await params.resolve(target.deps, target.caller, message)
     expected = await target.exact.answer(route.shape, ctx)
     response = await _get(target, route, measured)
+    if response is None:
+        return
     got = answers.from_gateway(route.shape, response.json()["data"])
-    measured.mismatches = answers.differences(got, expected)
+    measured.mismatches = answers.differences(got, expected, limit=3, expected="exact")
     measured.visitor_error = answers.worst_visitor_error(got, expected)
     if measured.mismatches:
         say(f"tenants: {route.name} ({target.name}): ANSWER MISMATCH {measured.mismatches}")
 
 
-async def _get(target: _Target, route: Route, measured: Measured) -> httpx.Response:
+async def _get(target: _Target, route: Route, measured: Measured) -> httpx.Response | None:
+    """The uncached answer; None (noted in measured.errors) when it is not a 200."""
     path = route.url_path(target.link_id)
     response = await target.http.get(path, params=route.query, headers=NO_CACHE)
     if response.status_code != 200:
-        raise RuntimeError(
-            f"GET {path} ({target.name}) answered {response.status_code}: {response.text[:300]}"
-        )
+        error = f"HTTP {response.status_code}"
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            error += f" {response.json()['error']['code']}"
+        measured.errors.append(error)
+        say(f"tenants: {route.name} ({target.name}): {error}: {response.text[:200]}")
+        return None
     state = response.headers.get(X_CACHE)
     if state != "MISS":
         problem = f"an uncached request answered x-cache {state}"
@@ -229,8 +237,9 @@ async def _measure_route(
     by_target = {t.name: Measured() for t in targets}
     for target in targets:
         await _check(target, route, by_target[target.name])
+    timed = [t for t in targets if not by_target[t.name].errors]
     for round_ in range(warmup + repeat):
-        for target in targets:  # interleaved: drift in the machine's load hits every column
+        for target in timed:  # interleaved: drift in the machine's load hits every column
             measured = by_target[target.name]
             began = time.perf_counter()
             await _get(target, route, measured)
