@@ -201,7 +201,7 @@ def concurrency_markdown(bench: ConcurrencyBench, options: BenchOptions) -> str:
         " The system under test: query, live and flusher services and the gateway, on"
         f" {bench.dataset}.",
         f"- **cached:** `GET {concurrency.READ_PATH}?days=30` with {concurrency.READ_KEYS} keys"
-        f" of {bench.read_workspaces} workspaces in turn (their snapshots stored by a 3 s warm-up"
+        f" of {bench.read_workspaces} workspaces in turn (their snapshots stored just before each"
         " run); the check column is the share of answers with `x-cache: HIT`.",
         "- **uncached:** the same with `Cache-Control: no-cache` and `days` cycling 1..90.",
         f"- **ingest:** `POST {concurrency.INGEST_PATH}`, one click a request (a unique visitorId"
