@@ -94,7 +94,7 @@ async def _platform(options: BenchOptions, env: dict[str, str]) -> tuple[str, in
     if concurrency.wanted(options):
         if options.tenants:
             data = tenant_bench.dataset if tenant_bench else await tenants.dataset(env, options)
-            system_env_, _ = tenants.environments(env)
+            system_env_, _ = tenants.environments(env, options)
             read = _spread(data, concurrency.READ_KEYS)
             where = f"the multi-tenant dataset ({len(read)} workspaces spread over the size ranks)"
         else:
@@ -110,7 +110,7 @@ async def _platform(options: BenchOptions, env: dict[str, str]) -> tuple[str, in
 
 async def run(options: BenchOptions) -> int:
     """The whole benchmark; 0 when every answer matched the expected one, 2 otherwise."""
-    env = system_env(database=options.database)
+    env = system_env(database=options.database, port_base=options.port_base)
     os.environ.update(env)  # this process reads the same settings as the system under test
     settings = config.load()
     await _clickhouse_answers(settings.clickhouse_url)

@@ -15,17 +15,13 @@ DATABASE = "linkpulse_bench"
 # Databases of the multi-tenant section (tests/bench/tenant_data.py), never the route bench's.
 RESERVED = ("linkpulse_bench_tenants", "linkpulse_bench_alone")
 REDIS_DB = 14
-# The bench system listens on its own ports, so a dev stack (`make up`) and a test run are left
-# alone; ClickHouse, PostgreSQL and Redis servers are shared, the databases are not.
-PORTS = {
-    "QUERY_GRPC_ADDR": "127.0.0.1:58051",
-    "LIVE_GRPC_ADDR": "127.0.0.1:58052",
-    "EXPORT_GRPC_ADDR": "127.0.0.1:58053",
-    "AUDIT_GRPC_ADDR": "127.0.0.1:58054",
-    "GATEWAY_HOST": "127.0.0.1",
-    "GATEWAY_PORT": "58080",
-}
+# The bench system listens on its own ports (BENCH_PORT_BASE + 51..54 for gRPC, + 80 for the
+# gateway), so a dev stack (`make up`) and a test run are left alone; ClickHouse, PostgreSQL and
+# Redis servers are shared, the databases are not. The multi-tenant section's two systems use
+# the base + 100 and + 200.
+PORT_BASE = 58000
 DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks.md"
+DEFAULT_CONNECTIONS = (16, 64, 256)
 
 
 @dataclass(frozen=True)
@@ -51,9 +47,10 @@ class BenchOptions:
     # The concurrency section (tests/bench/concurrency.py): seconds per wrk run (0: off) and
     # the connection counts.
     wrk_seconds: int = 10
-    connections: tuple[int, ...] = (16, 64, 256)
+    connections: tuple[int, ...] = (16, 64, 256)  # DEFAULT_CONNECTIONS
     # The database of the route bench's demo dataset (PostgreSQL and ClickHouse).
     database: str = "linkpulse_bench"
+    port_base: int = PORT_BASE
 
     def command(self) -> str:
         """The make invocation that repeats this run."""
@@ -66,7 +63,16 @@ class BenchOptions:
                 f" BENCH_TENANTS={self.tenants} BENCH_TENANT_WORKSPACES={self.tenant_workspaces}"
                 f" BENCH_TENANT_REPEAT={self.tenant_repeat}"
             )
-        return command + f" BENCH_WRK_SECONDS={self.wrk_seconds}"
+        command += f" BENCH_WRK_SECONDS={self.wrk_seconds}"
+        if self.connections != DEFAULT_CONNECTIONS:
+            command += f" BENCH_CONNECTIONS={','.join(map(str, self.connections))}"
+        if self.database != DATABASE:
+            command += f" BENCH_DATABASE={self.database}"
+        if self.port_base != PORT_BASE:
+            command += f" BENCH_PORT_BASE={self.port_base}"
+        if self.only:
+            command += f" BENCH_ONLY='{','.join(self.only)}'"
+        return command
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -117,6 +123,9 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ
     parser.add_argument("--wrk-seconds", type=int, default=_env_int(env, "BENCH_WRK_SECONDS", -1))
     parser.add_argument("--connections", default=env.get("BENCH_CONNECTIONS", "16,64,256"))
     parser.add_argument("--database", default=env.get("BENCH_DATABASE") or DATABASE)
+    parser.add_argument(
+        "--port-base", type=int, default=_env_int(env, "BENCH_PORT_BASE", PORT_BASE)
+    )
     args = parser.parse_args(argv)
     if args.wrk_seconds < 0:  # a smoke run (under a million clicks) gets short wrk runs
         args.wrk_seconds = 10 if args.clicks >= 1_000_000 else 3
@@ -144,6 +153,7 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ
         wrk_seconds=args.wrk_seconds,
         connections=tuple(int(c) for c in args.connections.split(",") if c.strip()),
         database=args.database,
+        port_base=args.port_base,
     )
 
 
@@ -152,7 +162,9 @@ def _with_database(url: str, database: str) -> str:
     return urlunparse(parsed._replace(path=f"/{database}"))
 
 
-def system_env(env: Mapping[str, str] = os.environ, database: str = DATABASE) -> dict[str, str]:
+def system_env(
+    env: Mapping[str, str] = os.environ, database: str = DATABASE, port_base: int = PORT_BASE
+) -> dict[str, str]:
     """Environment of the bench processes: the configured servers, the bench databases."""
     database_url = env.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/linkpulse"
     clickhouse_url = env.get("CLICKHOUSE_URL") or "clickhouse://default@127.0.0.1:9000/linkpulse"
@@ -164,7 +176,7 @@ def system_env(env: Mapping[str, str] = os.environ, database: str = DATABASE) ->
         "LINKPULSE_RUN_DIR": str(ROOT / ".run" / "bench"),
         # The bench measures speed on whatever Redis is configured, durable or not.
         "INGEST_REQUIRE_DURABLE_REDIS": env.get("INGEST_REQUIRE_DURABLE_REDIS") or "warn",
-        **PORTS,
+        **ports(port_base),
     }
 
 

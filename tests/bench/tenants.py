@@ -41,7 +41,7 @@ from tests.bench.timing import Samples
 SECTION = "tenants"
 NAMES = ("query", "gateway")
 # The systems' own ports and Redis databases: they run beside the route bench's and each other.
-TENANTS_PORTS, ALONE_PORTS = 58100, 58200
+TENANTS_PORTS, ALONE_PORTS = 100, 200  # added to BENCH_PORT_BASE
 TENANTS_REDIS, ALONE_REDIS = 13, 12
 # Sizes at 50M clicks (scaled with BENCH_TENANTS) of the small and mid workspace measured.
 SMALL_CLICKS, MID_CLICKS = 5_000, 200_000
@@ -264,27 +264,30 @@ def _systems(tenants_env: dict[str, str], alone_env: dict[str, str]) -> Iterator
         yield tenants_url, alone_url
 
 
-def environments(env: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+def environments(
+    env: Mapping[str, str], options: BenchOptions
+) -> tuple[dict[str, str], dict[str, str]]:
     """The environments of the tenants system and of the alone system."""
+    base = options.port_base
     tenants_env = other_system_env(
-        env, tenant_data.TENANTS_DATABASE, TENANTS_REDIS, TENANTS_PORTS, "bench-tenants"
+        env, tenant_data.TENANTS_DATABASE, TENANTS_REDIS, base + TENANTS_PORTS, "bench-tenants"
     )
     alone_env = other_system_env(
-        env, tenant_data.ALONE_DATABASE, ALONE_REDIS, ALONE_PORTS, "bench-alone"
+        env, tenant_data.ALONE_DATABASE, ALONE_REDIS, base + ALONE_PORTS, "bench-alone"
     )
     return tenants_env, alone_env
 
 
 async def dataset(env: Mapping[str, str], options: BenchOptions) -> TenantDataset:
     """The multi-tenant dataset of the options (built or reused)."""
-    tenants_env, _ = environments(env)
+    tenants_env, _ = environments(env, options)
     params_ = tenant_data.Params(options.tenants, options.tenant_workspaces, options.days)
     return await tenant_data.ensure(_urls(system.settings_of(tenants_env)), params_, options.fresh)
 
 
 async def measure(env: Mapping[str, str], options: BenchOptions) -> TenantsBench:
     """Build or reuse the dataset, copy the small workspace alone, measure every route."""
-    tenants_env, alone_env = environments(env)
+    tenants_env, alone_env = environments(env, options)
     tenants_settings, alone_settings = (system.settings_of(e) for e in (tenants_env, alone_env))
     data = await dataset(env, options)
     scale = options.tenants / 50_000_000
