@@ -132,7 +132,7 @@ def tenants_markdown(bench: TenantsBench, options: BenchOptions) -> str:
 
 def _errors(run: Run) -> str:
     r = run.result
-    return f"{r.socket_errors} / {r.timeouts} / {r.non_2xx}"
+    return f"{r.socket_errors} / {r.timeouts} / {r.non_2xx} / {r.unanswered}"
 
 
 def _check(run: Run) -> str:
@@ -170,7 +170,7 @@ def concurrency_verdict(bench: ConcurrencyBench) -> str:
         lines.append(
             f"- uncached reads without timeouts or errors at {concurrency.UNCACHED_CLEAN_AT}"
             f" connections: {_met(r.clean)} ({r.rate:,.0f} req/s, p99 {_ms(r.p99_ms)} ms,"
-            f" socket errors / timeouts / errors {_errors(uncached)})."
+            f" socket errors / timeouts / errors / in flight at the end {_errors(uncached)})."
         )
     ingest = bench.run("ingest", concurrency.INGEST_AT)
     if ingest is None:
@@ -209,10 +209,14 @@ def concurrency_markdown(bench: ConcurrencyBench, options: BenchOptions) -> str:
         " flusher drains and ClickHouse must hold every answered event once (count = distinct"
         " visitors), and none beyond those sent.",
         "- **CPU:** cores each process used over the run (utime + stime from /proc; postgres"
-        " counts every backend; other = the rest of the machine, e.g. other users).",
+        " counts every backend; clickhouse-server, postgres and redis-server are shared servers, so"
+        " their figures include other users' queries; other = the rest of the machine).",
+        "- A cached answer is served while the key's authorization memo lives"
+        " (AUTH_CACHE_SECONDS, 5 s by default) and its snapshot (SNAPSHOT_TTL_SECONDS); past"
+        " them the request goes to the query service, which shows in the HIT share.",
         "",
         "| load | connections | req/s | p50 ms | p99 ms | max ms | socket errors / timeouts /"
-        " errors | check | CPU (cores) |",
+        " errors / in flight at the end | check | CPU (cores) |",
         "|---|--:|--:|--:|--:|--:|--:|---|---|",
     ]
     for run in bench.runs:

@@ -71,9 +71,14 @@ class WrkResult:
         return self.requests - self.non_2xx
 
     @property
+    def unanswered(self) -> int:
+        """Requests still in flight when the run ended (wrk drops them)."""
+        return max(0, self.sent - self.requests)
+
+    @property
     def clean(self) -> bool:
-        """No socket error, no timeout, no error status."""
-        return not (self.socket_errors or self.timeouts or self.non_2xx)
+        """Answers came, none a socket error, a timeout or an error status."""
+        return self.requests > 0 and not (self.socket_errors or self.timeouts or self.non_2xx)
 
 
 def lua_string(value: str) -> str:
