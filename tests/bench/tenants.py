@@ -239,11 +239,12 @@ async def _measure_route(
         await _check(target, route, by_target[target.name])
     timed = [t for t in targets if not by_target[t.name].errors]
     for round_ in range(warmup + repeat):
-        for target in timed:  # interleaved: drift in the machine's load hits every column
+        for target in list(timed):  # interleaved: drift in the machine's load hits every column
             measured = by_target[target.name]
             began = time.perf_counter()
-            await _get(target, route, measured)
-            if round_ >= warmup:
+            if await _get(target, route, measured) is None:
+                timed.remove(target)  # a failure (a deadline, say) is not timed again
+            elif round_ >= warmup:
                 measured.samples.values.append((time.perf_counter() - began) * 1000)
     result = TenantRoute(route, by_target)
     say(f"tenants: {route.name}: p50 " + ", ".join(
