@@ -101,7 +101,11 @@ async def _platform(options: BenchOptions, env: dict[str, str]) -> tuple[str, in
             demo = await dataset_mod.ensure(config.load(), options)
             system_env_, read = env, [demo.workspace_id]
             where = f"the demo workspace of `{options.database}` ({demo.counts['clicks']:,} clicks)"
-        bench = await concurrency.measure(system_env_, options, read, where)
+        try:
+            bench = await concurrency.measure(system_env_, options, read, where)
+        except Exception as exc:  # noqa: BLE001 - the other sections' results are still written
+            say(f"concurrency: FAILED: {exc!r}")
+            return text + f"\n## Concurrency\n\nThe section failed: `{exc!r}`.\n", 2
         text += "\n" + platform_report.concurrency_markdown(bench, options)
         print(platform_report.concurrency_verdict(bench))
         trouble |= 2 if any(r.ingested and not r.ingested.exact for r in bench.runs) else 0
