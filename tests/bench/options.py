@@ -111,17 +111,37 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ
         "--output", type=Path, default=Path(env.get("BENCH_OUTPUT") or DEFAULT_OUTPUT)
     )
     parser.add_argument(
-        "--only", default=env.get("BENCH_ONLY", ""), help="comma-separated route names to run"
+        "--only",
+        default=env.get("BENCH_ONLY", ""),
+        help="comma-separated route names and sections (export, live, tenants, concurrency)",
     )
-    parser.add_argument("--tenants", type=int, default=_env_int(env, "BENCH_TENANTS", 0))
+    parser.add_argument(
+        "--tenants",
+        type=int,
+        default=_env_int(env, "BENCH_TENANTS", 0),
+        help="clicks of the multi-tenant section's dataset (0: no such section)",
+    )
     parser.add_argument(
         "--tenant-workspaces", type=int, default=_env_int(env, "BENCH_TENANT_WORKSPACES", 10_000)
     )
     parser.add_argument(
-        "--tenant-repeat", type=int, default=_env_int(env, "BENCH_TENANT_REPEAT", 15)
+        "--tenant-repeat",
+        type=int,
+        default=_env_int(env, "BENCH_TENANT_REPEAT", 15),
+        help="samples per route and workspace in the multi-tenant section",
     )
-    parser.add_argument("--wrk-seconds", type=int, default=_env_int(env, "BENCH_WRK_SECONDS", -1))
-    parser.add_argument("--connections", default=env.get("BENCH_CONNECTIONS", "16,64,256"))
+    parser.add_argument(
+        "--wrk-seconds",
+        type=int,
+        default=_env_int(env, "BENCH_WRK_SECONDS", -1),
+        help="seconds per wrk run of the concurrency section (0: no such section; default 10,"
+        " 3 under a million clicks)",
+    )
+    parser.add_argument(
+        "--connections",
+        default=env.get("BENCH_CONNECTIONS", "16,64,256"),
+        help="comma-separated wrk connection counts",
+    )
     parser.add_argument("--database", default=env.get("BENCH_DATABASE") or DATABASE)
     parser.add_argument(
         "--port-base", type=int, default=_env_int(env, "BENCH_PORT_BASE", PORT_BASE)
