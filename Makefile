@@ -74,7 +74,7 @@ chaos: protos ## inject faults (kills, freezes, outages) into an isolated stack;
 	$(BIN)/linkpulse stack clickhouse
 	$(BIN)/python -m pytest -o addopts=-ra -p no:cacheprovider tests/chaos $(PYTEST_ARGS)
 
-bench: protos ## time the main routes: gateway vs ClickHouse vs PostgreSQL, into docs/benchmarks.md (BENCH_CLICKS=N)
+bench: protos ## time the routes (gateway vs ClickHouse vs PostgreSQL), live, export, wrk concurrency into docs/benchmarks.md (BENCH_CLICKS=N; BENCH_TENANTS=N adds the multi-tenant section)
 	$(BIN)/linkpulse stack clickhouse
 	$(BIN)/python -m tests.bench
 

@@ -17,10 +17,10 @@ from services.money import FxTable
 from services.stores.clickhouse import ClickHouse, ClickHouseTarget
 from services.stores.deps import Deps
 from services.stores.redisclient import create_redis
+from tests.bench import concurrency, pgtables, platform_report, report, system, tenant_data, tenants
 from tests.bench import dataset as dataset_mod
 from tests.bench import export as export_bench
 from tests.bench import live as live_bench
-from tests.bench import pgtables, report, system
 from tests.bench.baseline import PostgresBaseline
 from tests.bench.options import BenchOptions, parse, system_env
 from tests.bench.progress import say
@@ -65,19 +65,75 @@ async def _environment(pool: asyncpg.Pool, ch: ClickHouse) -> report.Environment
     )
 
 
+def _platform_only(options: BenchOptions) -> bool:
+    """True when BENCH_ONLY names the multi-tenant or concurrency section and neither the export
+    nor the live one (route names then narrow the multi-tenant section)."""
+    named = set(options.only)
+    return bool(named & {tenants.SECTION, concurrency.SECTION}) and not (
+        named & {"export", live_bench.SECTION}
+    )
+
+
+def _spread(dataset: tenant_data.TenantDataset, count: int) -> list[int]:
+    """count workspaces of the multi-tenant dataset spread evenly over the size ranks (no whale)."""
+    ids = [t.workspace_id for t in dataset.tenants[1:]]
+    step = max(1, len(ids) // count)
+    return ids[::step][:count]
+
+
+async def _platform(options: BenchOptions, env: dict[str, str]) -> tuple[str, int]:
+    """The multi-tenant and concurrency sections (those wanted): their markdown, and 2 when an
+    answer or an ingest count was wrong."""
+    text, trouble = "", 0
+    tenant_bench = None
+    if tenants.wanted(options):
+        tenant_bench = await tenants.measure(env, options)
+        text += "\n" + platform_report.tenants_markdown(tenant_bench, options)
+        print(platform_report.tenants_verdict(tenant_bench))
+        trouble |= 2 if tenant_bench.mismatches() else 0
+    if concurrency.wanted(options):
+        if options.tenants:
+            data = tenant_bench.dataset if tenant_bench else await tenants.dataset(env, options)
+            system_env_, _ = tenants.environments(env, options)
+            read = _spread(data, concurrency.READ_KEYS)
+            where = f"the multi-tenant dataset ({len(read)} workspaces spread over the size ranks)"
+        else:
+            demo = await dataset_mod.ensure(config.load(), options)
+            system_env_, read = env, [demo.workspace_id]
+            where = f"the demo workspace of `{options.database}` ({demo.counts['clicks']:,} clicks)"
+        try:
+            bench = await concurrency.measure(system_env_, options, read, where)
+        except Exception as exc:  # noqa: BLE001 - the other sections' results are still written
+            say(f"concurrency: FAILED: {exc!r}")
+            return text + f"\n## Concurrency\n\nThe section failed: `{exc!r}`.\n", 2
+        text += "\n" + platform_report.concurrency_markdown(bench, options)
+        print(platform_report.concurrency_verdict(bench))
+        trouble |= 2 if any(r.ingested and not r.ingested.exact for r in bench.runs) else 0
+    return text, trouble
+
+
 async def run(options: BenchOptions) -> int:
-    """The whole benchmark; 0 when every answer matched PostgreSQL's, 2 otherwise."""
-    env = system_env()
+    """The whole benchmark; 0 when every answer matched the expected one, 2 otherwise."""
+    env = system_env(database=options.database, port_base=options.port_base)
     os.environ.update(env)  # this process reads the same settings as the system under test
     settings = config.load()
     await _clickhouse_answers(settings.clickhouse_url)
+    if _platform_only(options):
+        text, trouble = await _platform(options, env)
+        _write(options, f"# Benchmarks\n\n{report.generated()}\n" + text)
+        return trouble
     dataset = await dataset_mod.ensure(settings, options)
     say(
         f"dataset: workspace {dataset.workspace_id}, {dataset.counts['clicks']:,} clicks,"
         f" {dataset.counts['leads']:,} leads, {dataset.counts['sales']:,} sales"
     )
     routes = [r for r in ROUTES if not options.only or r.name in options.only]
-    if not routes and not (export_bench.wanted(options.only) or live_bench.wanted(options.only)):
+    if not routes and not (
+        export_bench.wanted(options.only)
+        or live_bench.wanted(options.only)
+        or tenants.wanted(options)
+        or concurrency.wanted(options)
+    ):
         raise SystemExit(f"bench: no route named {options.only}; see tests/bench/routes.py")
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=6)
     ch = ClickHouse.from_url(settings.clickhouse_url)
@@ -123,9 +179,6 @@ async def run(options: BenchOptions) -> int:
         text += "\n" + export_bench.markdown(exported, dataset.counts["clicks"])
     if live is not None:
         text += "\n" + live_bench.markdown(live)
-    options.output.parent.mkdir(parents=True, exist_ok=True)
-    options.output.write_text(text)
-    say(f"wrote {options.output}")
     print(report.tables(results))
     print()
     print(report.verdict(results))
@@ -133,10 +186,18 @@ async def run(options: BenchOptions) -> int:
         print(export_bench.verdict(exported))
     if live is not None:
         print(live_bench.verdict(live))
-    trouble = report.problems(results)
-    if trouble:
-        print(trouble)
-    return 2 if any(r.mismatches for r in results) else 0
+    problems = report.problems(results)
+    if problems:
+        print(problems)
+    platform_text, platform_trouble = await _platform(options, env)
+    _write(options, text + platform_text)
+    return 2 if any(r.mismatches for r in results) else platform_trouble
+
+
+def _write(options: BenchOptions, text: str) -> None:
+    options.output.parent.mkdir(parents=True, exist_ok=True)
+    options.output.write_text(text)
+    say(f"wrote {options.output}")
 
 
 def main() -> int:

@@ -48,14 +48,15 @@ def _close(metric: str, got: float, want: float) -> bool:
     return got == want
 
 
-def differences(got: Answer, want: Answer, limit: int = 5) -> list[str]:
-    """Where got differs from want beyond tolerance (a missing entry counts as 0)."""
+def differences(got: Answer, want: Answer, limit: int = 5, expected: str = "postgres") -> list[str]:
+    """Where got differs from want (computed by `expected`) beyond tolerance (a missing entry
+    counts as 0)."""
     found = []
     for key in sorted(set(got) | set(want)):
         metric = key.rsplit(".", 1)[1]
         g, w = float(got.get(key, 0)), float(want.get(key, 0))
         if not _close(metric, g, w):
-            found.append(f"{key}: gateway {g:g}, postgres {w:g}")
+            found.append(f"{key}: gateway {g:g}, {expected} {w:g}")
     if len(found) > limit:
         found = found[:limit] + [f"… {len(found) - limit} more"]
     return found

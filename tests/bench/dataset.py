@@ -14,7 +14,7 @@ from services.demo import workspace as demo_workspace
 from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
 from tests import databases
-from tests.bench.options import DATABASE, BenchOptions
+from tests.bench.options import DATABASE, RESERVED, BenchOptions
 from tests.bench.progress import say
 
 KINDS = ("clicks", "leads", "sales")
@@ -39,7 +39,7 @@ class Dataset:
 
 def _database(url: str) -> str:
     name = urlparse(url).path.lstrip("/")
-    if name != DATABASE:  # never drop anything but the bench's own databases
+    if not name.startswith(DATABASE) or name in RESERVED:  # never drop anything but the bench's
         raise RuntimeError(f"refusing to touch database {name!r}: the bench uses {DATABASE!r}")
     return name
 

@@ -12,18 +12,16 @@ from urllib.parse import urlparse, urlunparse
 from services.config import ROOT
 
 DATABASE = "linkpulse_bench"
+# Databases of the multi-tenant section (tests/bench/tenant_data.py), never the route bench's.
+RESERVED = ("linkpulse_bench_tenants", "linkpulse_bench_alone")
 REDIS_DB = 14
-# The bench system listens on its own ports, so a dev stack (`make up`) and a test run are left
-# alone; ClickHouse, PostgreSQL and Redis servers are shared, the databases are not.
-PORTS = {
-    "QUERY_GRPC_ADDR": "127.0.0.1:58051",
-    "LIVE_GRPC_ADDR": "127.0.0.1:58052",
-    "EXPORT_GRPC_ADDR": "127.0.0.1:58053",
-    "AUDIT_GRPC_ADDR": "127.0.0.1:58054",
-    "GATEWAY_HOST": "127.0.0.1",
-    "GATEWAY_PORT": "58080",
-}
+# The bench system listens on its own ports (BENCH_PORT_BASE + 51..54 for gRPC, + 80 for the
+# gateway), so a dev stack (`make up`) and a test run are left alone; ClickHouse, PostgreSQL and
+# Redis servers are shared, the databases are not. The multi-tenant section's two systems use
+# the base + 100 and + 200.
+PORT_BASE = 58000
 DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks.md"
+DEFAULT_CONNECTIONS = (16, 64, 256)
 
 
 @dataclass(frozen=True)
@@ -41,13 +39,40 @@ class BenchOptions:
     fresh: bool
     output: Path
     only: tuple[str, ...]
+    # The multi-tenant section (tests/bench/tenants.py): clicks of its dataset (0: off), its
+    # workspaces, samples per route and workspace.
+    tenants: int = 0
+    tenant_workspaces: int = 10_000
+    tenant_repeat: int = 15
+    # The concurrency section (tests/bench/concurrency.py): seconds per wrk run (0: off) and
+    # the connection counts.
+    wrk_seconds: int = 10
+    connections: tuple[int, ...] = (16, 64, 256)  # DEFAULT_CONNECTIONS
+    # The database of the route bench's demo dataset (PostgreSQL and ClickHouse).
+    database: str = "linkpulse_bench"
+    port_base: int = PORT_BASE
 
     def command(self) -> str:
         """The make invocation that repeats this run."""
-        return (
+        command = (
             f"make bench BENCH_CLICKS={self.clicks} BENCH_REPEAT={self.repeat}"
             f" BENCH_PG_REPEAT={self.pg_repeat} BENCH_PG_SECONDS={self.pg_seconds:g}"
         )
+        if self.tenants:
+            command += (
+                f" BENCH_TENANTS={self.tenants} BENCH_TENANT_WORKSPACES={self.tenant_workspaces}"
+                f" BENCH_TENANT_REPEAT={self.tenant_repeat}"
+            )
+        command += f" BENCH_WRK_SECONDS={self.wrk_seconds}"
+        if self.connections != DEFAULT_CONNECTIONS:
+            command += f" BENCH_CONNECTIONS={','.join(map(str, self.connections))}"
+        if self.database != DATABASE:
+            command += f" BENCH_DATABASE={self.database}"
+        if self.port_base != PORT_BASE:
+            command += f" BENCH_PORT_BASE={self.port_base}"
+        if self.only:
+            command += f" BENCH_ONLY='{','.join(self.only)}'"
+        return command
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -86,9 +111,48 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ
         "--output", type=Path, default=Path(env.get("BENCH_OUTPUT") or DEFAULT_OUTPUT)
     )
     parser.add_argument(
-        "--only", default=env.get("BENCH_ONLY", ""), help="comma-separated route names to run"
+        "--only",
+        default=env.get("BENCH_ONLY", ""),
+        help="comma-separated route names and sections (export, live, tenants, concurrency)",
+    )
+    parser.add_argument(
+        "--tenants",
+        type=int,
+        default=_env_int(env, "BENCH_TENANTS", 0),
+        help="clicks of the multi-tenant section's dataset (0: no such section)",
+    )
+    parser.add_argument(
+        "--tenant-workspaces", type=int, default=_env_int(env, "BENCH_TENANT_WORKSPACES", 10_000)
+    )
+    parser.add_argument(
+        "--tenant-repeat",
+        type=int,
+        default=_env_int(env, "BENCH_TENANT_REPEAT", 15),
+        help="samples per route and workspace in the multi-tenant section",
+    )
+    parser.add_argument(
+        "--wrk-seconds",
+        type=int,
+        default=_env_int(env, "BENCH_WRK_SECONDS", -1),
+        help="seconds per wrk run of the concurrency section (0: no such section; default 10,"
+        " 3 under a million clicks)",
+    )
+    parser.add_argument(
+        "--connections",
+        default=env.get("BENCH_CONNECTIONS", "16,64,256"),
+        help="comma-separated wrk connection counts",
+    )
+    parser.add_argument("--database", default=env.get("BENCH_DATABASE") or DATABASE)
+    parser.add_argument(
+        "--port-base", type=int, default=_env_int(env, "BENCH_PORT_BASE", PORT_BASE)
     )
     args = parser.parse_args(argv)
+    if args.wrk_seconds < 0:  # a smoke run (under a million clicks) gets short wrk runs
+        args.wrk_seconds = 10 if args.clicks >= 1_000_000 else 3
+    if args.tenants and args.tenants < args.tenant_workspaces * 10:
+        parser.error("--tenants must be at least 10 clicks per workspace (--tenant-workspaces)")
+    if not args.database.startswith(DATABASE) or args.database in RESERVED:
+        parser.error(f"--database must start with {DATABASE} and not be one of {RESERVED}")
     if args.clicks < 1000:
         parser.error("--clicks must be at least 1000")
     if args.repeat < 1 or args.pg_repeat < 1 or args.warmup < 0:
@@ -103,6 +167,13 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ
         fresh=args.fresh,
         output=args.output,
         only=tuple(name.strip() for name in args.only.split(",") if name.strip()),
+        tenants=args.tenants,
+        tenant_workspaces=args.tenant_workspaces,
+        tenant_repeat=max(1, args.tenant_repeat),
+        wrk_seconds=args.wrk_seconds,
+        connections=tuple(int(c) for c in args.connections.split(",") if c.strip()),
+        database=args.database,
+        port_base=args.port_base,
     )
 
 
@@ -111,17 +182,46 @@ def _with_database(url: str, database: str) -> str:
     return urlunparse(parsed._replace(path=f"/{database}"))
 
 
-def system_env(env: Mapping[str, str] = os.environ) -> dict[str, str]:
+def system_env(
+    env: Mapping[str, str] = os.environ, database: str = DATABASE, port_base: int = PORT_BASE
+) -> dict[str, str]:
     """Environment of the bench processes: the configured servers, the bench databases."""
     database_url = env.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/linkpulse"
     clickhouse_url = env.get("CLICKHOUSE_URL") or "clickhouse://default@127.0.0.1:9000/linkpulse"
     redis_url = env.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     return {
-        "DATABASE_URL": _with_database(database_url, DATABASE),
-        "CLICKHOUSE_URL": _with_database(clickhouse_url, DATABASE),
+        "DATABASE_URL": _with_database(database_url, database),
+        "CLICKHOUSE_URL": _with_database(clickhouse_url, database),
         "REDIS_URL": _with_database(redis_url, str(REDIS_DB)),
         "LINKPULSE_RUN_DIR": str(ROOT / ".run" / "bench"),
         # The bench measures speed on whatever Redis is configured, durable or not.
         "INGEST_REQUIRE_DURABLE_REDIS": env.get("INGEST_REQUIRE_DURABLE_REDIS") or "warn",
-        **PORTS,
+        **ports(port_base),
+    }
+
+
+def ports(base: int) -> dict[str, str]:
+    """The listen addresses of a bench system whose ports are base+51.. (gRPC) and base+80."""
+    return {
+        "QUERY_GRPC_ADDR": f"127.0.0.1:{base + 51}",
+        "LIVE_GRPC_ADDR": f"127.0.0.1:{base + 52}",
+        "EXPORT_GRPC_ADDR": f"127.0.0.1:{base + 53}",
+        "AUDIT_GRPC_ADDR": f"127.0.0.1:{base + 54}",
+        "GATEWAY_HOST": "127.0.0.1",
+        "GATEWAY_PORT": str(base + 80),
+    }
+
+
+def other_system_env(
+    base_env: Mapping[str, str], database: str, redis_db: int, port_base: int, run_name: str
+) -> dict[str, str]:
+    """The environment of another bench system: base_env on its own databases, Redis database,
+    ports and run directory (so it runs beside the route bench's system)."""
+    return {
+        **base_env,
+        "DATABASE_URL": _with_database(base_env["DATABASE_URL"], database),
+        "CLICKHOUSE_URL": _with_database(base_env["CLICKHOUSE_URL"], database),
+        "REDIS_URL": _with_database(base_env["REDIS_URL"], str(redis_db)),
+        "LINKPULSE_RUN_DIR": str(ROOT / ".run" / run_name),
+        **ports(port_base),
     }

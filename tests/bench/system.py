@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
+from unittest import mock
 
+from services import config
 from services.config import Settings
 from services.devstack import components, processes
 from services.devstack.probes import http_probe
@@ -46,3 +49,19 @@ def running(
         for spec in reversed(started):
             processes.stop(spec)
             say(f"{spec.name} stopped")
+
+
+def settings_of(env: Mapping[str, str]) -> Settings:
+    """The settings the processes started with env read (ports, run directory, databases)."""
+    with mock.patch.dict(os.environ, dict(env)):
+        return config.load()
+
+
+def pids(settings: Settings, env: Mapping[str, str], names: tuple[str, ...]) -> dict[str, int]:
+    """Pids of the running processes among names (as `running` started them)."""
+    found = {}
+    for name in names:
+        pid = processes.running_pid(_spec(settings, name, env))
+        if pid is not None:
+            found[name] = pid
+    return found
