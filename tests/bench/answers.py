@@ -1,8 +1,8 @@
 """Answers in one comparable form, and the check of the gateway's against PostgreSQL's.
 
 An answer is a flat dict `"<row>.<metric>" -> number`: `totals.clicks`, `<bucket label>.leads`,
-`<rank>:<key>.revenue`, `lead.count`. Unique visitors are approximate in ClickHouse (`uniq`), so
-they may differ by VISITOR_TOLERANCE; money by a cent of rounding; every count must be exact.
+`<rank>:<key>.revenue`, `lead.count`. Unique visitors are a sketch in ClickHouse
+(`uniqCombined(12)`), so they may differ by VISITOR_TOLERANCE; money by a cent of rounding; every count must be exact.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from tests.bench.routes import Breakdown, Funnel, Overview, Shape, Timeseries
 
 Answer = dict[str, float]
 
-VISITOR_TOLERANCE = 0.02
+# uniqCombined(12): exact up to 256 visitors, then an HLL of 4,096 cells (standard error ~1.6%);
+# 7% is about 4.4 standard errors (the worst group measured on the 10M-click demo data: 6.3%).
+VISITOR_TOLERANCE = 0.07
 METRICS = ("clicks", "uniqueVisitors", "leads", "sales", "revenue")
 
 
