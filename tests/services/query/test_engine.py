@@ -127,6 +127,9 @@ def test_filters_and_links_are_parameters_not_sql_text():
 
 def test_groups_are_array_parameters_sorted_by_link():
     sql, params = compile_query(_query(group_by=("group",), link_groups=((3, 5), (1, 6), (1, 5))))
-    assert "arrayJoin(arraySlice(%(group_ids)s, indexOf(%(group_links)s, link_id)," in sql
-    assert params["group_links"] == [1, 1, 3]
+    assert "transform(link_id, %(group_links)s, %(group_starts)s, 0)" in sql
     assert params["group_ids"] == [5, 6, 5]
+    # Each distinct link once, with its 1-based slice of group_ids.
+    assert params["group_links"] == [1, 3]
+    assert params["group_starts"] == [1, 3]
+    assert params["group_counts"] == [2, 1]
