@@ -44,6 +44,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth_memo import MemoCheck, PostgresMemoCheck
+from gateway.hot_snapshots import HotCopies
 from gateway.http_errors import rate_limited
 from gateway.metadata import request_id
 from gateway.pipeline import Pipeline, call_result, failure_trailer
@@ -82,10 +83,11 @@ _NO_STORE = "no-store"
 # seconds; a snapshot stored before the fresh cutoff is past its TTL, one stored before the serve
 # cutoff past the revalidation window too). The memo (`<workspace>:<requests/minute>`) names the
 # workspace whose snapshot may be served. Returns nil (no memo), {workspace} (no snapshot),
-# {workspace, snapshot} (stale: nothing spent), {workspace, snapshot, state} (state 'fresh' or
-# 'revalidate'; unlimited) or {workspace, snapshot, state, allowed, tokens left, ms to next,
-# ms to full, requests/minute} (a request of the bucket spent). The snapshot and bucket keys come
-# from the memo and are not declared: the cache needs a single Redis server, not a cluster.
+# {workspace, snapshot} (stale: nothing spent), {workspace, snapshot, state, ms the memo has
+# left} (state 'fresh' or 'revalidate'; unlimited) or {workspace, snapshot, state, allowed,
+# tokens left, ms to next, ms to full, requests/minute} (a request of the bucket spent). The
+# snapshot and bucket keys come from the memo and are not declared: the cache needs a single
+# Redis server, not a cluster.
 _LOOKUP = (
     ratelimit.SPEND_FUNCTION
     + """
@@ -101,7 +103,7 @@ if stored < tonumber(ARGV[5]) then return {workspace, snapshot} end
 local state = 'fresh'
 if stored < tonumber(ARGV[4]) then state = 'revalidate' end
 local capacity = tonumber(limit) or 0
-if capacity <= 0 then return {workspace, snapshot, state} end
+if capacity <= 0 then return {workspace, snapshot, state, redis.call('PTTL', KEYS[1])} end
 local spent = spend(ARGV[3], capacity)
 return {workspace, snapshot, state, spent[1], spent[2], spent[3], spent[4], capacity}
 """
@@ -237,6 +239,7 @@ class SnapshotCache:
         pause_seconds: float = 1.0,
         max_body_bytes: int = 2 << 20,
         lock_ms: int = 5000,
+        hot_seconds: float = 0.0,
         memo_check: MemoCheck | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -260,11 +263,15 @@ class SnapshotCache:
         # Identical misses share one call (keyed by snapshot key), expired memos one check.
         self._fills: SingleFlight[Response | None] = SingleFlight()
         self._checks: SingleFlight[bool] = SingleFlight()
+        self._calls: SingleFlight[Response] = SingleFlight()
+        # Fresh reads of unlimited credentials, answered without Redis for a moment.
+        self._hot: HotCopies[Lookup] = HotCopies(hot_seconds)
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, timeout_seconds: float = 0.1) -> SnapshotCache:
+    def from_settings(cls, settings: Settings) -> SnapshotCache:
         """A cache on settings.redis_url with the configured TTLs, re-checking expired memos
         against settings.database_url."""
+        timeout_seconds = settings.snapshot_timeout_seconds
         return cls(
             create_redis(settings.redis_url, timeout_seconds, timeout_seconds),
             ttl_seconds=settings.snapshot_ttl_seconds,
@@ -274,6 +281,7 @@ class SnapshotCache:
             prefix=settings.ingest_key_prefix,
             timeout_seconds=timeout_seconds,
             lock_ms=settings.snapshot_lock_ms,
+            hot_seconds=settings.snapshot_hot_ms / 1000,
             memo_check=PostgresMemoCheck(settings.database_url),
         )
 
@@ -291,6 +299,7 @@ class SnapshotCache:
         """Stop the refreshes in flight, close the Redis (and PostgreSQL) connections."""
         await self._fills.aclose()
         await self._checks.aclose()
+        await self._calls.aclose()
         await self._redis.aclose()
         close = getattr(self._memo_check, "aclose", None)
         if close is not None:
@@ -306,8 +315,8 @@ class SnapshotCache:
         found = await self._read(keys)
         if found is None and await self._recheck(route, request, keys):
             found = await self._read(keys)
-        if found is None:  # not authorized here recently: the service decides
-            return await self._call(pipeline, route, request, message, keys, directives)
+        if found is None:  # not authorized here recently, or Redis unreachable: the service
+            return await self._call_once(pipeline, route, request, message, keys)
         if found.servable:
             if found.state == REVALIDATE:
                 self._refresh(pipeline, route, request, message, keys, found.workspace)
@@ -329,6 +338,20 @@ class SnapshotCache:
         if keys is not None and _NO_STORE not in directives:
             await self._store(keys, request, response)
         return await self._finish(response, request, keys, stale, not directives & _NO_READ)
+
+    async def _call_once(
+        self,
+        pipeline: Pipeline,
+        route: Route,
+        request: Request,
+        message: Message,
+        keys: CacheKeys,
+    ) -> Response:
+        """_call, shared by the identical requests of one credential arriving meanwhile (the
+        answer to the same credential and request is the same answer)."""
+        compute = partial(self._call, pipeline, route, request, message, keys, set())
+        answered, leader = await self._calls.run(f"{keys.memo}:{keys.params}", compute)
+        return answered if leader else _copy(answered, request)
 
     async def _finish(
         self,
@@ -489,6 +512,9 @@ class SnapshotCache:
     async def _read(self, keys: CacheKeys) -> Lookup | None:
         """What the credential's memo allows of the request's snapshot (None: no memo, or Redis
         trouble); a servable one has spent a request of the rate limit — one round trip."""
+        hot = self._hot.get(_hot_key(keys)) if self._hot.enabled else None
+        if hot is not None:
+            return hot
         if self._outage.paused():
             return None
         before, after = keys.snapshot("\n").split("\n")
@@ -513,8 +539,13 @@ class SnapshotCache:
         if len(reply) == 2:
             return Lookup(workspace, snapshot, STALE_STATE)
         state = reply[2].decode() if isinstance(reply[2], bytes) else str(reply[2])
-        decision = Decision.of(reply[3:7], int(reply[7])) if len(reply) > 3 else None
-        return Lookup(workspace, snapshot, state, decision)
+        if len(reply) > 4:
+            return Lookup(workspace, snapshot, state, Decision.of(reply[3:7], int(reply[7])))
+        found = Lookup(workspace, snapshot, state)
+        if state == FRESH:  # unlimited: nothing to spend, so a copy may answer for a moment
+            valid = min(int(reply[3]) / 1000, snapshot.stored_at + self._ttl - now)
+            self._hot.put(_hot_key(keys), found, valid)
+        return found
 
     def _answer(self, found: Lookup, route: Route, request: Request) -> Response:
         """A servable snapshot (HIT, or UPDATING while refreshed), or 429 for an empty bucket."""
@@ -557,6 +588,7 @@ class SnapshotCache:
             or len(body) > self._max_body_bytes
         ):
             return
+        self._hot.drop(_hot_key(keys))
         content_type = response.headers.get("content-type", "application/octet-stream")
         snapshot = Snapshot(response.status_code, content_type, body, self._clock())
         try:
@@ -594,9 +626,13 @@ class SnapshotCache:
         return self._served(snapshot, request, extra, STALE)
 
 
+def _hot_key(keys: CacheKeys) -> str:
+    return f"{keys.memo}:{keys.params}"
+
+
 def _copy(response: Response, request: Request) -> Response:
     """Another caller's copy of response (same body and headers, its own request id)."""
-    headers = {k: v for k, v in response.headers.items() if k not in ("content-length", X_CACHE)}
+    headers = {k: v for k, v in response.headers.items() if k != "content-length"}
     headers["x-request-id"] = request_id(request)
     body = getattr(response, "body", b"")
     return Response(body, status_code=response.status_code, headers=headers)

@@ -86,6 +86,14 @@ class Settings:
         default_factory=lambda: env_int("SNAPSHOT_REVALIDATE_SECONDS", 30)
     )
     snapshot_lock_ms: int = field(default_factory=lambda: env_int("SNAPSHOT_LOCK_MS", 5000))
+    # Milliseconds a gateway answers a fresh snapshot read of a credential without a rate limit
+    # from its own memory (never past the memo or the TTL; 0: every read goes to Redis).
+    snapshot_hot_ms: int = field(default_factory=lambda: env_int("SNAPSHOT_HOT_MS", 1000))
+    # Seconds a snapshot-cache round trip to Redis may take before the cache is skipped for a
+    # second (a loaded event loop alone can delay a reply by tens of milliseconds).
+    snapshot_timeout_seconds: float = field(
+        default_factory=lambda: env_float("SNAPSHOT_TIMEOUT_SECONDS", 0.5)
+    )
     gateway_max_calls: int = field(default_factory=lambda: env_int("GATEWAY_MAX_CALLS", 0))
     # Where the dev stack keeps ClickHouse data, logs and pid files.
     run_dir: Path = field(
