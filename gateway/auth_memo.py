@@ -74,7 +74,7 @@ class PostgresMemoCheck(MemoCheck):
         if self._tokens is None:
             async with self._opening:
                 if self._tokens is None:
-                    self._pool = await create_pool(self._url, min_size=1, max_size=self._max)
+                    self._pool = await create_pool(self._url, min_size=0, max_size=self._max)
                     self._tokens = TokenResolver(self._pool, ttl=0.0)
         return await self._tokens.resolve(token, workspace_id)
 

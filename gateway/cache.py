@@ -44,6 +44,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth_memo import MemoCheck, PostgresMemoCheck
+from gateway.disconnects import detach
 from gateway.hot_snapshots import HotCopies
 from gateway.http_errors import rate_limited
 from gateway.metadata import request_id
@@ -349,6 +350,7 @@ class SnapshotCache:
     ) -> Response:
         """_call, shared by the identical requests of one credential arriving meanwhile (the
         answer to the same credential and request is the same answer)."""
+        detach(request)
         compute = partial(self._call, pipeline, route, request, message, keys, set())
         answered, leader = await self._calls.run(f"{keys.memo}:{keys.params}", compute)
         return answered if leader else _copy(answered, request)
@@ -426,6 +428,7 @@ class SnapshotCache:
         if not await self._lock(lock, token):
             if not wait or await self._wait_for(keys.snapshot(workspace), lock):
                 return None
+        detach(request)  # the others waiting for this answer keep waiting if its client leaves
         try:
             response = await pipeline(route, request, message)
             await self._store(keys, request, response)

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from gateway.binding import read_body
 from gateway.channels import Backends, UnaryResult
+from gateway.disconnects import unless_disconnected
 from gateway.http_errors import client_error
 from gateway.metadata import outgoing_metadata, request_id
 from gateway.responses import error_response, success_response
@@ -126,7 +127,8 @@ class UnaryPipeline:
         envelope = route.options.envelope
         try:
             metadata = outgoing_metadata(request)
-            result = await self._backends.get().unary(route, message, metadata)
+            call = self._backends.get().unary(route, message, metadata)
+            result = await unless_disconnected(call, request)
             setattr(request.state, _RESULT_STATE, result)  # for wrapping layers (the cache)
         except Exception as exc:
             if isinstance(exc, grpc.aio.AioRpcError):

@@ -76,8 +76,7 @@ class Settings:
     # process); seconds between the background backend checks whose last result /healthz serves;
     # seconds past SNAPSHOT_TTL_SECONDS a snapshot is still served while one request refreshes it
     # (stale-while-revalidate; 0: a miss); milliseconds one gateway holds the Redis lock of a
-    # snapshot it computes (copies wait for it that long, then compute themselves); most
-    # unary backend calls in flight per worker (more wait, up to the deadline; 0: no limit).
+    # snapshot it computes (copies wait for it that long, then compute themselves).
     gateway_workers: int = field(default_factory=lambda: env_int("GATEWAY_WORKERS", 1))
     gateway_health_interval_seconds: float = field(
         default_factory=lambda: env_float("GATEWAY_HEALTH_INTERVAL_SECONDS", 1.0)
@@ -94,7 +93,6 @@ class Settings:
     snapshot_timeout_seconds: float = field(
         default_factory=lambda: env_float("SNAPSHOT_TIMEOUT_SECONDS", 0.5)
     )
-    gateway_max_calls: int = field(default_factory=lambda: env_int("GATEWAY_MAX_CALLS", 0))
     # Where the dev stack keeps ClickHouse data, logs and pid files.
     run_dir: Path = field(
         default_factory=lambda: Path(env_str("LINKPULSE_RUN_DIR", str(ROOT / ".run")))

@@ -79,6 +79,15 @@ class SlowQuery(protos.query_pb2_grpc.QueryServiceServicer):
 
     def __init__(self) -> None:
         self.computed = 0
+        self.abandoned = asyncio.Event()
+
+    async def GetWorkspaceRegions(self, request, context):  # noqa: N802
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            self.abandoned.set()
+            raise
+        return protos.common_pb2.BreakdownResponse()
 
     async def GetWorkspaceOverview(self, request, context):  # noqa: N802
         self.computed += 1
@@ -294,3 +303,15 @@ async def test_hot_copies_answer_unlimited_credentials_and_limited_ones_still_sp
             await redis.aclose()
         assert (await gw.get(days=10)).headers["x-cache"] == "HIT"
         assert (await gw.get(token="lp_limited", days=10)).headers["x-cache"] == "MISS"
+
+
+async def test_an_uncached_call_ends_when_its_client_goes_away(backend: Backend) -> None:
+    async with gateways(backend) as gw:
+        backend.query.abandoned.clear()
+        with pytest.raises(httpx.ReadTimeout):
+            await gw.clients[0].get(
+                "/api/analytics/workspace/regions",
+                headers={"authorization": "Bearer lp_a", "cache-control": "no-cache"},
+                timeout=0.5,
+            )
+        await asyncio.wait_for(backend.query.abandoned.wait(), 3)
