@@ -265,6 +265,7 @@ class SnapshotCache:
         self._fills: SingleFlight[Response | None] = SingleFlight()
         self._checks: SingleFlight[bool] = SingleFlight()
         self._calls: SingleFlight[Response] = SingleFlight()
+        self._reads: SingleFlight[Lookup | None] = SingleFlight()
         # Fresh reads of unlimited credentials, answered without Redis for a moment.
         self._hot: HotCopies[Lookup] = HotCopies(hot_seconds)
 
@@ -301,6 +302,7 @@ class SnapshotCache:
         await self._fills.aclose()
         await self._checks.aclose()
         await self._calls.aclose()
+        await self._reads.aclose()
         await self._redis.aclose()
         close = getattr(self._memo_check, "aclose", None)
         if close is not None:
@@ -515,9 +517,23 @@ class SnapshotCache:
     async def _read(self, keys: CacheKeys) -> Lookup | None:
         """What the credential's memo allows of the request's snapshot (None: no memo, or Redis
         trouble); a servable one has spent a request of the rate limit — one round trip."""
-        hot = self._hot.get(_hot_key(keys)) if self._hot.enabled else None
+        if not self._hot.enabled:
+            return await self._read_redis(keys)
+        hot_key = _hot_key(keys)
+        hot = self._hot.get(hot_key)
         if hot is not None:
             return hot
+        if not self._hot.known(hot_key):
+            return await self._read_redis(keys)
+        # The copy of an unlimited read has just expired: one read renews it for every request
+        # arriving meanwhile, instead of all of them at once.
+        found, leader = await self._reads.run(hot_key, partial(self._read_redis, keys))
+        if leader or found is None or found.decision is None:
+            return found
+        return await self._read_redis(keys)  # limited now: each request spends its own
+
+    async def _read_redis(self, keys: CacheKeys) -> Lookup | None:
+        """_read from Redis (one round trip)."""
         if self._outage.paused():
             return None
         before, after = keys.snapshot("\n").split("\n")

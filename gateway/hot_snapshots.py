@@ -32,12 +32,13 @@ class HotCopies(Generic[T]):
     def get(self, key: str) -> T | None:
         """The value kept for key, if still valid."""
         entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry[0] <= self._clock():
-            self._entries.pop(key, None)
+        if entry is None or entry[0] <= self._clock():
             return None
         return entry[1]
+
+    def known(self, key: str) -> bool:
+        """True when a value was kept for key, valid or not (until dropped or crowded out)."""
+        return key in self._entries
 
     def put(self, key: str, value: T, valid_seconds: float) -> None:
         """Keep value for the shorter of keep_seconds and valid_seconds."""

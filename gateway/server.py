@@ -33,6 +33,7 @@ def uvicorn_config(settings: Settings, app: Any, **extra: Any) -> uvicorn.Config
         forwarded_allow_ips="127.0.0.1",
         timeout_graceful_shutdown=int(settings.gateway_shutdown_grace_seconds),
         server_header=False,
+        access_log=settings.gateway_access_log,
         **extra,
     )
 

@@ -78,6 +78,12 @@ class Settings:
     # (stale-while-revalidate; 0: a miss); milliseconds one gateway holds the Redis lock of a
     # snapshot it computes (copies wait for it that long, then compute themselves).
     gateway_workers: int = field(default_factory=lambda: env_int("GATEWAY_WORKERS", 1))
+    # uvicorn's access log, a line per request (GATEWAY_ACCESS_LOG=off: none, errors still are).
+    gateway_access_log: bool = field(
+        default_factory=lambda: (
+            env_str("GATEWAY_ACCESS_LOG", "on").lower() not in ("0", "off", "false", "no")
+        )
+    )
     gateway_health_interval_seconds: float = field(
         default_factory=lambda: env_float("GATEWAY_HEALTH_INTERVAL_SECONDS", 1.0)
     )
