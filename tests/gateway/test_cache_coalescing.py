@@ -160,7 +160,13 @@ async def gateways(backend: Backend, copies: int = 1, **options: object) -> Asyn
     """copies of the gateway, each with its own SnapshotCache on one prefix (deleted after)."""
     prefix = f"lptest-{uuid.uuid4().hex[:12]}"
     redis = Redis.from_url(REDIS_URL)
-    settings: dict[str, object] = {"ttl_seconds": 60, "auth_ttl_seconds": 3.0, **options}
+    # A loaded machine must not make the cache skip Redis (a timeout) in the middle of a test.
+    settings: dict[str, object] = {
+        "ttl_seconds": 60,
+        "auth_ttl_seconds": 3.0,
+        "timeout_seconds": 2.0,
+        **options,
+    }
     try:
         async with AsyncExitStack() as stack:
             clients = []
