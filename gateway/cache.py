@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from google.protobuf.message import Message
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -57,7 +57,6 @@ from services.config import Settings
 from services.contract.routes import Route
 from services.grpc_server.trailers import NO_STORE_TRAILER, WORKSPACE_TRAILER
 from services.stores.outage import Outage
-from services.stores.redisclient import create_redis
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +71,8 @@ _STALE_SERVED_FOR = frozenset({503, 504})
 STALE_WARNING = '110 - "Response is Stale"'
 # How often a gateway waiting for another one's fill looks for the snapshot.
 _LOCK_POLL_SECONDS = 0.02
+# Redis connections of one gateway process's cache (a read is one short round trip).
+_REDIS_CONNECTIONS = 16
 
 # Request Cache-Control directives that skip the read (the fresh answer is still stored) and
 # the one that also skips the write.
@@ -274,8 +275,17 @@ class SnapshotCache:
         """A cache on settings.redis_url with the configured TTLs, re-checking expired memos
         against settings.database_url."""
         timeout_seconds = settings.snapshot_timeout_seconds
+        # A bounded pool: a burst of requests waits for a connection instead of opening one each
+        # (on a loaded machine, opening dozens at once can outlast the timeout).
+        pool = BlockingConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=_REDIS_CONNECTIONS,
+            timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+            socket_timeout=timeout_seconds,
+        )
         return cls(
-            create_redis(settings.redis_url, timeout_seconds, timeout_seconds),
+            Redis.from_pool(pool),
             ttl_seconds=settings.snapshot_ttl_seconds,
             auth_ttl_seconds=settings.auth_cache_seconds,
             stale_seconds=settings.snapshot_stale_seconds,
