@@ -1,5 +1,6 @@
-"""Backend calls abandoned with their client: a request whose client has gone away stops
-occupying the service (under overload its queue would otherwise outlive every client)."""
+"""Reads abandoned with their client: a GET whose client has gone away stops occupying the
+service (under overload its queue would otherwise outlive every client). Writes always run to
+their end (the pipeline only watches GET routes)."""
 
 from __future__ import annotations
 

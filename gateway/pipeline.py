@@ -128,7 +128,10 @@ class UnaryPipeline:
         try:
             metadata = outgoing_metadata(request)
             call = self._backends.get().unary(route, message, metadata)
-            result = await unless_disconnected(call, request)
+            # A read nobody waits for any more is dropped; a write always runs to its end.
+            result = await (
+                unless_disconnected(call, request) if route.http_method == "GET" else call
+            )
             setattr(request.state, _RESULT_STATE, result)  # for wrapping layers (the cache)
         except Exception as exc:
             if isinstance(exc, grpc.aio.AioRpcError):
