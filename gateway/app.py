@@ -18,7 +18,7 @@ from gateway import embed_page
 from gateway.channels import Backends
 from gateway.comments import load_comments
 from gateway.downloads import download_endpoint
-from gateway.health import check_backends, health_body
+from gateway.health import HealthMonitor, check_backends, health_body
 from gateway.http_errors import GatewayError, internal_error
 from gateway.limits import QueryLimit
 from gateway.openapi import build_openapi
@@ -98,12 +98,18 @@ def create_app(
     openapi_bytes = orjson.dumps(build_openapi(table, binders, load_comments(DESCRIPTOR_SET)))
     service_names = contract().service_names
 
-    async def healthz(request: Request) -> Response:
-        """Backend health, 200 when every service is SERVING, else 503."""
-        statuses = await check_backends(
+    async def check() -> dict[str, str]:
+        return await check_backends(
             backends.get().channels, service_names, settings.gateway_health_timeout_seconds
         )
-        status, body = health_body(statuses)
+
+    health = HealthMonitor(check, settings.gateway_health_interval_seconds)
+
+    async def healthz(request: Request) -> Response:
+        """Backend health as last checked (at most a few intervals ago), 200 when every service
+        is SERVING, else 503."""
+        statuses, age = await health.statuses()
+        status, body = health_body(statuses, age)
         return OrjsonResponse(body, status_code=status)
 
     async def openapi(request: Request) -> Response:
@@ -138,9 +144,11 @@ def create_app(
         opened = Backends.connect(settings, settings.gateway_deadline_seconds)
         backends.set(opened)
         logger.info("gateway: %d routes, backends %s", len(table), list(opened.channels))
+        health.start()
         try:
             yield
         finally:
+            await health.stop()
             backends.set(None)
             await opened.close(grace=settings.gateway_shutdown_grace_seconds)
             for close in on_shutdown:

@@ -1,21 +1,30 @@
 """Snapshot cache of the cacheable GET routes in Redis, wrapped around the unary pipeline.
 
-Auth stays in the services, so a snapshot is only served to a caller the service authorized
-for the same route within AUTH_CACHE_SECONDS: the services' auth interceptor names the
-authorized workspace in the `x-linkpulse-workspace` trailer of every authorized unary call, and
-after a 200 the gateway remembers (credential, route) -> workspace (and the credential's rate
-limit) for that long. A snapshot served spends a request of the credential's rate limit, like
-a call would (services.auth.ratelimit): an empty bucket is answered 429. Snapshots are
-kept per workspace, route and request message (as the pipeline bound it), so two callers of
+Auth stays in the services, so a snapshot is only served to a caller authorized for the same
+route within AUTH_CACHE_SECONDS: the services' auth interceptor names the authorized workspace in
+the `x-linkpulse-workspace` trailer of every authorized unary call, and after a 200 the gateway
+remembers (credential, route) -> workspace (and the credential's rate limit) for that long. A
+credential without such a memo (expired, or new here) is re-checked without the query: the
+token resolved and the route's policy checked by the services' own auth code
+(gateway.auth_memo); only a confirmation renews the memo, anything else goes to the service,
+which refuses (and audits) as usual. A snapshot served spends a request of the credential's rate
+limit, like a call would (services.auth.ratelimit): an empty bucket is answered 429. Snapshots
+are kept per workspace, route and request message (as the pipeline bound it), so two callers of
 one workspace share them and no caller ever reaches another workspace's. Redis trouble never
 fails a request: it is then answered uncached.
 
-Snapshots are kept STALE_SECONDS past their TTL. Such a stale snapshot is never a HIT; it is
-served (`X-Cache: STALE`, `Age`, `Warning: 110`) only when the service answers the same request
-503 or 504, to a caller whose memo names the snapshot's workspace, or whose failed call the
-service authorized for it (its answer names the workspace): so a whole outage of the service's
-store is bridged, not only the memo's few seconds. A 504 names no workspace (the call never
-ended), so past the memo it is answered as it is.
+Identical misses are computed once: the requests for one workspace's snapshot arriving while it
+is computed wait for that call and read what it stored (in-process single flight; between
+gateway copies a short Redis lock, whose waiters poll for the snapshot). Past its TTL a snapshot
+is still served for SNAPSHOT_REVALIDATE_SECONDS (`X-Cache: UPDATING`, `Age`, `Warning: 110`)
+while one request refreshes it in the background.
+
+Snapshots are kept STALE_SECONDS past their TTL. Past the revalidation window such a stale
+snapshot is never a HIT; it is served (`X-Cache: STALE`, `Age`, `Warning: 110`) only when the
+service answers the same request 503 or 504, to a caller whose memo names the snapshot's
+workspace, or whose failed call the service authorized for it (its answer names the workspace):
+so a whole outage of the service's store is bridged, not only the memo's few seconds. A 504 names
+no workspace (the call never ended), so past the memo it is answered as it is.
 """
 
 from __future__ import annotations
@@ -24,25 +33,30 @@ import asyncio
 import hashlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from google.protobuf.message import Message
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.auth_memo import MemoCheck, PostgresMemoCheck
+from gateway.disconnects import detach
+from gateway.hot_snapshots import HotCopies
 from gateway.http_errors import rate_limited
 from gateway.metadata import request_id
 from gateway.pipeline import Pipeline, call_result, failure_trailer
 from gateway.responses import error_response
+from gateway.singleflight import SingleFlight
 from services.auth import ratelimit
 from services.auth.ratelimit import Decision
 from services.config import Settings
 from services.contract.routes import Route
 from services.grpc_server.trailers import NO_STORE_TRAILER, WORKSPACE_TRAILER
 from services.stores.outage import Outage
-from services.stores.redisclient import create_redis
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +64,15 @@ X_CACHE = "x-cache"
 HIT = "HIT"
 MISS = "MISS"
 STALE = "STALE"
+# A snapshot past its TTL served while one request refreshes it (nginx's name for the same).
+UPDATING = "UPDATING"
 # Service answers replaced by a stale snapshot when one exists (unavailable, deadline exceeded).
 _STALE_SERVED_FOR = frozenset({503, 504})
 STALE_WARNING = '110 - "Response is Stale"'
+# How often a gateway waiting for another one's fill looks for the snapshot.
+_LOCK_POLL_SECONDS = 0.02
+# Redis connections of one gateway process's cache (a read is one short round trip).
+_REDIS_CONNECTIONS = 16
 
 # Request Cache-Control directives that skip the read (the fresh answer is still stored) and
 # the one that also skips the write.
@@ -61,12 +81,15 @@ _NO_STORE = "no-store"
 
 
 # KEYS[1]: the credential's memo for the route; ARGV: the snapshot key before and after the
-# workspace, the credential's rate-limit bucket. The memo (`<workspace>:<requests/minute>`)
-# names the workspace whose snapshot may be served; a snapshot found spends a request of the
-# bucket. Returns nil (no memo or no snapshot), {snapshot, 'stale'} (stored before ARGV[4], the
-# fresh cutoff: nothing spent), {snapshot} (unlimited) or {snapshot, allowed, tokens left, ms to
-# next, ms to full, requests/minute}. The snapshot and bucket keys come
-# from the memo and are not declared: the cache needs a single Redis server, not a cluster.
+# workspace, the credential's rate-limit bucket, the fresh cutoff and the serve cutoff (unix
+# seconds; a snapshot stored before the fresh cutoff is past its TTL, one stored before the serve
+# cutoff past the revalidation window too). The memo (`<workspace>:<requests/minute>`) names the
+# workspace whose snapshot may be served. Returns nil (no memo), {workspace} (no snapshot),
+# {workspace, snapshot} (stale: nothing spent), {workspace, snapshot, state, ms the memo has
+# left} (state 'fresh' or 'revalidate'; unlimited) or {workspace, snapshot, state, allowed,
+# tokens left, ms to next, ms to full, requests/minute} (a request of the bucket spent). The
+# snapshot and bucket keys come from the memo and are not declared: the cache needs a single
+# Redis server, not a cluster.
 _LOOKUP = (
     ratelimit.SPEND_FUNCTION
     + """
@@ -75,15 +98,24 @@ if not memo then return nil end
 local workspace, limit = string.match(memo, '^(%d+):?(%d*)$')
 if not workspace then return nil end
 local snapshot = redis.call('GET', ARGV[1] .. workspace .. ARGV[2])
-if not snapshot then return nil end
+if not snapshot then return {workspace} end
 local stored = tonumber(string.match(snapshot, '^%d+ ([%d%.]+) '))
-if stored and stored < tonumber(ARGV[4]) then return {snapshot, 'stale'} end
+if not stored then return {workspace} end
+if stored < tonumber(ARGV[5]) then return {workspace, snapshot} end
+local state = 'fresh'
+if stored < tonumber(ARGV[4]) then state = 'revalidate' end
 local capacity = tonumber(limit) or 0
-if capacity <= 0 then return {snapshot} end
+if capacity <= 0 then return {workspace, snapshot, state, redis.call('PTTL', KEYS[1])} end
 local spent = spend(ARGV[3], capacity)
-return {snapshot, spent[1], spent[2], spent[3], spent[4], capacity}
+return {workspace, snapshot, state, spent[1], spent[2], spent[3], spent[4], capacity}
 """
 )
+
+# KEYS[1]: a fill lock; ARGV[1]: its holder's token. Deletes the lock only if still held by it.
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 def is_cacheable(route: Route) -> bool:
@@ -165,6 +197,34 @@ def _memo(request: Request) -> str | None:
     return f"{workspace}:{_trailer(request, ratelimit.LIMIT) or 0}"
 
 
+# What a read finds of a snapshot (the lookup script's states, and the one past serving).
+FRESH = "fresh"
+REVALIDATE = "revalidate"
+STALE_STATE = "stale"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What one read found: the memo's workspace and, if any, its snapshot and how servable."""
+
+    workspace: str
+    snapshot: Snapshot | None = None
+    # FRESH (served, HIT), REVALIDATE (served while one request refreshes it) or STALE (served
+    # only in place of a 503/504); "" without a snapshot.
+    state: str = ""
+    decision: Decision | None = None
+
+    @property
+    def servable(self) -> bool:
+        """True when the snapshot is answered as it is (fresh, or in the revalidation window)."""
+        return self.snapshot is not None and self.state in (FRESH, REVALIDATE)
+
+    @property
+    def stale(self) -> Snapshot | None:
+        """The snapshot kept for a failing service; None unless the read found one past serving."""
+        return self.snapshot if self.state == STALE_STATE else None
+
+
 class SnapshotCache:
     """Serves the cacheable GET routes from Redis snapshots; `wrap` puts it around a pipeline."""
 
@@ -175,35 +235,66 @@ class SnapshotCache:
         ttl_seconds: int,
         auth_ttl_seconds: float,
         stale_seconds: int = 0,
+        revalidate_seconds: int = 0,
         prefix: str = "lp",
         timeout_seconds: float = 0.1,
         pause_seconds: float = 1.0,
         max_body_bytes: int = 2 << 20,
+        lock_ms: int = 5000,
+        hot_seconds: float = 0.0,
+        memo_check: MemoCheck | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis
         self._lookup = redis.register_script(_LOOKUP)
+        self._unlock = redis.register_script(_UNLOCK)
         self._ttl = ttl_seconds
         self._stale_seconds = max(0, stale_seconds)
+        # Within the kept time only: past it the snapshot is gone from Redis anyway.
+        self._revalidate_seconds = min(max(0, revalidate_seconds), self._stale_seconds)
         self._auth_ttl_ms = int(auth_ttl_seconds * 1000)
         self._prefix = prefix
         self._timeout = timeout_seconds
         self._max_body_bytes = max_body_bytes
+        self._lock_ms = lock_ms
+        self._memo_check = memo_check
         self._clock = clock
         self._outage = Outage(
             logger, "snapshot cache unavailable, answering uncached", pause_seconds
         )
+        # Identical misses share one call (keyed by snapshot key), expired memos one check.
+        self._fills: SingleFlight[Response | None] = SingleFlight()
+        self._checks: SingleFlight[bool] = SingleFlight()
+        self._calls: SingleFlight[Response] = SingleFlight()
+        self._reads: SingleFlight[Lookup | None] = SingleFlight()
+        # Fresh reads of unlimited credentials, answered without Redis for a moment.
+        self._hot: HotCopies[Lookup] = HotCopies(hot_seconds)
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, timeout_seconds: float = 0.1) -> SnapshotCache:
-        """A cache on settings.redis_url with the configured snapshot and auth TTLs."""
+    def from_settings(cls, settings: Settings) -> SnapshotCache:
+        """A cache on settings.redis_url with the configured TTLs, re-checking expired memos
+        against settings.database_url."""
+        timeout_seconds = settings.snapshot_timeout_seconds
+        # A bounded pool: a burst of requests waits for a connection instead of opening one each
+        # (on a loaded machine, opening dozens at once can outlast the timeout).
+        pool = BlockingConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=_REDIS_CONNECTIONS,
+            timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+            socket_timeout=timeout_seconds,
+        )
         return cls(
-            create_redis(settings.redis_url, timeout_seconds, timeout_seconds),
+            Redis.from_pool(pool),
             ttl_seconds=settings.snapshot_ttl_seconds,
             auth_ttl_seconds=settings.auth_cache_seconds,
             stale_seconds=settings.snapshot_stale_seconds,
+            revalidate_seconds=settings.snapshot_revalidate_seconds,
             prefix=settings.ingest_key_prefix,
             timeout_seconds=timeout_seconds,
+            lock_ms=settings.snapshot_lock_ms,
+            hot_seconds=settings.snapshot_hot_ms / 1000,
+            memo_check=PostgresMemoCheck(settings.database_url),
         )
 
     def wrap(self, pipeline: Pipeline) -> Pipeline:
@@ -217,40 +308,210 @@ class SnapshotCache:
         return cached
 
     async def aclose(self) -> None:
-        """Close the Redis connections."""
+        """Stop the refreshes in flight, close the Redis (and PostgreSQL) connections."""
+        await self._fills.aclose()
+        await self._checks.aclose()
+        await self._calls.aclose()
+        await self._reads.aclose()
         await self._redis.aclose()
+        close = getattr(self._memo_check, "aclose", None)
+        if close is not None:
+            await close()
 
     async def _serve(
         self, pipeline: Pipeline, route: Route, request: Request, message: Message
     ) -> Response:
         keys = self._keys(route, request, message)
         directives = _directives(request)
-        stale: Snapshot | None = None
-        if keys is not None and not directives & _NO_READ:
+        if keys is None or directives & _NO_READ:
+            return await self._call(pipeline, route, request, message, keys, directives)
+        found = await self._read(keys)
+        if found is None and await self._recheck(route, request, keys):
             found = await self._read(keys)
-            if found is not None:
-                snapshot, decision, fresh = found
-                if not fresh:
-                    stale = snapshot  # served only if the service cannot answer
-                else:
-                    headers = decision.headers() if decision is not None else {}
-                    if decision is not None and not decision.allowed:
-                        return error_response(
-                            rate_limited(decision), route.options.envelope, headers
-                        )
-                    return self._hit(snapshot, request, headers)
+        if found is None:  # not authorized here recently, or Redis unreachable: the service
+            return await self._call_once(pipeline, route, request, message, keys)
+        if found.servable:
+            if found.state == REVALIDATE:
+                self._refresh(pipeline, route, request, message, keys, found.workspace)
+            return self._answer(found, route, request)
+        return await self._fill_once(pipeline, route, request, message, keys, found)
+
+    async def _call(
+        self,
+        pipeline: Pipeline,
+        route: Route,
+        request: Request,
+        message: Message,
+        keys: CacheKeys | None,
+        directives: set[str],
+        stale: Snapshot | None = None,
+    ) -> Response:
+        """The service's answer (stored when it may be), or a stale snapshot for its 503/504."""
         response = await pipeline(route, request, message)
+        if keys is not None and _NO_STORE not in directives:
+            await self._store(keys, request, response)
+        return await self._finish(response, request, keys, stale, not directives & _NO_READ)
+
+    async def _call_once(
+        self,
+        pipeline: Pipeline,
+        route: Route,
+        request: Request,
+        message: Message,
+        keys: CacheKeys,
+    ) -> Response:
+        """_call, shared by the identical requests of one credential arriving meanwhile (the
+        answer to the same credential and request is the same answer)."""
+        detach(request)
+        compute = partial(self._call, pipeline, route, request, message, keys, set())
+        answered, leader = await self._calls.run(f"{keys.memo}:{keys.params}", compute)
+        return answered if leader else _copy(answered, request)
+
+    async def _finish(
+        self,
+        response: Response,
+        request: Request,
+        keys: CacheKeys | None,
+        stale: Snapshot | None,
+        may_read: bool,
+    ) -> Response:
         if response.status_code in _STALE_SERVED_FOR and keys is not None:
-            if stale is None and not directives & _NO_READ:
+            if stale is None and may_read:
                 stale = await self._snapshot_of_failure(keys, request)
             if stale is not None:
                 return self._stale(stale, request, response)
-        if keys is not None and _NO_STORE not in directives and response.status_code == 200:
-            memo = _memo(request)
-            if memo is not None:
-                await self._write(keys, memo, response)
         response.headers[X_CACHE] = MISS
         return response
+
+    async def _fill_once(
+        self,
+        pipeline: Pipeline,
+        route: Route,
+        request: Request,
+        message: Message,
+        keys: CacheKeys,
+        found: Lookup,
+    ) -> Response:
+        """A miss of a workspace's snapshot: one request computes it, the identical ones arriving
+        meanwhile (in this process; in other copies through a Redis lock) read what it stored."""
+        workspace = found.workspace
+        compute = partial(self._fill, pipeline, route, request, message, keys, workspace, True)
+        filled, leader = await self._fills.run(keys.snapshot(workspace), compute)
+        if leader and filled is not None:
+            return await self._finish(filled, request, keys, found.stale, True)
+        again = await self._read(keys)
+        if again is not None and again.servable:
+            return self._answer(again, route, request)
+        # Nothing stored: an answer kept from caches (200) or the service's trouble (503/504) is
+        # the same for every caller of the workspace; anything else may be the leader's own.
+        if filled is not None and filled.status_code in (200, *_STALE_SERVED_FOR):
+            return await self._finish(_copy(filled, request), request, keys, found.stale, True)
+        return await self._call(pipeline, route, request, message, keys, set(), found.stale)
+
+    def _refresh(
+        self,
+        pipeline: Pipeline,
+        route: Route,
+        request: Request,
+        message: Message,
+        keys: CacheKeys,
+        workspace: str,
+    ) -> None:
+        """Recompute a snapshot past its TTL in the background, unless a refresh already runs."""
+        flight = keys.snapshot(workspace)
+        if not self._fills.running(flight):
+            compute = partial(self._fill, pipeline, route, request, message, keys, workspace, False)
+            self._fills.start(flight, compute)
+
+    async def _fill(
+        self,
+        pipeline: Pipeline,
+        route: Route,
+        request: Request,
+        message: Message,
+        keys: CacheKeys,
+        workspace: str,
+        wait: bool,
+    ) -> Response | None:
+        """Compute and store the snapshot under the workspace's fill lock; None when another
+        gateway held the lock (and, if wait, stored the snapshot meanwhile)."""
+        lock = f"{self._prefix}:fill:{workspace}:{keys.route}:{keys.params}"
+        token = uuid.uuid4().hex
+        if not await self._lock(lock, token):
+            if not wait or await self._wait_for(keys.snapshot(workspace), lock):
+                return None
+        detach(request)  # the others waiting for this answer keep waiting if its client leaves
+        try:
+            response = await pipeline(route, request, message)
+            await self._store(keys, request, response)
+        finally:
+            await self._release(lock, token)
+        return response
+
+    async def _lock(self, lock: str, token: str) -> bool:
+        """True when this gateway takes the fill lock (or Redis cannot say: compute anyway)."""
+        if self._lock_ms <= 0 or self._outage.paused():
+            return True
+        try:
+            async with asyncio.timeout(self._timeout):
+                return bool(await self._redis.set(lock, token, nx=True, px=self._lock_ms))
+        except Exception as exc:  # the cache must never fail a request
+            self._outage.failed(exc)
+            return True
+
+    async def _release(self, lock: str, token: str) -> None:
+        if self._lock_ms <= 0 or self._outage.paused():
+            return
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._unlock(keys=[lock], args=[token])
+        except Exception as exc:  # the lock expires by itself
+            self._outage.failed(exc)
+
+    async def _wait_for(self, snapshot_key: str, lock: str) -> bool:
+        """Wait while another gateway holds the fill lock; True once a fresh snapshot is there."""
+        deadline = time.monotonic() + self._lock_ms / 1000
+        while time.monotonic() < deadline:
+            await asyncio.sleep(_LOCK_POLL_SECONDS)
+            try:
+                async with asyncio.timeout(self._timeout):
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        pipe.get(snapshot_key)
+                        pipe.exists(lock)
+                        raw, held = await pipe.execute()
+            except Exception as exc:  # the cache must never fail a request
+                self._outage.failed(exc)
+                return False
+            snapshot = Snapshot.load(raw) if raw else None
+            if snapshot is not None and snapshot.stored_at >= self._clock() - self._ttl:
+                return True
+            if not held:
+                return False
+        return False
+
+    async def _recheck(self, route: Route, request: Request, keys: CacheKeys) -> bool:
+        """Re-check the credential's authorization for the route (no query); True once its memo
+        is written again. One check at a time per credential and route."""
+        if self._memo_check is None or self._outage.paused() or self._auth_ttl_ms <= 0:
+            return False
+        check = self._memo_check
+        authorization = request.headers.get("authorization", "")
+        workspace = request.headers.get("x-workspace-id", "")
+
+        async def confirm() -> bool:
+            memo = await check.confirm(route, authorization, workspace)
+            if memo is None:
+                return False
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await self._redis.set(keys.memo, memo, px=self._auth_ttl_ms)
+            except Exception as exc:  # the cache must never fail a request
+                self._outage.failed(exc)
+                return False
+            return True
+
+        confirmed, _ = await self._checks.run(keys.memo, confirm)
+        return confirmed
 
     def _keys(self, route: Route, request: Request, message: Message) -> CacheKeys | None:
         """The keys of the request bound as message; None without a token."""
@@ -263,29 +524,69 @@ class SnapshotCache:
         memo = f"{self._prefix}:auth:{credential}:{route.key}"
         return CacheKeys(self._prefix, credential, memo, route.key, params)
 
-    async def _read(self, keys: CacheKeys) -> tuple[Snapshot, Decision | None, bool] | None:
-        """The request's snapshot if the memo allows it and whether it is fresh; a fresh one has
-        spent a request of the credential's rate limit (None: unlimited) — one round trip."""
+    async def _read(self, keys: CacheKeys) -> Lookup | None:
+        """What the credential's memo allows of the request's snapshot (None: no memo, or Redis
+        trouble); a servable one has spent a request of the rate limit — one round trip."""
+        if not self._hot.enabled:
+            return await self._read_redis(keys)
+        hot_key = _hot_key(keys)
+        hot = self._hot.get(hot_key)
+        if hot is not None:
+            return hot
+        if not self._hot.known(hot_key):
+            return await self._read_redis(keys)
+        # The copy of an unlimited read has just expired: one read renews it for every request
+        # arriving meanwhile, instead of all of them at once.
+        found, leader = await self._reads.run(hot_key, partial(self._read_redis, keys))
+        if leader or found is None or found.decision is None:
+            return found
+        return await self._read_redis(keys)  # limited now: each request spends its own
+
+    async def _read_redis(self, keys: CacheKeys) -> Lookup | None:
+        """_read from Redis (one round trip)."""
         if self._outage.paused():
             return None
         before, after = keys.snapshot("\n").split("\n")
         bucket = ratelimit.bucket_key(self._prefix, keys.credential)
+        now = self._clock()
+        fresh_cutoff = f"{now - self._ttl:.3f}"
+        serve_cutoff = f"{now - self._ttl - self._revalidate_seconds:.3f}"
         try:
             async with asyncio.timeout(self._timeout):
-                cutoff = f"{self._clock() - self._ttl:.3f}"
-                reply = await self._lookup(keys=[keys.memo], args=[before, after, bucket, cutoff])
+                reply = await self._lookup(
+                    keys=[keys.memo], args=[before, after, bucket, fresh_cutoff, serve_cutoff]
+                )
         except Exception as exc:  # the cache must never fail a request
             self._outage.failed(exc)
             return None
         if not reply:
             return None
-        snapshot = Snapshot.load(reply[0])
+        workspace = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+        snapshot = Snapshot.load(reply[1]) if len(reply) > 1 else None
         if snapshot is None:
-            return None
-        if len(reply) == 2:  # stored before the fresh cutoff
-            return snapshot, None, False
-        decision = Decision.of(reply[1:5], int(reply[5])) if len(reply) > 1 else None
-        return snapshot, decision, True
+            return Lookup(workspace)
+        if len(reply) == 2:
+            return Lookup(workspace, snapshot, STALE_STATE)
+        state = reply[2].decode() if isinstance(reply[2], bytes) else str(reply[2])
+        if len(reply) > 4:
+            return Lookup(workspace, snapshot, state, Decision.of(reply[3:7], int(reply[7])))
+        found = Lookup(workspace, snapshot, state)
+        if state == FRESH:  # unlimited: nothing to spend, so a copy may answer for a moment
+            valid = min(int(reply[3]) / 1000, snapshot.stored_at + self._ttl - now)
+            self._hot.put(_hot_key(keys), found, valid)
+        return found
+
+    def _answer(self, found: Lookup, route: Route, request: Request) -> Response:
+        """A servable snapshot (HIT, or UPDATING while refreshed), or 429 for an empty bucket."""
+        assert found.snapshot is not None
+        decision = found.decision
+        headers = decision.headers() if decision is not None else {}
+        if decision is not None and not decision.allowed:
+            return error_response(rate_limited(decision), route.options.envelope, headers)
+        if found.state == REVALIDATE:
+            headers["warning"] = STALE_WARNING
+            return self._served(found.snapshot, request, headers, UPDATING)
+        return self._served(found.snapshot, request, headers, HIT)
 
     async def _snapshot_of_failure(self, keys: CacheKeys, request: Request) -> Snapshot | None:
         """The request's snapshot in the workspace its failed call was authorized for (the
@@ -301,16 +602,22 @@ class SnapshotCache:
             return None
         return Snapshot.load(raw) if raw else None
 
-    async def _write(self, keys: CacheKeys, memo: str, response: Response) -> None:
+    async def _store(self, keys: CacheKeys, request: Request, response: Response) -> None:
+        """Keep a 200 the service authorized (its memo) and allowed to be kept."""
+        if response.status_code != 200:
+            return
+        memo = _memo(request)
         body = getattr(response, "body", None)
         if (
-            self._outage.paused()
+            memo is None
+            or self._outage.paused()
             or self._ttl <= 0
             or self._auth_ttl_ms <= 0
             or not isinstance(body, bytes)
             or len(body) > self._max_body_bytes
         ):
             return
+        self._hot.drop(_hot_key(keys))
         content_type = response.headers.get("content-type", "application/octet-stream")
         snapshot = Snapshot(response.status_code, content_type, body, self._clock())
         try:
@@ -324,31 +631,37 @@ class SnapshotCache:
         except Exception as exc:  # the cache must never fail a request
             self._outage.failed(exc)
 
-    def _hit(self, snapshot: Snapshot, request: Request, extra: dict[str, str]) -> Response:
+    def _served(
+        self, snapshot: Snapshot, request: Request, extra: dict[str, str], how: str
+    ) -> Response:
         age = max(0, int(self._clock() - snapshot.stored_at))
         headers = {
             **extra,
             "x-request-id": request_id(request),
             "content-type": snapshot.content_type,
-            X_CACHE: HIT,
+            X_CACHE: how,
             "age": str(age),
         }
         return Response(snapshot.body, status_code=snapshot.status, headers=headers)
 
     def _stale(self, snapshot: Snapshot, request: Request, failed: Response) -> Response:
         """snapshot in place of the service's 503/504 answer failed, marked stale."""
-        age = max(0, int(self._clock() - snapshot.stored_at))
         extra = {
             k: v
             for k, v in failed.headers.items()
             if k.startswith("x-ratelimit") or k == "retry-after"
         }
-        headers = {
-            **extra,
-            "x-request-id": request_id(request),
-            "content-type": snapshot.content_type,
-            X_CACHE: STALE,
-            "age": str(age),
-            "warning": STALE_WARNING,
-        }
-        return Response(snapshot.body, status_code=snapshot.status, headers=headers)
+        extra["warning"] = STALE_WARNING
+        return self._served(snapshot, request, extra, STALE)
+
+
+def _hot_key(keys: CacheKeys) -> str:
+    return f"{keys.memo}:{keys.params}"
+
+
+def _copy(response: Response, request: Request) -> Response:
+    """Another caller's copy of response (same body and headers, its own request id)."""
+    headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+    headers["x-request-id"] = request_id(request)
+    body = getattr(response, "body", b"")
+    return Response(body, status_code=response.status_code, headers=headers)

@@ -1,12 +1,19 @@
-"""Backend health through the standard gRPC health service (grpc.health.v1)."""
+"""Backend health through the standard gRPC health service (grpc.health.v1), checked in the
+background so that /healthz costs a request nothing but its answer."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gateway.singleflight import SingleFlight
+
+logger = logging.getLogger(__name__)
 
 SERVING = "SERVING"
 
@@ -40,8 +47,73 @@ async def check_backends(
     return dict(zip(keys, statuses, strict=True))
 
 
-def health_body(statuses: Mapping[str, str]) -> tuple[int, dict[str, object]]:
-    """HTTP status (200 or 503) and the /healthz envelope of backend statuses."""
+def health_body(
+    statuses: Mapping[str, str], age_seconds: float = 0.0
+) -> tuple[int, dict[str, object]]:
+    """HTTP status (200 or 503) and the /healthz envelope of backend statuses checked
+    age_seconds ago."""
     healthy = all(status == SERVING for status in statuses.values())
-    data = {"status": "ok" if healthy else "degraded", "services": dict(statuses)}
+    data = {
+        "status": "ok" if healthy else "degraded",
+        "services": dict(statuses),
+        "ageSeconds": round(age_seconds, 3),
+    }
     return (200 if healthy else 503), {"success": True, "data": data}
+
+
+class HealthMonitor:
+    """Checks the backends every interval in the background; /healthz serves the last result.
+
+    The first caller waits for the first check; a result older than three intervals (the loop
+    stalled) is checked again in the request."""
+
+    def __init__(
+        self,
+        check: Callable[[], Awaitable[dict[str, str]]],
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._check = check
+        self._interval = max(0.05, interval)
+        self._clock = clock
+        self._last: tuple[float, dict[str, str]] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._checking = SingleFlight[dict[str, str]]()
+
+    def start(self) -> None:
+        """Start checking in the background (in the running loop)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        """Stop the background checks."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self._checking.aclose()
+
+    async def statuses(self) -> tuple[dict[str, str], float]:
+        """The last statuses and their age in seconds."""
+        last = self._last
+        if last is None or self._clock() - last[0] > 3 * self._interval:
+            await self._refresh()
+            last = self._last
+            assert last is not None
+        return last[1], max(0.0, self._clock() - last[0])
+
+    async def _refresh(self) -> None:
+        async def check() -> dict[str, str]:
+            statuses = await self._check()
+            self._last = (self._clock(), statuses)
+            return statuses
+
+        await self._checking.run("backends", check)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self._refresh()
+            except Exception:  # noqa: BLE001 - the next round tries again; /healthz checks inline
+                logger.exception("backend health check failed")
+            await asyncio.sleep(self._interval)

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from gateway.binding import read_body
 from gateway.channels import Backends, UnaryResult
 from gateway.click_coalescing import ClickCoalescer
+from gateway.disconnects import unless_disconnected
 from gateway.http_errors import client_error
 from gateway.metadata import outgoing_metadata, request_id
 from gateway.responses import error_response, success_response
@@ -130,9 +131,13 @@ class UnaryPipeline:
         try:
             metadata = outgoing_metadata(request)
             if self._clicks.handles(route):
-                result = await self._clicks.unary(route, message, metadata)
+                call = self._clicks.unary(route, message, metadata)
             else:
-                result = await self._backends.get().unary(route, message, metadata)
+                call = self._backends.get().unary(route, message, metadata)
+            # A read nobody waits for any more is dropped; a write always runs to its end.
+            result = await (
+                unless_disconnected(call, request) if route.http_method == "GET" else call
+            )
             setattr(request.state, _RESULT_STATE, result)  # for wrapping layers (the cache)
         except Exception as exc:
             if isinstance(exc, grpc.aio.AioRpcError):

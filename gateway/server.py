@@ -1,19 +1,25 @@
-"""Run the gateway under uvicorn."""
+"""Run the gateway under uvicorn: in this process, or as GATEWAY_WORKERS processes sharing the
+port (the gateway is stateless, so every copy answers alike)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
+from uvicorn.supervisors import Multiprocess
 
 from gateway import accesslog
 from gateway.app import create_app
 from gateway.cache import SnapshotCache
 from gateway.http_protocol import HTTP_PROTOCOL
-from services.config import Settings
+from services.config import Settings, load
+
+# What each worker process imports and calls to build its app (settings from its environment).
+WORKER_APP = "gateway.server:worker_app"
 
 
-def uvicorn_config(settings: Settings, app: Any) -> uvicorn.Config:
+def uvicorn_config(settings: Settings, app: Any, **extra: Any) -> uvicorn.Config:
     """uvicorn's configuration of the gateway serving app."""
     return uvicorn.Config(
         app,
@@ -27,19 +33,37 @@ def uvicorn_config(settings: Settings, app: Any) -> uvicorn.Config:
         forwarded_allow_ips="127.0.0.1",
         timeout_graceful_shutdown=int(settings.gateway_shutdown_grace_seconds),
         server_header=False,
+        access_log=settings.gateway_access_log,
+        **extra,
     )
 
 
-def serve(settings: Settings) -> None:
-    """Serve the gateway on settings.gateway_host:gateway_port until SIGINT/SIGTERM (blocking)."""
+def build_app(settings: Settings) -> Starlette:
+    """The gateway app with its snapshot cache (unless SNAPSHOT_CACHE=off)."""
     cache = SnapshotCache.from_settings(settings) if settings.snapshot_cache else None
-    app = create_app(
+    return create_app(
         settings,
         wrap_pipeline=cache.wrap if cache else None,
         on_shutdown=(cache.aclose,) if cache else (),
     )
-    server = uvicorn.Server(uvicorn_config(settings, app))
-    accesslog.install()  # after uvicorn.Config has configured its loggers
+
+
+def worker_app() -> Starlette:
+    """The app of one worker process, configured from the environment."""
+    accesslog.install()  # the worker's uvicorn has configured its loggers by now
+    return build_app(load())
+
+
+def serve(settings: Settings) -> None:
+    """Serve the gateway on settings.gateway_host:gateway_port until SIGINT/SIGTERM (blocking)."""
     # uvicorn handles SIGTERM/SIGINT: stop accepting, finish open requests, run the lifespan
-    # shutdown (which closes the gRPC channels).
+    # shutdown (which closes the gRPC channels); with workers its supervisor stops each one.
+    if settings.gateway_workers > 1:
+        config = uvicorn_config(
+            settings, WORKER_APP, factory=True, workers=settings.gateway_workers
+        )
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(uvicorn_config(settings, build_app(settings)))
+    accesslog.install()  # after uvicorn.Config has configured its loggers
     server.run()

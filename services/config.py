@@ -72,6 +72,33 @@ class Settings:
     gateway_ws_send_queue: int = field(
         default_factory=lambda: env_int("GATEWAY_WS_SEND_QUEUE", 1000)
     )
+    # Gateway under load: HTTP worker processes sharing the port (1: the gateway alone, in this
+    # process); seconds between the background backend checks whose last result /healthz serves;
+    # seconds past SNAPSHOT_TTL_SECONDS a snapshot is still served while one request refreshes it
+    # (stale-while-revalidate; 0: a miss); milliseconds one gateway holds the Redis lock of a
+    # snapshot it computes (copies wait for it that long, then compute themselves).
+    gateway_workers: int = field(default_factory=lambda: env_int("GATEWAY_WORKERS", 1))
+    # uvicorn's access log, a line per request (GATEWAY_ACCESS_LOG=off: none, errors still are).
+    gateway_access_log: bool = field(
+        default_factory=lambda: (
+            env_str("GATEWAY_ACCESS_LOG", "on").lower() not in ("0", "off", "false", "no")
+        )
+    )
+    gateway_health_interval_seconds: float = field(
+        default_factory=lambda: env_float("GATEWAY_HEALTH_INTERVAL_SECONDS", 1.0)
+    )
+    snapshot_revalidate_seconds: int = field(
+        default_factory=lambda: env_int("SNAPSHOT_REVALIDATE_SECONDS", 30)
+    )
+    snapshot_lock_ms: int = field(default_factory=lambda: env_int("SNAPSHOT_LOCK_MS", 5000))
+    # Milliseconds a gateway answers a fresh snapshot read of a credential without a rate limit
+    # from its own memory (never past the memo or the TTL; 0: every read goes to Redis).
+    snapshot_hot_ms: int = field(default_factory=lambda: env_int("SNAPSHOT_HOT_MS", 1000))
+    # Seconds a snapshot-cache round trip to Redis may take before the cache is skipped for a
+    # second (a loaded event loop alone can delay a reply by tens of milliseconds).
+    snapshot_timeout_seconds: float = field(
+        default_factory=lambda: env_float("SNAPSHOT_TIMEOUT_SECONDS", 0.5)
+    )
     # Where the dev stack keeps ClickHouse data, logs and pid files.
     run_dir: Path = field(
         default_factory=lambda: Path(env_str("LINKPULSE_RUN_DIR", str(ROOT / ".run")))

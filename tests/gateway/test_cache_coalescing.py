@@ -1,0 +1,323 @@
+"""The snapshot cache under concurrent load: identical misses computed once (in one gateway and
+across two copies), stale-while-revalidate, expired memos re-checked without the query, hot
+copies. The gateway under uvicorn, real Redis (db 15), a counting QueryService behind the
+services' real auth and error interceptors."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import grpc
+import httpx
+import pytest
+import pytest_asyncio
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+
+from gateway.app import create_app
+from gateway.auth_memo import MemoCheck
+from gateway.cache import SnapshotCache
+from services import errors, protos
+from services.auth import principal as principals
+from services.config import Settings
+from services.contract.compiled import contract
+from services.grpc_server.interceptors import AuthInterceptor, ErrorInterceptor
+from tests.asgi_server import serving as asgi_serving
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+OVERVIEW = "/api/analytics/workspace/overview"
+# How long the service takes to compute an answer: long enough for every concurrent request
+# to arrive while the first one is computed.
+COMPUTE_SECONDS = 0.4
+
+
+def _principal(workspace_id: int, per_minute: int = 0) -> principals.Principal:
+    return principals.Principal(
+        actor=f"api_key:{workspace_id}",
+        workspace_id=workspace_id,
+        organization_id=1,
+        workspace_ids=(workspace_id,),
+        scopes=frozenset({"analytics:read"}),
+        plan="business",
+        features=frozenset(),
+        max_days=1095,
+        timezone="UTC",
+        currency="USD",
+        requests_per_minute=per_minute,
+    )
+
+
+class CountingResolver:
+    """Tokens to principals; counts the look-ups (the services' and the gateway's)."""
+
+    def __init__(self) -> None:
+        self.principals = {
+            "lp_a": _principal(1),
+            "lp_b": _principal(1),
+            "lp_c": _principal(2),
+            "lp_limited": _principal(1, per_minute=600),
+        }
+        self.lookups: Counter[str] = Counter()
+
+    async def resolve(self, token: str, workspace_id: int | None = None) -> principals.Principal:
+        self.lookups[token] += 1
+        principal = self.principals.get(token)
+        if principal is None:
+            raise errors.unauthenticated("invalid or expired token")
+        return principal
+
+
+class SlowQuery(protos.query_pb2_grpc.QueryServiceServicer):
+    """An overview taking COMPUTE_SECONDS, saying which computation of which workspace it is."""
+
+    def __init__(self) -> None:
+        self.computed = 0
+        self.abandoned = asyncio.Event()
+
+    async def GetWorkspaceRegions(self, request, context):  # noqa: N802
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            self.abandoned.set()
+            raise
+        return protos.common_pb2.BreakdownResponse()
+
+    async def GetWorkspaceOverview(self, request, context):  # noqa: N802
+        self.computed += 1
+        number = self.computed
+        workspace = principals.current().workspace_id
+        await asyncio.sleep(COMPUTE_SECONDS)
+        return protos.common_pb2.OverviewResponse(
+            totals=protos.common_pb2.Totals(clicks=number),
+            meta=protos.common_pb2.ResponseMeta(notices=[f"workspace {workspace}"]),
+        )
+
+
+@dataclass
+class Backend:
+    address: str
+    query: SlowQuery
+    resolver: CountingResolver
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def backend() -> AsyncIterator[Backend]:
+    """The slow QueryService behind the services' own error and auth interceptors."""
+    resolver = CountingResolver()
+    query = SlowQuery()
+    server = grpc.aio.server(
+        interceptors=[ErrorInterceptor(), AuthInterceptor(resolver, contract().policies)]  # type: ignore[arg-type]
+    )
+    protos.query_pb2_grpc.add_QueryServiceServicer_to_server(query, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield Backend(f"127.0.0.1:{port}", query, resolver)
+    await server.stop(grace=None)
+
+
+def _app(backend: Backend, cache: SnapshotCache) -> Starlette:
+    address = backend.address
+    settings = Settings(
+        query_addr=address,
+        live_addr=address,
+        export_addr=address,
+        audit_addr=address,
+        gateway_deadline_seconds=5.0,
+    )
+    return create_app(settings, wrap_pipeline=cache.wrap, on_shutdown=[cache.aclose])
+
+
+@dataclass
+class Gateways:
+    """Copies of the gateway sharing one Redis prefix, and a client on each."""
+
+    clients: list[httpx.AsyncClient]
+    prefix: str
+
+    async def get(
+        self, token: str = "lp_a", days: int = 7, copy: int = 0, **headers: str
+    ) -> httpx.Response:
+        headers["authorization"] = f"Bearer {token}"
+        return await self.clients[copy].get(f"{OVERVIEW}?days={days}", headers=headers)
+
+    async def burst(self, count: int, copies: int = 1, **kwargs: object) -> list[httpx.Response]:
+        return list(
+            await asyncio.gather(
+                *(self.get(copy=n % copies, **kwargs) for n in range(count))  # type: ignore[arg-type]
+            )
+        )
+
+
+@asynccontextmanager
+async def gateways(backend: Backend, copies: int = 1, **options: object) -> AsyncIterator[Gateways]:
+    """copies of the gateway, each with its own SnapshotCache on one prefix (deleted after)."""
+    prefix = f"lptest-{uuid.uuid4().hex[:12]}"
+    redis = Redis.from_url(REDIS_URL)
+    # A loaded machine must not make the cache skip Redis (a timeout) in the middle of a test.
+    settings: dict[str, object] = {
+        "ttl_seconds": 60,
+        "auth_ttl_seconds": 3.0,
+        "timeout_seconds": 2.0,
+        **options,
+    }
+    try:
+        async with AsyncExitStack() as stack:
+            clients = []
+            for _ in range(copies):
+                cache = SnapshotCache(Redis.from_url(REDIS_URL), prefix=prefix, **settings)  # type: ignore[arg-type]
+                port = await stack.enter_async_context(asgi_serving(_app(backend, cache)))
+                client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10)
+                clients.append(await stack.enter_async_context(client))
+            yield Gateways(clients, prefix)
+    finally:
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+
+
+def _caches(responses: list[httpx.Response]) -> Counter[str]:
+    for response in responses:
+        assert response.status_code == 200, response.text
+    return Counter(response.headers["x-cache"] for response in responses)
+
+
+async def test_identical_misses_compute_once(backend: Backend) -> None:
+    async with gateways(backend) as gw:
+        await gw.get(days=1)  # the memo: the workspace is known, its day-2 snapshot is not
+        before = backend.query.computed
+        responses = await gw.burst(16, days=2)
+        assert backend.query.computed == before + 1
+        assert _caches(responses) == {"MISS": 1, "HIT": 15}
+        assert len({response.content for response in responses}) == 1
+
+
+async def test_two_gateway_copies_compute_once_through_the_redis_lock(backend: Backend) -> None:
+    async with gateways(backend, copies=2) as gw:
+        await gw.get(days=1, copy=0)
+        await gw.get(days=1, copy=1)
+        before = backend.query.computed
+        responses = await gw.burst(16, copies=2, days=3)
+        assert backend.query.computed == before + 1
+        assert _caches(responses) == {"MISS": 1, "HIT": 15}
+        assert len({response.content for response in responses}) == 1
+
+
+async def test_misses_of_a_new_credential_compute_once(backend: Backend) -> None:
+    async with gateways(backend, memo_check=MemoCheck(backend.resolver)) as gw:
+        before = backend.query.computed
+        lookups = backend.resolver.lookups["lp_b"]
+        responses = await gw.burst(16, token="lp_b", days=4)
+        assert backend.query.computed == before + 1
+        assert _caches(responses) == {"MISS": 1, "HIT": 15}
+        # One check of the credential by the gateway, one by the service that computed.
+        assert backend.resolver.lookups["lp_b"] == lookups + 2
+
+
+async def test_expired_memo_is_rechecked_without_the_query(backend: Backend) -> None:
+    async with gateways(
+        backend, auth_ttl_seconds=0.5, memo_check=MemoCheck(backend.resolver)
+    ) as gw:
+        first = await gw.get(days=5)
+        computed = backend.query.computed
+        lookups = backend.resolver.lookups["lp_a"]
+        await asyncio.sleep(0.7)  # the memo has expired, the snapshot has not
+        responses = await gw.burst(16, days=5)
+        assert _caches(responses) == {"HIT": 16}
+        assert {response.content for response in responses} == {first.content}
+        assert backend.query.computed == computed
+        assert backend.resolver.lookups["lp_a"] == lookups + 1  # one check for all 16
+
+
+async def test_revoked_key_is_refused_once_its_memo_expires(backend: Backend) -> None:
+    backend.resolver.principals["lp_revoked"] = _principal(1)
+    async with gateways(
+        backend, auth_ttl_seconds=0.5, memo_check=MemoCheck(backend.resolver), hot_seconds=5.0
+    ) as gw:
+        assert (await gw.get(token="lp_revoked", days=6)).status_code == 200
+        assert (await gw.get(token="lp_revoked", days=6)).headers["x-cache"] == "HIT"
+        del backend.resolver.principals["lp_revoked"]
+        await asyncio.sleep(0.7)
+        refused = await gw.get(token="lp_revoked", days=6)
+        assert refused.status_code == 401, refused.text
+        assert "x-cache" not in refused.headers or refused.headers["x-cache"] == "MISS"
+        # Another key of the workspace is confirmed by the gateway and served the snapshot.
+        shared = await gw.get(token="lp_b", days=6)
+        assert shared.headers["x-cache"] == "HIT"
+        # Another workspace never is.
+        other = await gw.get(token="lp_c", days=6)
+        assert other.json()["data"]["meta"]["notices"] == ["workspace 2"]
+
+
+async def test_stale_snapshot_is_served_while_one_request_refreshes_it(backend: Backend) -> None:
+    async with gateways(backend, ttl_seconds=1, stale_seconds=60, revalidate_seconds=30) as gw:
+        first = await gw.get(days=8)
+        computed = backend.query.computed
+        await asyncio.sleep(1.1)
+        responses = await gw.burst(16, days=8)
+        assert _caches(responses) == {"UPDATING": 16}
+        assert {response.content for response in responses} == {first.content}
+        assert all(r.headers["warning"].startswith("110") for r in responses)
+        await asyncio.sleep(COMPUTE_SECONDS + 0.3)
+        assert backend.query.computed == computed + 1  # one refresh for all of them
+        fresh = await gw.get(days=8)
+        assert fresh.headers["x-cache"] == "HIT"
+        assert fresh.content != first.content
+
+
+async def test_past_the_revalidation_window_a_miss_waits_for_the_answer(
+    backend: Backend,
+) -> None:
+    async with gateways(backend, ttl_seconds=1, stale_seconds=60, revalidate_seconds=1) as gw:
+        first = await gw.get(days=9)
+        computed = backend.query.computed
+        await asyncio.sleep(2.2)
+        responses = await gw.burst(8, days=9)
+        assert _caches(responses) == {"MISS": 1, "HIT": 7}
+        assert backend.query.computed == computed + 1
+        assert responses[0].content != first.content
+
+
+async def test_hot_copies_answer_unlimited_credentials_and_limited_ones_still_spend(
+    backend: Backend,
+) -> None:
+    async with gateways(backend, hot_seconds=5.0, memo_check=MemoCheck(backend.resolver)) as gw:
+        await gw.get(days=10)
+        computed = backend.query.computed
+        hits = await gw.burst(8, days=10)
+        assert _caches(hits) == {"HIT": 8}
+        assert "x-ratelimit-limit" not in hits[0].headers
+        # The gateway confirms the limited key (600 a minute) and spends from its bucket.
+        limited = [await gw.get(token="lp_limited", days=10) for _ in range(3)]
+        assert backend.query.computed == computed
+        assert _caches(limited) == {"HIT": 3}
+        remaining = [int(r.headers["x-ratelimit-remaining"]) for r in limited]
+        assert remaining == sorted(remaining, reverse=True) and remaining[0] > remaining[-1]
+        # With the snapshot gone from Redis the unlimited key is still answered from memory (for
+        # the moment hot_seconds allows); the limited one reads Redis and computes it again.
+        redis = Redis.from_url(REDIS_URL)
+        try:
+            await redis.delete(*[k async for k in redis.scan_iter(match=f"{gw.prefix}:snap:*")])
+        finally:
+            await redis.aclose()
+        assert (await gw.get(days=10)).headers["x-cache"] == "HIT"
+        assert (await gw.get(token="lp_limited", days=10)).headers["x-cache"] == "MISS"
+
+
+async def test_an_uncached_call_ends_when_its_client_goes_away(backend: Backend) -> None:
+    async with gateways(backend) as gw:
+        backend.query.abandoned.clear()
+        with pytest.raises(httpx.ReadTimeout):
+            await gw.clients[0].get(
+                "/api/analytics/workspace/regions",
+                headers={"authorization": "Bearer lp_a", "cache-control": "no-cache"},
+                timeout=0.5,
+            )
+        await asyncio.wait_for(backend.query.abandoned.wait(), 3)
