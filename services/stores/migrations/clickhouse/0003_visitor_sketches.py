@@ -28,6 +28,11 @@ SKETCH = "uniqCombined(12)"
 # so one link's or one small workspace's hours should not drag 8,192 other states along.
 ROLLUP_GRANULARITY = 256
 
+# Clicks one backfill statement aggregates at most, and past what its states spill to disk
+# instead of failing on the server's memory limit.
+BACKFILL_ROWS = 4_000_000
+BACKFILL_SETTINGS = {"max_bytes_before_external_group_by": 1_000_000_000}
+
 # (rollup table, its materialized view, its key columns besides hour and is_bot)
 ROLLUPS = (
     ("clicks_hourly_workspace", "clicks_hourly_workspace_mv", ()),
@@ -85,11 +90,27 @@ async def _rebuild_rollup(ch: ClickHouse, table: str, view: str, keys: tuple[str
     # events whose inserted_at (set by the server) is before that second, the view the rest.
     await _next_second(ch)
     await ch.command(f"CREATE MATERIALIZED VIEW {view} TO {table} AS {select} GROUP BY {grouping}")
-    await ch.command(
-        f"INSERT INTO {table} {select} WHERE inserted_at < (SELECT min(metadata_modification_time)"
-        f" FROM system.tables WHERE database = currentDatabase() AND name = '{view}')"
-        f" GROUP BY {grouping}"
+    # One statement over tens of millions of clicks holds millions of states at once and runs
+    # out of memory: a slice of the workspaces of one month at a time.
+    before_view = (
+        "inserted_at < (SELECT min(metadata_modification_time) FROM system.tables"
+        f" WHERE database = currentDatabase() AND name = '{view}')"
     )
+    for month, slices in await _backfill_slices(ch):
+        for part in range(slices):
+            await ch.command(
+                f"INSERT INTO {table} {select} WHERE toYYYYMM(timestamp) = {month}"
+                f" AND workspace_id % {slices} = {part} AND {before_view} GROUP BY {grouping}",
+                BACKFILL_SETTINGS,
+            )
+
+
+async def _backfill_slices(ch: ClickHouse) -> list[tuple[int, int]]:
+    """(month, slices of its workspaces) of the clicks stored, BACKFILL_ROWS clicks a slice."""
+    rows = await ch.fetch(
+        "SELECT toYYYYMM(timestamp) AS month, count() FROM clicks GROUP BY month ORDER BY month"
+    )
+    return [(int(month), max(1, -(-int(n) // BACKFILL_ROWS))) for month, n in rows]
 
 
 async def _next_second(ch: ClickHouse) -> None:
