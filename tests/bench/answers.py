@@ -2,7 +2,8 @@
 
 An answer is a flat dict `"<row>.<metric>" -> number`: `totals.clicks`, `<bucket label>.leads`,
 `<rank>:<key>.revenue`, `lead.count`. Unique visitors are a sketch in ClickHouse
-(`uniqCombined(12)`), so they may differ by VISITOR_TOLERANCE; money by a cent of rounding; every count must be exact.
+(`uniqCombined(12)`), so they may differ by VISITOR_TOLERANCE; money by a cent of rounding; every
+count must be exact.
 """
 
 from __future__ import annotations

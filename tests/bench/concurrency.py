@@ -5,6 +5,8 @@ smoke run under a million clicks; 0 turns the section off), with the machine's C
 every run (tests/bench/cpu.py):
 - cached reads: `GET /api/analytics/workspace/overview?days=30`, each request with the key of
   one of up to 100 workspaces in turn (their snapshots stored just before each run);
+- cached reads without a rate limit: the same over 16 fresh workspaces whose plan has no
+  per-minute limit, so the gateway answers them from its hot copies without spending a token;
 - uncached reads: the same with `Cache-Control: no-cache` and `days` cycling through 1..90, so
   every request runs its queries;
 - single-click ingest: `POST /api/track/click`, one event a request (a unique visitorId each),
@@ -43,6 +45,10 @@ READ_KEYS = 100
 # Concurrent requests of the Python warm-up that stores every cached-read key's snapshot.
 WARM_CONCURRENCY = 4
 INGEST_WORKSPACES = 16
+UNLIMITED_WORKSPACES = 16
+# A plan like enterprise without a per-minute limit (requests_per_minute 0 is unlimited).
+UNLIMITED_PLAN = "bench-unlimited"
+UNLIMITED_LOAD = "cached, no rate limit"
 READ_PATH = "/api/analytics/workspace/overview"
 INGEST_PATH = "/api/track/click"
 DRAIN_SECONDS = 180.0
@@ -179,6 +185,23 @@ async def _read_keys(pool: asyncpg.Pool, workspace_ids: list[int]) -> list[tuple
     return made
 
 
+async def _unlimited_keys(pool: asyncpg.Pool, label: str) -> list[tuple[int, str]]:
+    """analytics:read keys of UNLIMITED_WORKSPACES fresh workspaces on UNLIMITED_PLAN."""
+    await pool.execute(
+        "INSERT INTO plans (code, name, max_days, features, monthly_events, requests_per_minute)"
+        " SELECT $1, 'Bench, no rate limit', max_days, features, monthly_events, 0 FROM plans"
+        " WHERE code = 'enterprise' ON CONFLICT (code) DO NOTHING",
+        UNLIMITED_PLAN,
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    made = []
+    for n in range(UNLIMITED_WORKSPACES):
+        ws = await create_workspace(pool, f"bench wrk {label} {stamp} {n}", plan=UNLIMITED_PLAN)
+        key = await create_api_key(pool, ws["id"], ["analytics:read"], name="bench wrk")
+        made.append((int(key["id"]), str(key["key"])))
+    return made
+
+
 async def _ingest_targets(pool: asyncpg.Pool, label: str) -> list[tuple[int, int, str, int]]:
     """INGEST_WORKSPACES fresh workspaces: (workspace, key id, events:write key, link)."""
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
@@ -260,18 +283,25 @@ async def measure(
         read_keys = await _read_keys(pool, read_workspaces)
         key_ids += [k for k, _ in read_keys]
         keys = [k for _, k in read_keys]
+        unlimited = await _unlimited_keys(pool, "unlimited")
+        key_ids += [k for k, _ in unlimited]
+        free_keys = [k for _, k in unlimited]
         with (
             system.running(settings, env, NAMES) as url,
             tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp,
         ):
             roots = system.pids(settings, env, NAMES)
             folder = Path(tmp)
-            cached, uncached = _read_script(keys, False), _read_script(keys, True)
+            reads = (
+                ("cached", keys, _read_script(keys, False)),
+                (UNLIMITED_LOAD, free_keys, _read_script(free_keys, False)),
+                ("uncached", keys, _read_script(keys, True)),
+            )
             for connections in options.connections:
-                for load, text in (("cached", cached), ("uncached", uncached)):
-                    if load == "cached":
-                        warm = await _warm(url, keys)
-                        say(f"concurrency: {warm} of {len(keys)} cached-read keys answer a HIT")
+                for load, load_keys, text in reads:
+                    if load != "uncached":
+                        warm = await _warm(url, load_keys)
+                        say(f"concurrency: {warm} of {len(load_keys)} {load} keys answer a HIT")
                     run = await _wrk(
                         binary, url, text, connections, options.wrk_seconds, roots, load, folder
                     )

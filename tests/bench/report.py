@@ -200,8 +200,8 @@ def markdown(
         " `count(DISTINCT visitor_id)`, `sum(amount × rate)`, `date_trunc(unit, timestamp, zone)`,"
         " campaigns through the `links` table; independent queries concurrently on a pool.",
         "- **answer:** the gateway's answer against PostgreSQL's: every count and amount exact"
-        f" (to the cent), unique visitors within {VISITOR_TOLERANCE:.0%} (ClickHouse's `uniqCombined(12)`"
-        " sketch; the largest difference is shown).",
+        f" (to the cent), unique visitors within {VISITOR_TOLERANCE:.0%} (ClickHouse's"
+        " `uniqCombined(12)` sketch; the largest difference is shown).",
     ]
     sections = [
         "# Benchmarks",
