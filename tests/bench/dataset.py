@@ -14,6 +14,7 @@ from services.demo import workspace as demo_workspace
 from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
 from tests import databases
+from tests.bench.merges import settle
 from tests.bench.options import DATABASE, RESERVED, BenchOptions
 from tests.bench.progress import say
 
@@ -115,10 +116,12 @@ async def ensure(settings: Settings, options: BenchOptions) -> Dataset:
     else:
         workspace_id = existing
         say(f"reusing the bench dataset ({options.clicks:,} clicks); --fresh rebuilds it")
-        # A previous run may predate a migration.
-        await migrate(settings.database_url, settings.clickhouse_url)
+    # A previous run may predate a migration, which leaves new parts as a build does.
+    migrated = await migrate(settings.database_url, settings.clickhouse_url)
     ch = ClickHouse.from_url(settings.clickhouse_url, pool_size=1)
     try:
+        if built or migrated:
+            await settle(ch, "dataset")
         found = await counts(ch, workspace_id)
         rows = await ch.fetch(
             "SELECT toString(min(timestamp), 'UTC'), toString(max(timestamp), 'UTC') FROM clicks"

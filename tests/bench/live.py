@@ -148,13 +148,13 @@ def markdown(bench: LiveBench) -> str:
         " | p99 ms | max ms |",
         "|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
-    for r in bench.latency:
-        worst = max(r.latency.values) if r.latency.values else math.nan
+    for run in bench.latency:
+        worst = max(run.latency.values) if run.latency.values else math.nan
         lines.append(
-            f"| {r.plan.subscribers} | {r.plan.workspaces} | {r.plan.events_per_second}"
-            f" ({r.achieved_rate:,.0f}) | {r.delivered:,} of {r.expected:,}"
-            f" | {r.latency.p50:.1f} | {r.latency.p95:.1f} | {r.latency.percentile(99):.1f}"
-            f" | {worst:.1f} |"
+            f"| {run.plan.subscribers} | {run.plan.workspaces} | {run.plan.events_per_second}"
+            f" ({run.achieved_rate:,.0f}) | {run.delivered:,} of {run.expected:,}"
+            f" | {run.latency.p50:.1f} | {run.latency.p95:.1f}"
+            f" | {run.latency.percentile(99):.1f} | {worst:.1f} |"
         )
     lines += ["", verdict(bench), "", enrichment.markdown(bench.enrichment)]
     return "\n".join(lines)
