@@ -43,18 +43,6 @@ async def _clickhouse_answers(url: str) -> None:
         server.close()
 
 
-async def _top_link(ch: ClickHouse, workspace_id: int) -> int:
-    rows = await ch.fetch(
-        "SELECT link_id, count() AS n FROM clicks WHERE workspace_id = %(ws)s AND is_bot = 0"
-        " AND timestamp >= now() - INTERVAL 30 DAY GROUP BY link_id ORDER BY n DESC, link_id"
-        " LIMIT 1",
-        {"ws": workspace_id},
-    )
-    if not rows:
-        raise SystemExit("bench: the dataset has no clicks in the last 30 days; use --fresh")
-    return int(rows[0][0])
-
-
 async def _environment(pool: asyncpg.Pool, ch: ClickHouse) -> report.Environment:
     version = (await ch.fetch("SELECT version()"))[0][0]
     settings = {name: str(await pool.fetchval(f"SHOW {name}")) for name in PG_SETTINGS}
@@ -144,7 +132,9 @@ async def run(options: BenchOptions) -> int:
         await pgtables.ensure(pool, ch, dataset)
         key = await create_api_key(pool, dataset.workspace_id, ["analytics:read"], name="bench")
         caller = await TokenResolver(pool).resolve(key["key"])
-        link_id = await _top_link(ch, dataset.workspace_id)
+        link_id = await dataset_mod.top_link(ch, dataset.workspace_id)
+        if link_id is None:
+            raise SystemExit("bench: the dataset has no clicks in the last 30 days; use --fresh")
         environment = await _environment(pool, ch)
         with system.running(settings, env) as gateway_url:
             async with httpx.AsyncClient(

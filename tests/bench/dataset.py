@@ -131,3 +131,14 @@ async def ensure(settings: Settings, options: BenchOptions) -> Dataset:
     finally:
         ch.close()
     return Dataset(workspace_id, found, str(rows[0][0]), str(rows[0][1]), built)
+
+
+async def top_link(ch: ClickHouse, workspace_id: int) -> int | None:
+    """The workspace's link with the most human clicks in the last 30 days, if any."""
+    rows = await ch.fetch(
+        "SELECT link_id, count() AS n FROM clicks WHERE workspace_id = %(ws)s AND is_bot = 0"
+        " AND timestamp >= now() - INTERVAL 30 DAY GROUP BY link_id ORDER BY n DESC, link_id"
+        " LIMIT 1",
+        {"ws": workspace_id},
+    )
+    return int(rows[0][0]) if rows else None

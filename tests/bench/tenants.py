@@ -29,6 +29,7 @@ from services.stores.clickhouse import ClickHouse
 from services.stores.deps import Deps
 from services.stores.redisclient import create_redis
 from tests.bench import answers, engine_sql, system, tenant_data
+from tests.bench.dataset import top_link
 from tests.bench.exact import ExactAnswers
 from tests.bench.options import BenchOptions, other_system_env
 from tests.bench.progress import say
@@ -130,16 +131,6 @@ class _Target:
     link_id: int
 
 
-async def _top_link(ch: ClickHouse, workspace_id: int) -> int:
-    rows = await ch.fetch(
-        "SELECT link_id, count() AS n FROM clicks WHERE workspace_id = %(ws)s AND is_bot = 0"
-        " AND timestamp >= now() - INTERVAL 30 DAY GROUP BY link_id ORDER BY n DESC, link_id"
-        " LIMIT 1",
-        {"ws": workspace_id},
-    )
-    return int(rows[0][0]) if rows else 0
-
-
 class _Store:
     """The open stores of one database and the keys made on it (revoked on close)."""
 
@@ -193,7 +184,7 @@ async def _target(
         store.deps,
         caller,
         ExactAnswers(store.ch, store.pool),
-        await _top_link(store.ch, tenant.workspace_id),
+        await top_link(store.ch, tenant.workspace_id) or 0,
     )
 
 
