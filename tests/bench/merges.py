@@ -11,7 +11,7 @@ async def settle(ch: ClickHouse, label: str) -> None:
     which a small workspace's reads pay for and a system in steady state does not)."""
     rows = await ch.fetch(
         "SELECT name FROM system.tables WHERE database = currentDatabase()"
-        " AND engine LIKE '%MergeTree' ORDER BY name"
+        " AND endsWith(engine, 'MergeTree') ORDER BY name"
     )
     for (table,) in rows:
         await ch.command(f"OPTIMIZE TABLE {table} FINAL")
