@@ -8,7 +8,9 @@ credential without such a memo (expired, or new here) is re-checked without the 
 token resolved and the route's policy checked by the services' own auth code
 (gateway.auth_memo); only a confirmation renews the memo, anything else goes to the service,
 which refuses (and audits) as usual. A snapshot served spends a request of the credential's rate
-limit, like a call would (services.auth.ratelimit): an empty bucket is answered 429. Snapshots
+limit, like a call would (services.auth.ratelimit): an empty bucket is answered 429. A busy
+credential leases a few tokens of its bucket in the read's one call and spends them on the reads
+answered from memory meanwhile (gateway.token_lease, gateway.hot_snapshots). Snapshots
 are kept per workspace, route and request message (as the pipeline bound it), so two callers of
 one workspace share them and no caller ever reaches another workspace's. Redis trouble never
 fails a request: it is then answered uncached.
@@ -35,7 +37,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from google.protobuf.message import Message
@@ -51,6 +53,7 @@ from gateway.metadata import request_id
 from gateway.pipeline import Pipeline, call_result, failure_trailer
 from gateway.responses import error_response
 from gateway.singleflight import SingleFlight
+from gateway.token_lease import TokenLeases
 from services.auth import ratelimit
 from services.auth.ratelimit import Decision
 from services.config import Settings
@@ -83,11 +86,13 @@ _NO_STORE = "no-store"
 # KEYS[1]: the credential's memo for the route; ARGV: the snapshot key before and after the
 # workspace, the credential's rate-limit bucket, the fresh cutoff and the serve cutoff (unix
 # seconds; a snapshot stored before the fresh cutoff is past its TTL, one stored before the serve
-# cutoff past the revalidation window too). The memo (`<workspace>:<requests/minute>`) names the
+# cutoff past the revalidation window too), the tokens a fresh read leases and the largest share
+# of the bucket's capacity a lease may take. The memo (`<workspace>:<requests/minute>`) names the
 # workspace whose snapshot may be served. Returns nil (no memo), {workspace} (no snapshot),
 # {workspace, snapshot} (stale: nothing spent), {workspace, snapshot, state, ms the memo has
-# left} (state 'fresh' or 'revalidate'; unlimited) or {workspace, snapshot, state, allowed,
-# tokens left, ms to next, ms to full, requests/minute} (a request of the bucket spent). The
+# left} (state 'fresh' or 'revalidate'; unlimited) or {workspace, snapshot, state, tokens
+# taken, tokens left, ms to next, ms to full, requests/minute, ms the memo has left} (the bucket
+# leased from: 0 taken is a refusal, 1 today's spend of one request). The
 # snapshot and bucket keys come from the memo and are not declared: the cache needs a single
 # Redis server, not a cluster.
 _LOOKUP = (
@@ -106,8 +111,14 @@ local state = 'fresh'
 if stored < tonumber(ARGV[4]) then state = 'revalidate' end
 local capacity = tonumber(limit) or 0
 if capacity <= 0 then return {workspace, snapshot, state, redis.call('PTTL', KEYS[1])} end
-local spent = spend(ARGV[3], capacity)
-return {workspace, snapshot, state, spent[1], spent[2], spent[3], spent[4], capacity}
+local wanted = 1
+if state == 'fresh' then
+  local share = math.max(1, math.floor(capacity * (tonumber(ARGV[7]) or 0)))
+  wanted = math.min(tonumber(ARGV[6]) or 1, share)
+end
+local spent = lease(ARGV[3], capacity, wanted)
+return {workspace, snapshot, state, spent[1], spent[2], spent[3], spent[4], capacity,
+  redis.call('PTTL', KEYS[1])}
 """
 )
 
@@ -242,6 +253,10 @@ class SnapshotCache:
         max_body_bytes: int = 2 << 20,
         lock_ms: int = 5000,
         hot_seconds: float = 0.0,
+        lease_seconds: float = 0.5,
+        lease_max_tokens: int = 64,
+        lease_share: float = 0.01,
+        lease_busy_reads: int = 8,
         memo_check: MemoCheck | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -267,8 +282,15 @@ class SnapshotCache:
         self._checks: SingleFlight[bool] = SingleFlight()
         self._calls: SingleFlight[Response] = SingleFlight()
         self._reads: SingleFlight[Lookup | None] = SingleFlight()
-        # Fresh reads of unlimited credentials, answered without Redis for a moment.
+        # Fresh reads of unlimited credentials, and of limited ones holding leased tokens,
+        # answered without Redis for a moment.
         self._hot: HotCopies[Lookup] = HotCopies(hot_seconds)
+        self._lease_share = lease_share
+        self._leases = TokenLeases(
+            min(lease_seconds, hot_seconds) if self._hot.enabled else 0.0,
+            lease_max_tokens,
+            lease_busy_reads,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SnapshotCache:
@@ -294,6 +316,10 @@ class SnapshotCache:
             timeout_seconds=timeout_seconds,
             lock_ms=settings.snapshot_lock_ms,
             hot_seconds=settings.snapshot_hot_ms / 1000,
+            lease_seconds=settings.snapshot_lease_ms / 1000,
+            lease_max_tokens=settings.snapshot_lease_max_tokens,
+            lease_share=settings.snapshot_lease_share,
+            lease_busy_reads=settings.snapshot_lease_busy_reads,
             memo_check=PostgresMemoCheck(settings.database_url),
         )
 
@@ -526,21 +552,37 @@ class SnapshotCache:
 
     async def _read(self, keys: CacheKeys) -> Lookup | None:
         """What the credential's memo allows of the request's snapshot (None: no memo, or Redis
-        trouble); a servable one has spent a request of the rate limit — one round trip."""
+        trouble); a servable one has spent a request of the rate limit (in Redis, or a token
+        leased from there) — at most one round trip."""
         if not self._hot.enabled:
             return await self._read_redis(keys)
+        self._leases.note(keys.credential)
         hot_key = _hot_key(keys)
         hot = self._hot.get(hot_key)
         if hot is not None:
-            return hot
+            leased = self._spent(hot, keys)
+            if leased is not None:
+                return leased
         if not self._hot.known(hot_key):
             return await self._read_redis(keys)
-        # The copy of an unlimited read has just expired: one read renews it for every request
-        # arriving meanwhile, instead of all of them at once.
+        # The copy has just expired (or its lease is spent): one read renews it for every
+        # request arriving meanwhile, instead of all of them at once.
         found, leader = await self._reads.run(hot_key, partial(self._read_redis, keys))
         if leader or found is None or found.decision is None:
             return found
-        return await self._read_redis(keys)  # limited now: each request spends its own
+        if found.state == FRESH:
+            leased = self._spent(found, keys)
+            if leased is not None:
+                return leased
+        return await self._read_redis(keys)  # no token left here: each request spends its own
+
+    def _spent(self, found: Lookup, keys: CacheKeys) -> Lookup | None:
+        """found as this request's answer: as it is when unlimited, with a leased token spent
+        when limited; None when the credential holds no token here."""
+        if found.decision is None:
+            return found
+        decision = self._leases.spend(keys.credential)
+        return None if decision is None else replace(found, decision=decision)
 
     async def _read_redis(self, keys: CacheKeys) -> Lookup | None:
         """_read from Redis (one round trip)."""
@@ -551,11 +593,19 @@ class SnapshotCache:
         now = self._clock()
         fresh_cutoff = f"{now - self._ttl:.3f}"
         serve_cutoff = f"{now - self._ttl - self._revalidate_seconds:.3f}"
+        wanted = self._leases.wanted(keys.credential)
+        args: list[str | int | float] = [
+            before,
+            after,
+            bucket,
+            fresh_cutoff,
+            serve_cutoff,
+            wanted,
+            self._lease_share,
+        ]
         try:
             async with asyncio.timeout(self._timeout):
-                reply = await self._lookup(
-                    keys=[keys.memo], args=[before, after, bucket, fresh_cutoff, serve_cutoff]
-                )
+                reply = await self._lookup(keys=[keys.memo], args=args)
         except Exception as exc:  # the cache must never fail a request
             self._outage.failed(exc)
             return None
@@ -569,7 +619,15 @@ class SnapshotCache:
             return Lookup(workspace, snapshot, STALE_STATE)
         state = reply[2].decode() if isinstance(reply[2], bytes) else str(reply[2])
         if len(reply) > 4:
-            return Lookup(workspace, snapshot, state, Decision.of(reply[3:7], int(reply[7])))
+            taken = int(reply[3])
+            decision = Decision.of(reply[3:7], int(reply[7]))
+            found = Lookup(
+                workspace, snapshot, state, self._leases.keep(keys.credential, taken, decision)
+            )
+            if state == FRESH and taken > 1:  # tokens held here: a copy may spend them
+                valid = min(int(reply[8]) / 1000, snapshot.stored_at + self._ttl - now)
+                self._hot.put(_hot_key(keys), found, valid)
+            return found
         found = Lookup(workspace, snapshot, state)
         if state == FRESH:  # unlimited: nothing to spend, so a copy may answer for a moment
             valid = min(int(reply[3]) / 1000, snapshot.stored_at + self._ttl - now)

@@ -1,8 +1,9 @@
 """In-process copies of fresh snapshot reads, kept a fraction of a second.
 
-Only reads that spent nothing (the credential has no rate limit) are kept: a limited credential
-must spend each request in Redis, so its read goes there anyway. A copy never outlives the
-credential's memo (a revoked key is refused as soon as without it) nor the snapshot's TTL.
+Kept are reads that spent nothing (the credential has no rate limit) and reads of a limited
+credential that leased tokens of its bucket (gateway.token_lease): a copy of those answers only
+while a leased token is left to spend, otherwise the read goes to Redis. A copy never outlives
+the credential's memo (a revoked key is refused as soon as without it) nor the snapshot's TTL.
 """
 
 from __future__ import annotations

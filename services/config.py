@@ -94,6 +94,22 @@ class Settings:
     # Milliseconds a gateway answers a fresh snapshot read of a credential without a rate limit
     # from its own memory (never past the memo or the TTL; 0: every read goes to Redis).
     snapshot_hot_ms: int = field(default_factory=lambda: env_int("SNAPSHOT_HOT_MS", 1000))
+    # Token leases of busy rate-limited credentials (gateway.token_lease): a credential read
+    # at least SNAPSHOT_LEASE_BUSY_READS times within a lease's life takes up to
+    # SNAPSHOT_LEASE_MAX_TOKENS of its bucket (and at most SNAPSHOT_LEASE_SHARE of its per-minute
+    # capacity) in one Redis call, spent by reads answered from memory; a lease lives
+    # SNAPSHOT_LEASE_MS (never past SNAPSHOT_HOT_MS), its unspent tokens are lost.
+    # SNAPSHOT_LEASE_MAX_TOKENS=1 disables leasing (one call per read).
+    snapshot_lease_ms: int = field(default_factory=lambda: env_int("SNAPSHOT_LEASE_MS", 500))
+    snapshot_lease_max_tokens: int = field(
+        default_factory=lambda: env_int("SNAPSHOT_LEASE_MAX_TOKENS", 64)
+    )
+    snapshot_lease_share: float = field(
+        default_factory=lambda: env_float("SNAPSHOT_LEASE_SHARE", 0.01)
+    )
+    snapshot_lease_busy_reads: int = field(
+        default_factory=lambda: env_int("SNAPSHOT_LEASE_BUSY_READS", 8)
+    )
     # Seconds a snapshot-cache round trip to Redis may take before the cache is skipped for a
     # second (a loaded event loop alone can delay a reply by tens of milliseconds).
     snapshot_timeout_seconds: float = field(

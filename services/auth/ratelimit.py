@@ -27,34 +27,54 @@ RESET = "x-ratelimit-reset"
 RETRY_AFTER = "retry-after"
 HEADERS = (LIMIT, REMAINING, RESET, RETRY_AFTER)
 
-# The bucket as a Lua function, for this module's script and the snapshot cache's (which
+# The bucket as Lua functions, for this module's script and the snapshot cache's (which
 # spends in the same round trip as it reads a snapshot). spend(bucket key, requests per
 # minute = capacity, requests to spend (default 1)) returns allowed (0/1), whole tokens left,
-# ms until the next token, ms until full; a refusal spends nothing.
+# ms until the next token, ms until full; a refusal spends nothing. lease(key, capacity, wanted)
+# is its all-or-some form: it takes up to wanted whole tokens (as many as there are, at least
+# one) and returns how many it took (0: refused, nothing taken) in place of allowed; a lease of
+# 1 is spend's call.
 SPEND_FUNCTION = """
-local function spend(key, capacity, cost)
-  cost = cost or 1
+local function refilled(key, capacity)
   local per_ms = capacity / 60000
   local clock = redis.call('TIME')
   local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
   local state = redis.call('HMGET', key, 't', 'n')
   local last = tonumber(state[1]) or now
   local tokens = tonumber(state[2]) or capacity
-  tokens = math.min(capacity, tokens + math.max(0, now - last) * per_ms)
+  return math.min(capacity, tokens + math.max(0, now - last) * per_ms), now, per_ms
+end
+local function settle(key, capacity, tokens, now, per_ms, taken)
+  redis.call('HSET', key, 't', now, 'n', tostring(tokens))
+  redis.call('PEXPIRE', key, 120000)
+  local next_token = 0
+  if tokens < 1 then next_token = math.ceil((1 - tokens) / per_ms) end
+  return {taken, math.floor(tokens), next_token, math.ceil((capacity - tokens) / per_ms)}
+end
+local function spend(key, capacity, cost)
+  cost = cost or 1
+  local tokens, now, per_ms = refilled(key, capacity)
   local allowed = 0
   if tokens >= cost then
     tokens = tokens - cost
     allowed = 1
   end
-  redis.call('HSET', key, 't', now, 'n', tostring(tokens))
-  redis.call('PEXPIRE', key, 120000)
-  local next_token = 0
-  if tokens < 1 then next_token = math.ceil((1 - tokens) / per_ms) end
-  return {allowed, math.floor(tokens), next_token, math.ceil((capacity - tokens) / per_ms)}
+  return settle(key, capacity, tokens, now, per_ms, allowed)
+end
+local function lease(key, capacity, wanted)
+  local tokens, now, per_ms = refilled(key, capacity)
+  local taken = 0
+  if tokens >= 1 then
+    taken = math.min(math.max(1, wanted), math.floor(tokens))
+    tokens = tokens - taken
+  end
+  return settle(key, capacity, tokens, now, per_ms, taken)
 end
 """
 # KEYS[1]: the bucket; ARGV[1]: requests per minute; ARGV[2]: requests to spend.
 _SPEND = SPEND_FUNCTION + "return spend(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))\n"
+# KEYS[1]: the bucket; ARGV[1]: requests per minute; ARGV[2]: requests wanted.
+_LEASE = SPEND_FUNCTION + "return lease(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))\n"
 
 
 def credential_digest(authorization: str, workspace: str = "") -> str:
@@ -117,6 +137,7 @@ class RateLimiter:
         self._timeout = timeout_seconds
         self._outage = Outage(log, "rate limiter unavailable, serving unlimited", pause_seconds)
         self._script = redis.register_script(_SPEND)
+        self._lease = redis.register_script(_LEASE)
 
     async def spend(self, credential: str, per_minute: int, cost: int = 1) -> Decision | None:
         """Take cost requests (all or none) from the credential's bucket; None when unlimited
@@ -132,3 +153,21 @@ class RateLimiter:
             self._outage.failed(exc)
             return None
         return Decision.of(reply, per_minute)
+
+    async def lease(
+        self, credential: str, per_minute: int, wanted: int
+    ) -> tuple[int, Decision] | None:
+        """Take up to wanted requests (as many as are left, at least one) from the credential's
+        bucket: how many were taken (0: refused) and the decision; None when unlimited or Redis
+        fails."""
+        if per_minute <= 0 or self._outage.paused():
+            return None
+        try:
+            async with asyncio.timeout(self._timeout):
+                reply = await self._lease(
+                    keys=[bucket_key(self._prefix, credential)], args=[per_minute, wanted]
+                )
+        except Exception as exc:  # noqa: BLE001 - a limiter failure never refuses a request
+            self._outage.failed(exc)
+            return None
+        return int(reply[0]), Decision.of(reply, per_minute)

@@ -1,7 +1,8 @@
 """The snapshot cache under concurrent load: identical misses computed once (in one gateway and
 across two copies), stale-while-revalidate, expired memos re-checked without the query, hot
-copies. The gateway under uvicorn, real Redis (db 15), a counting QueryService behind the
-services' real auth and error interceptors."""
+copies, token leases of busy rate-limited credentials. The gateway under uvicorn, real Redis (db
+15, through a client counting its commands), a counting QueryService behind the services' real
+auth and error interceptors."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import httpx
@@ -63,6 +65,9 @@ class CountingResolver:
             "lp_b": _principal(1),
             "lp_c": _principal(2),
             "lp_limited": _principal(1, per_minute=600),
+            "lp_busy": _principal(1, per_minute=600),
+            "lp_shared": _principal(1, per_minute=120),
+            "lp_quiet": _principal(1, per_minute=5),
         }
         self.lookups: Counter[str] = Counter()
 
@@ -134,12 +139,29 @@ def _app(backend: Backend, cache: SnapshotCache) -> Starlette:
     return create_app(settings, wrap_pipeline=cache.wrap, on_shutdown=[cache.aclose])
 
 
+class CountingRedis(Redis):
+    """A real Redis client counting the commands it sends (pipelines aside)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands: Counter[str] = Counter()
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.commands[str(args[0]).upper()] += 1
+        return await super().execute_command(*args, **options)
+
+
 @dataclass
 class Gateways:
     """Copies of the gateway sharing one Redis prefix, and a client on each."""
 
     clients: list[httpx.AsyncClient]
     prefix: str
+    redis: list[CountingRedis]
+
+    def lookups(self) -> int:
+        """The snapshot reads all copies sent to Redis so far (each one script call)."""
+        return sum(r.commands["EVALSHA"] + r.commands["EVAL"] for r in self.redis)
 
     async def get(
         self, token: str = "lp_a", days: int = 7, copy: int = 0, **headers: str
@@ -170,12 +192,14 @@ async def gateways(backend: Backend, copies: int = 1, **options: object) -> Asyn
     try:
         async with AsyncExitStack() as stack:
             clients = []
+            counting = []
             for _ in range(copies):
-                cache = SnapshotCache(Redis.from_url(REDIS_URL), prefix=prefix, **settings)  # type: ignore[arg-type]
+                counting.append(CountingRedis.from_url(REDIS_URL))
+                cache = SnapshotCache(counting[-1], prefix=prefix, **settings)  # type: ignore[arg-type]
                 port = await stack.enter_async_context(asgi_serving(_app(backend, cache)))
                 client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10)
                 clients.append(await stack.enter_async_context(client))
-            yield Gateways(clients, prefix)
+            yield Gateways(clients, prefix, counting)
     finally:
         keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
         if keys:
@@ -321,3 +345,80 @@ async def test_an_uncached_call_ends_when_its_client_goes_away(backend: Backend)
                 timeout=0.5,
             )
         await asyncio.wait_for(backend.query.abandoned.wait(), 3)
+
+
+def _remaining(response: httpx.Response) -> int:
+    return int(response.headers["x-ratelimit-remaining"])
+
+
+async def test_a_busy_limited_credential_spends_leased_tokens_from_memory(
+    backend: Backend,
+) -> None:
+    async with gateways(
+        backend, hot_seconds=5.0, lease_share=0.1, memo_check=MemoCheck(backend.resolver)
+    ) as gw:
+        await gw.get(days=11)  # computed for the workspace
+        await gw.get(token="lp_busy", days=11)  # confirmed by the gateway (600 a minute)
+        before = gw.lookups()
+        began = asyncio.get_running_loop().time()
+        served = [await gw.get(token="lp_busy", days=11) for _ in range(100)]
+        elapsed = asyncio.get_running_loop().time() - began
+        assert _caches(served) == {"HIT": 100}
+        # Leases of up to 60 tokens (a tenth of 600 a minute): far fewer reads than requests.
+        assert gw.lookups() - before <= 20
+        # Remaining never claims more than the bucket holds (600 a minute refill 10 a second),
+        # and the tokens leased are counted as the credential's (each read one less).
+        refilled = int(elapsed * 10) + 1
+        for number, response in enumerate(served, start=1):
+            assert response.headers["x-ratelimit-limit"] == "600"
+            assert _remaining(response) <= 600 - number + refilled
+        assert _remaining(served[-1]) >= 600 - 100 - 64
+        assert _remaining(served[1]) == _remaining(served[0]) - 1
+
+
+async def test_two_gateway_copies_never_grant_more_than_the_shared_bucket(
+    backend: Backend,
+) -> None:
+    async with gateways(
+        backend,
+        copies=2,
+        hot_seconds=5.0,
+        lease_share=0.5,
+        lease_busy_reads=2,
+        memo_check=MemoCheck(backend.resolver),
+    ) as gw:
+        await gw.get(days=12)  # computed for the workspace; lp_shared is confirmed by each copy
+        began = asyncio.get_running_loop().time()
+        answers: list[httpx.Response] = []
+        for _ in range(15):
+            answers += await gw.burst(20, copies=2, token="lp_shared", days=12)
+        elapsed = asyncio.get_running_loop().time() - began
+        granted = [r for r in answers if r.status_code == 200]
+        refused = [r for r in answers if r.status_code == 429]
+        assert len(granted) + len(refused) == len(answers)
+        # 120 a minute: the bucket's 120 and the two a second refilled meanwhile, never more.
+        assert len(granted) <= 120 + int(elapsed * 2) + 1, (len(granted), elapsed)
+        assert len(granted) >= 120 - 2 * 60  # at most a lease lost by each copy
+        assert {r.headers["x-cache"] for r in granted} == {"HIT"}
+        for response in refused:
+            assert response.json()["error"]["code"] == "rate_limited"
+            assert response.headers["x-ratelimit-remaining"] == "0"
+            assert int(response.headers["retry-after"]) >= 1
+        assert gw.lookups() < len(answers) - len(granted) // 2
+
+
+async def test_a_quiet_limited_credential_spends_one_request_per_read(backend: Backend) -> None:
+    async with gateways(backend, hot_seconds=5.0, memo_check=MemoCheck(backend.resolver)) as gw:
+        await gw.get(days=13)  # computed for the workspace
+        served = [await gw.get(token="lp_quiet", days=13)]  # confirmed by the gateway
+        before = gw.lookups()
+        served += [await gw.get(token="lp_quiet", days=13) for _ in range(4)]
+        assert _caches(served) == {"HIT": 5}
+        assert [_remaining(r) for r in served] == [4, 3, 2, 1, 0]
+        refused = await gw.get(token="lp_quiet", days=13)
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "rate_limited"
+        assert refused.headers["x-ratelimit-limit"] == "5"
+        assert refused.headers["x-ratelimit-remaining"] == "0"
+        assert int(refused.headers["retry-after"]) >= 1
+        assert gw.lookups() - before == 5  # one bucket call per read, as without leases

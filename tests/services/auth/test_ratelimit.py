@@ -54,3 +54,23 @@ async def test_unlimited_plans_and_unreachable_redis_are_served() -> None:
     assert await limits.spend("k", 60) is None  # paused: Redis is not even tried
     assert time.monotonic() - began < 1.0
     await dead.aclose()
+
+
+async def test_a_lease_takes_all_or_some_and_a_lease_of_one_is_a_spend() -> None:
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        limits = limiter(redis)
+        key = credential_digest("Bearer lp_lease")
+        leased = await limits.lease(key, 60, 50)
+        assert leased is not None and leased[0] == 50 and leased[1].remaining == 10
+        some = await limits.lease(key, 60, 50)  # only the ten left (and what refilled meanwhile)
+        assert some is not None and 10 <= some[0] < 12 and some[1].remaining == 0
+        refused = await limits.lease(key, 60, 50)
+        assert refused is not None and refused[0] == 0 and not refused[1].allowed
+        assert refused[1].headers()["retry-after"] == "1"
+        spent = await limits.spend(credential_digest("Bearer lp_one"), 60)
+        one = await limits.lease(credential_digest("Bearer lp_two"), 60, 1)
+        assert spent is not None and one is not None and one[0] == 1
+        assert one[1] == spent
+    finally:
+        await redis.aclose()
