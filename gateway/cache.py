@@ -36,7 +36,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -82,6 +82,11 @@ _REDIS_CONNECTIONS = 16
 _NO_READ = frozenset({"no-cache", "no-store", "max-age=0"})
 _NO_STORE = "no-store"
 
+
+# A memo with less than a quarter of its life left is renewed ahead; at most this many memos are
+# remembered as just renewed (then forgotten at once: the worst is one extra check each).
+RENEW_AHEAD_DIVISOR = 4
+MAX_RENEWING = 10_000
 
 # KEYS[1]: the credential's memo for the route; ARGV: the snapshot key before and after the
 # workspace, the credential's rate-limit bucket, the fresh cutoff and the serve cutoff (unix
@@ -224,6 +229,8 @@ class Lookup:
     # only in place of a 503/504); "" without a snapshot.
     state: str = ""
     decision: Decision | None = None
+    # Milliseconds the credential's memo had left when read (None: not reported).
+    memo_left_ms: int | None = None
 
     @property
     def servable(self) -> bool:
@@ -268,6 +275,10 @@ class SnapshotCache:
         # Within the kept time only: past it the snapshot is gone from Redis anyway.
         self._revalidate_seconds = min(max(0, revalidate_seconds), self._stale_seconds)
         self._auth_ttl_ms = int(auth_ttl_seconds * 1000)
+        # A memo read with less than this left is re-checked in the background while it serves;
+        # _renewing: memo key -> monotonic time before which it is not re-checked again.
+        self._renew_ahead_ms = self._auth_ttl_ms // RENEW_AHEAD_DIVISOR
+        self._renewing: dict[str, float] = {}
         self._prefix = prefix
         self._timeout = timeout_seconds
         self._max_body_bytes = max_body_bytes
@@ -359,6 +370,8 @@ class SnapshotCache:
         if found.servable:
             if found.state == REVALIDATE:
                 self._refresh(pipeline, route, request, message, keys, found.workspace)
+            if found.memo_left_ms is not None and found.memo_left_ms < self._renew_ahead_ms:
+                self._renew(route, request, keys)
             return self._answer(found, route, request)
         return await self._fill_once(pipeline, route, request, message, keys, found)
 
@@ -518,8 +531,34 @@ class SnapshotCache:
     async def _recheck(self, route: Route, request: Request, keys: CacheKeys) -> bool:
         """Re-check the credential's authorization for the route (no query); True once its memo
         is written again. One check at a time per credential and route."""
-        if self._memo_check is None or self._outage.paused() or self._auth_ttl_ms <= 0:
+        confirm = self._confirmation(route, request, keys)
+        if confirm is None:
             return False
+        confirmed, _ = await self._checks.run(keys.memo, confirm)
+        return confirmed
+
+    def _renew(self, route: Route, request: Request, keys: CacheKeys) -> None:
+        """Re-check a memo about to expire in the background while it still serves, so that a
+        busy credential's reads never all wait on the check at once (a refused check leaves the
+        memo to expire, as before)."""
+        now = time.monotonic()
+        if self._renewing.get(keys.memo, 0.0) > now or self._checks.running(keys.memo):
+            return  # renewed a moment ago (a hot copy still reports the old memo) or running
+        confirm = self._confirmation(route, request, keys)
+        if confirm is None:
+            return
+        if len(self._renewing) >= MAX_RENEWING:
+            self._renewing.clear()
+        self._renewing[keys.memo] = now + self._renew_ahead_ms / 1000
+        self._checks.start(keys.memo, confirm)
+
+    def _confirmation(
+        self, route: Route, request: Request, keys: CacheKeys
+    ) -> Callable[[], Awaitable[bool]] | None:
+        """The check that writes the credential's memo again when confirmed; None when the
+        gateway does not re-check memos (or Redis is paused)."""
+        if self._memo_check is None or self._outage.paused() or self._auth_ttl_ms <= 0:
+            return None
         check = self._memo_check
         authorization = request.headers.get("authorization", "")
         workspace = request.headers.get("x-workspace-id", "")
@@ -536,8 +575,7 @@ class SnapshotCache:
                 return False
             return True
 
-        confirmed, _ = await self._checks.run(keys.memo, confirm)
-        return confirmed
+        return confirm
 
     def _keys(self, route: Route, request: Request, message: Message) -> CacheKeys | None:
         """The keys of the request bound as message; None without a token."""
@@ -622,13 +660,17 @@ class SnapshotCache:
             taken = int(reply[3])
             decision = Decision.of(reply[3:7], int(reply[7]))
             found = Lookup(
-                workspace, snapshot, state, self._leases.keep(keys.credential, taken, decision)
+                workspace,
+                snapshot,
+                state,
+                self._leases.keep(keys.credential, taken, decision),
+                int(reply[8]),
             )
             if state == FRESH and taken > 1:  # tokens held here: a copy may spend them
                 valid = min(int(reply[8]) / 1000, snapshot.stored_at + self._ttl - now)
                 self._hot.put(_hot_key(keys), found, valid)
             return found
-        found = Lookup(workspace, snapshot, state)
+        found = Lookup(workspace, snapshot, state, memo_left_ms=int(reply[3]))
         if state == FRESH:  # unlimited: nothing to spend, so a copy may answer for a moment
             valid = min(int(reply[3]) / 1000, snapshot.stored_at + self._ttl - now)
             self._hot.put(_hot_key(keys), found, valid)

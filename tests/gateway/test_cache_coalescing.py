@@ -280,6 +280,36 @@ async def test_revoked_key_is_refused_once_its_memo_expires(backend: Backend) ->
         assert other.json()["data"]["meta"]["notices"] == ["workspace 2"]
 
 
+async def test_a_memo_about_to_expire_is_renewed_while_it_serves(backend: Backend) -> None:
+    async with gateways(
+        backend, auth_ttl_seconds=2.0, memo_check=MemoCheck(backend.resolver), hot_seconds=0
+    ) as gw:
+        await gw.get(days=11)  # MISS: the memo lives 2 s
+        lookups = backend.resolver.lookups["lp_a"]
+        await asyncio.sleep(1.6)  # under a quarter of its life left
+        assert (await gw.get(days=11)).headers["x-cache"] == "HIT"  # the check runs meanwhile
+        await asyncio.sleep(0.2)
+        assert backend.resolver.lookups["lp_a"] == lookups + 1  # before the memo expired
+        await asyncio.sleep(0.6)  # past the first memo's end
+        responses = await gw.burst(16, days=11)
+        assert _caches(responses) == {"HIT": 16}
+        assert backend.resolver.lookups["lp_a"] == lookups + 1  # renewed ahead, once
+
+
+async def test_a_refused_renewal_leaves_the_memo_to_expire(backend: Backend) -> None:
+    backend.resolver.principals["lp_gone"] = _principal(1)
+    async with gateways(
+        backend, auth_ttl_seconds=2.0, memo_check=MemoCheck(backend.resolver), hot_seconds=0
+    ) as gw:
+        assert (await gw.get(token="lp_gone", days=12)).status_code == 200
+        del backend.resolver.principals["lp_gone"]
+        await asyncio.sleep(1.6)
+        assert (await gw.get(token="lp_gone", days=12)).headers["x-cache"] == "HIT"
+        await asyncio.sleep(0.8)
+        refused = await gw.get(token="lp_gone", days=12)
+        assert refused.status_code == 401, refused.text
+
+
 async def test_stale_snapshot_is_served_while_one_request_refreshes_it(backend: Backend) -> None:
     async with gateways(backend, ttl_seconds=1, stale_seconds=60, revalidate_seconds=30) as gw:
         first = await gw.get(days=8)
