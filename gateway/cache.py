@@ -647,6 +647,7 @@ class SnapshotCache:
         except Exception as exc:  # the cache must never fail a request
             self._outage.failed(exc)
             return None
+        self._outage.answered()
         if not reply:
             return None
         workspace = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])

@@ -18,14 +18,25 @@ class Outage:
         self._pause = pause_seconds
         self._paused_until = 0.0
         self._warned_at = -_WARN_EVERY_SECONDS
+        self._answered_at = -pause_seconds
 
     def paused(self) -> bool:
         """True while the store is being skipped after a failure."""
         return time.monotonic() < self._paused_until
 
+    def answered(self) -> None:
+        """Note that the store answered (a timeout soon after is this process's load)."""
+        self._answered_at = time.monotonic()
+
     def failed(self, exc: BaseException) -> None:
-        """Skip the store for the pause; warn unless a warning went out in the last minute."""
+        """Skip the store for the pause; warn unless a warning went out in the last minute.
+
+        A timeout of our own (asyncio's) within a pause of the store's last answer is not an
+        outage: the process is too busy to read the answer in time, and skipping the store then
+        would send every request to the slower path at once."""
         now = time.monotonic()
+        if type(exc) is TimeoutError and now - self._answered_at < self._pause:
+            return
         self._paused_until = now + self._pause
         if now - self._warned_at >= _WARN_EVERY_SECONDS:
             self._warned_at = now
