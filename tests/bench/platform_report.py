@@ -219,9 +219,11 @@ def concurrency_markdown(bench: ConcurrencyBench, options: BenchOptions) -> str:
         "- **CPU:** cores each process used over the run (utime + stime from /proc; postgres"
         " counts every backend; clickhouse-server, postgres and redis-server are shared servers, so"
         " their figures include other users' queries; other = the rest of the machine).",
-        "- A cached answer is served while the key's authorization memo lives"
-        " (AUTH_CACHE_SECONDS, 5 s by default) and its snapshot (SNAPSHOT_TTL_SECONDS); past"
-        " them the request goes to the query service, which shows in the HIT share.",
+        "- A cached answer needs the key's authorization memo (AUTH_CACHE_SECONDS, re-checked"
+        " by the gateway without the query, ahead of its end while the key is busy) and a"
+        " snapshot younger than SNAPSHOT_TTL_SECONDS (past it, UPDATING while one request"
+        " refreshes it); anything else shows in the HIT share. Keys of the cached load have"
+        " their plan's rate limit (busy ones lease tokens); the no-rate-limit load's do not.",
         "",
         "| load | connections | req/s | p50 ms | p99 ms | max ms | socket errors / timeouts /"
         " errors / in flight at the end | check | CPU (cores) |",
