@@ -8,11 +8,34 @@ count must be exact.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from tests.bench.routes import Breakdown, Funnel, Overview, Shape, Timeseries
 
 Answer = dict[str, float]
+
+
+class Reference(Protocol):
+    """Independent SQL answering each shape (PostgreSQL's baseline, ClickHouse's exact)."""
+
+    async def overview(self, kinds: tuple[str, ...], ctx: Any) -> Answer: ...
+    async def timeseries(self, kinds: tuple[str, ...], ctx: Any) -> Answer: ...
+    async def breakdown(self, shape: Breakdown, ctx: Any) -> Answer: ...
+    async def funnel(self, ctx: Any) -> Answer: ...
+
+
+async def by_shape(reference: Reference, shape: Shape, ctx: Any) -> Answer:
+    """reference's answer to a route of that shape."""
+    if isinstance(shape, Overview):
+        return await reference.overview(shape.kinds, ctx)
+    if isinstance(shape, Timeseries):
+        return await reference.timeseries(shape.kinds, ctx)
+    if isinstance(shape, Breakdown):
+        return await reference.breakdown(shape, ctx)
+    if isinstance(shape, Funnel):
+        return await reference.funnel(ctx)
+    raise TypeError(f"unknown shape {shape!r}")
+
 
 # uniqCombined(12): exact up to 256 visitors, then an HLL of 4,096 cells (standard error ~1.6%);
 # 7% is about 4.4 standard errors (the worst group measured on the 10M-click demo data: 6.3%).

@@ -15,9 +15,10 @@ from typing import Any
 import asyncpg
 
 from services.query.params import QueryContext
+from tests.bench import answers
 from tests.bench.answers import Answer
 from tests.bench.pgtables import table
-from tests.bench.routes import Breakdown, Funnel, Overview, Shape, Timeseries
+from tests.bench.routes import Breakdown, Shape
 
 # What a breakdown is ranked by: rank_by -> (kind, metric).
 RANKINGS = {"clicks": ("clicks", "events"), "revenue": ("sales", "revenue")}
@@ -81,15 +82,7 @@ class PostgresBaseline:
 
     async def answer(self, shape: Shape, ctx: QueryContext) -> Answer:
         """The route's answer computed on PostgreSQL."""
-        if isinstance(shape, Overview):
-            return await self.overview(shape.kinds, ctx)
-        if isinstance(shape, Timeseries):
-            return await self.timeseries(shape.kinds, ctx)
-        if isinstance(shape, Breakdown):
-            return await self.breakdown(shape, ctx)
-        if isinstance(shape, Funnel):
-            return await self.funnel(ctx)
-        raise TypeError(f"unknown shape {shape!r}")
+        return await answers.by_shape(self, shape, ctx)
 
     async def _totals(self, kind: str, ctx: QueryContext, previous: bool) -> tuple[Any, ...]:
         q = Query()

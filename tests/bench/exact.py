@@ -18,8 +18,9 @@ import asyncpg
 from services.query.params import QueryContext
 from services.stores.clickhouse import ClickHouse
 from services.timerange import local_midnight
+from tests.bench import answers
 from tests.bench.answers import Answer
-from tests.bench.routes import Breakdown, Funnel, Overview, Shape, Timeseries
+from tests.bench.routes import Breakdown, Shape
 
 RANKINGS: dict[str, tuple[str, int]] = {"clicks": ("clicks", 0), "revenue": ("sales", 2)}
 BUCKETS = {
@@ -43,15 +44,7 @@ class ExactAnswers:
 
     async def answer(self, shape: Shape, ctx: QueryContext) -> Answer:
         """The route's answer."""
-        if isinstance(shape, Overview):
-            return await self.overview(shape.kinds, ctx)
-        if isinstance(shape, Timeseries):
-            return await self.timeseries(shape.kinds, ctx)
-        if isinstance(shape, Breakdown):
-            return await self.breakdown(shape, ctx)
-        if isinstance(shape, Funnel):
-            return await self.funnel(ctx)
-        raise TypeError(f"unknown shape {shape!r}")
+        return await answers.by_shape(self, shape, ctx)
 
     def _where(self, ctx: QueryContext, lower: datetime, args: dict[str, Any]) -> str:
         args.update(ws=ctx.workspace_id, lo=_epoch(lower), hi=_epoch(ctx.window.end))
