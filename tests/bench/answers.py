@@ -15,6 +15,41 @@ from tests.bench.routes import Breakdown, Funnel, Overview, Shape, Timeseries
 Answer = dict[str, float]
 
 
+def overview(by_kind: dict[str, Any]) -> Answer:
+    """The overview answer from each kind's (events, visitors, revenue) of the window followed
+    by the same three of the period before (kinds left out count zero)."""
+    answer: Answer = {}
+    for part, offset in (("totals", 0), ("previous", 3)):
+        clicks = by_kind.get("clicks", (0,) * 6)
+        answer[f"{part}.clicks"] = clicks[offset]
+        answer[f"{part}.uniqueVisitors"] = clicks[offset + 1]
+        answer[f"{part}.leads"] = by_kind.get("leads", (0,) * 6)[offset]
+        sales = by_kind.get("sales", (0,) * 6)
+        answer[f"{part}.sales"] = sales[offset]
+        answer[f"{part}.revenue"] = round(float(sales[offset + 2]), 2)
+    return answer
+
+
+def breakdown(
+    keys: list[Any], by_kind: dict[str, dict[Any, Any]], lead: str, index: int, total: float
+) -> Answer:
+    """The breakdown answer: each ranked key's metrics from each kind's (events, visitors,
+    revenue) by key, and its share of total by the ranking kind's value at index."""
+    answer: Answer = {}
+    for i, k in enumerate(keys):
+        clicks, leads, sales = (by_kind.get(kind, {}).get(k, (0, 0, 0)) for kind in
+                                ("clicks", "leads", "sales"))  # fmt: skip
+        row = f"{i}:{k}"
+        answer[f"{row}.clicks"] = clicks[0]
+        answer[f"{row}.uniqueVisitors"] = clicks[1]
+        answer[f"{row}.leads"] = leads[0]
+        answer[f"{row}.sales"] = sales[0]
+        answer[f"{row}.revenue"] = round(float(sales[2]), 2)
+        ranked_value = float(by_kind[lead][k][index])
+        answer[f"{row}.share"] = round(ranked_value / total, 6) if total else 0.0
+    return answer
+
+
 class Reference(Protocol):
     """Independent SQL answering each shape (PostgreSQL's baseline, ClickHouse's exact)."""
 

@@ -100,17 +100,7 @@ class PostgresBaseline:
     async def overview(self, kinds: tuple[str, ...], ctx: QueryContext) -> Answer:
         """Totals of the window and the previous period per kind."""
         found = await asyncio.gather(*(self._totals(kind, ctx, True) for kind in kinds))
-        by_kind = dict(zip(kinds, found, strict=True))
-        answer: Answer = {}
-        for part, offset in (("totals", 0), ("previous", 3)):
-            clicks = by_kind.get("clicks", (0,) * 6)
-            answer[f"{part}.clicks"] = clicks[offset]
-            answer[f"{part}.uniqueVisitors"] = clicks[offset + 1]
-            answer[f"{part}.leads"] = by_kind.get("leads", (0,) * 6)[offset]
-            sales = by_kind.get("sales", (0,) * 6)
-            answer[f"{part}.sales"] = sales[offset]
-            answer[f"{part}.revenue"] = round(float(sales[offset + 2]), 2)
-        return answer
+        return answers.overview(dict(zip(kinds, found, strict=True)))
 
     async def _buckets(self, kind: str, ctx: QueryContext) -> list[asyncpg.Record]:
         q = Query()
@@ -180,19 +170,7 @@ class PostgresBaseline:
         }
         by_kind[lead] = {r["k"]: tuple(r)[1:] for r in ranked}
         whole_value = float(total[0][0] or 0)
-        answer: Answer = {}
-        for i, k in enumerate(keys):
-            clicks, leads, sales = (by_kind.get(kind, {}).get(k, (0, 0, 0)) for kind in
-                                    ("clicks", "leads", "sales"))  # fmt: skip
-            row = f"{i}:{k}"
-            answer[f"{row}.clicks"] = clicks[0]
-            answer[f"{row}.uniqueVisitors"] = clicks[1]
-            answer[f"{row}.leads"] = leads[0]
-            answer[f"{row}.sales"] = sales[0]
-            answer[f"{row}.revenue"] = round(float(sales[2]), 2)
-            ranked_value = float(by_kind[lead][k][0 if metric == "events" else 2])
-            answer[f"{row}.share"] = round(ranked_value / whole_value, 6) if whole_value else 0.0
-        return answer
+        return answers.breakdown(keys, by_kind, lead, 0 if metric == "events" else 2, whole_value)
 
     async def funnel(self, ctx: QueryContext) -> Answer:
         """Events of each kind in the window."""

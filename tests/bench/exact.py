@@ -91,17 +91,7 @@ class ExactAnswers:
     async def overview(self, kinds: tuple[str, ...], ctx: QueryContext) -> Answer:
         """Totals of the window and of the period before it."""
         found = await asyncio.gather(*(self._totals(kind, ctx) for kind in kinds))
-        by_kind = dict(zip(kinds, found, strict=True))
-        answer: Answer = {}
-        for part, offset in (("totals", 0), ("previous", 3)):
-            clicks = by_kind.get("clicks", (0,) * 6)
-            answer[f"{part}.clicks"] = clicks[offset]
-            answer[f"{part}.uniqueVisitors"] = clicks[offset + 1]
-            answer[f"{part}.leads"] = by_kind.get("leads", (0,) * 6)[offset]
-            sales = by_kind.get("sales", (0,) * 6)
-            answer[f"{part}.sales"] = sales[offset]
-            answer[f"{part}.revenue"] = round(float(sales[offset + 2]), 2)
-        return answer
+        return answers.overview(dict(zip(kinds, found, strict=True)))
 
     def _label(self, bucket: Any, ctx: QueryContext) -> str:
         tz = ctx.window.tz
@@ -194,19 +184,7 @@ class ExactAnswers:
             kind: {r[0]: r[1:] for r in rows} for kind, rows in zip(rest, found, strict=True)
         }
         by_kind[lead] = {r[0]: r[1:] for r in ranked}
-        answer: Answer = {}
-        for i, k in enumerate(keys):
-            clicks, leads, sales = (by_kind.get(kind, {}).get(k, (0, 0, 0)) for kind in
-                                    ("clicks", "leads", "sales"))  # fmt: skip
-            row = f"{i}:{k}"
-            answer[f"{row}.clicks"] = clicks[0]
-            answer[f"{row}.uniqueVisitors"] = clicks[1]
-            answer[f"{row}.leads"] = leads[0]
-            answer[f"{row}.sales"] = sales[0]
-            answer[f"{row}.revenue"] = round(float(sales[2]), 2)
-            ranked_value = float(by_kind[lead][k][index])
-            answer[f"{row}.share"] = round(ranked_value / total, 6) if total else 0.0
-        return answer
+        return answers.breakdown(keys, by_kind, lead, index, float(total))
 
     async def funnel(self, ctx: QueryContext) -> Answer:
         """Events of each kind in the window."""
