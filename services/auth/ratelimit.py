@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from services.stores.outage import Outage
 
@@ -142,17 +143,8 @@ class RateLimiter:
     async def spend(self, credential: str, per_minute: int, cost: int = 1) -> Decision | None:
         """Take cost requests (all or none) from the credential's bucket; None when unlimited
         or Redis fails."""
-        if per_minute <= 0 or self._outage.paused():
-            return None
-        try:
-            async with asyncio.timeout(self._timeout):
-                reply = await self._script(
-                    keys=[bucket_key(self._prefix, credential)], args=[per_minute, cost]
-                )
-        except Exception as exc:  # noqa: BLE001 - a limiter failure never refuses a request
-            self._outage.failed(exc)
-            return None
-        return Decision.of(reply, per_minute)
+        reply = await self._take(self._script, credential, per_minute, cost)
+        return None if reply is None else Decision.of(reply, per_minute)
 
     async def lease(
         self, credential: str, per_minute: int, wanted: int
@@ -160,14 +152,22 @@ class RateLimiter:
         """Take up to wanted requests (as many as are left, at least one) from the credential's
         bucket: how many were taken (0: refused) and the decision; None when unlimited or Redis
         fails."""
+        reply = await self._take(self._lease, credential, per_minute, wanted)
+        return None if reply is None else (int(reply[0]), Decision.of(reply, per_minute))
+
+    async def _take(
+        self, script: AsyncScript, credential: str, per_minute: int, count: int
+    ) -> list[int] | None:
+        """script's reply for count requests of the credential's bucket; None when unlimited
+        or Redis fails."""
         if per_minute <= 0 or self._outage.paused():
             return None
         try:
             async with asyncio.timeout(self._timeout):
-                reply = await self._lease(
-                    keys=[bucket_key(self._prefix, credential)], args=[per_minute, wanted]
+                reply: list[int] = await script(
+                    keys=[bucket_key(self._prefix, credential)], args=[per_minute, count]
                 )
         except Exception as exc:  # noqa: BLE001 - a limiter failure never refuses a request
             self._outage.failed(exc)
             return None
-        return int(reply[0]), Decision.of(reply, per_minute)
+        return reply
