@@ -14,9 +14,12 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
+import grpc
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from services import errors
+from services.auth.principal import Principal
 from services.stores.outage import Outage
 
 log = logging.getLogger("linkpulse.ratelimit")
@@ -154,6 +157,28 @@ class RateLimiter:
         fails."""
         reply = await self._take(self._lease, credential, per_minute, wanted)
         return None if reply is None else (int(reply[0]), Decision.of(reply, per_minute))
+
+    async def charge(
+        self, caller: Principal, metadata: dict[str, str], cost: int = 1
+    ) -> tuple[tuple[str, str], ...]:
+        """Spend cost requests of the calling credential's limit (all or none): its
+        X-RateLimit-* headers as trailers, or RESOURCE_EXHAUSTED (429) carrying them."""
+        credential = credential_digest(
+            metadata.get("authorization", ""), metadata.get("x-workspace-id", "")
+        )
+        decision = await self.spend(credential, caller.requests_per_minute, cost)
+        if decision is None:
+            return ()
+        trailers = tuple(decision.headers().items())
+        if not decision.allowed:
+            raise errors.ApiError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "rate_limited",
+                f"rate limit of {decision.limit} requests per minute ({caller.plan} plan)"
+                f" exceeded; retry after {decision.retry_after_seconds} s",
+                trailers=trailers,
+            )
+        return trailers
 
     async def _take(
         self, script: AsyncScript, credential: str, per_minute: int, count: int

@@ -10,7 +10,6 @@ import grpc
 
 from services import errors, protos, request_context
 from services.auth import principal as principals
-from services.auth import ratelimit
 from services.auth.authorize import authorize
 from services.auth.ratelimit import RateLimiter
 from services.auth.resolver import TokenResolver
@@ -145,22 +144,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         RESOURCE_EXHAUSTED (429) carrying them when the bucket is empty."""
         if self._limiter is None:
             return ()
-        credential = ratelimit.credential_digest(
-            metadata.get("authorization", ""), metadata.get("x-workspace-id", "")
-        )
-        decision = await self._limiter.spend(credential, principal.requests_per_minute)
-        if decision is None:
-            return ()
-        trailers = tuple(decision.headers().items())
-        if not decision.allowed:
-            raise errors.ApiError(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                "rate_limited",
-                f"rate limit of {decision.limit} requests per minute ({principal.plan} plan)"
-                f" exceeded; retry after {decision.retry_after_seconds} s",
-                trailers=trailers,
-            )
-        return trailers
+        return await self._limiter.charge(principal, metadata)
 
     async def authenticate(self, metadata: dict[str, str]) -> principals.Principal:
         """The principal of the request's `authorization: Bearer …` metadata."""

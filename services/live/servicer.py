@@ -210,26 +210,12 @@ class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
     async def _spend_rest(self, context: grpc.aio.ServicerContext, count: int) -> None:
         """Spend count more requests of the caller's rate limit (all or none), its headers as
         trailers; RESOURCE_EXHAUSTED when the bucket cannot give them all."""
-        caller = principal.current()
-        if count <= 0 or caller.requests_per_minute <= 0:
+        if count <= 0:
             return
         metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-        credential = ratelimit.credential_digest(
-            metadata.get("authorization", ""), metadata.get("x-workspace-id", "")
-        )
-        decision = await self.limiter.spend(credential, caller.requests_per_minute, count)
-        if decision is None:
-            return
-        trailers = tuple(decision.headers().items())
-        if not decision.allowed:
-            raise errors.ApiError(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                "rate_limited",
-                f"rate limit of {decision.limit} requests per minute ({caller.plan} plan)"
-                f" cannot take {count + 1} clicks at once",
-                trailers=trailers,
-            )
-        context.set_trailing_metadata(trailers)
+        trailers = await self.limiter.charge(principal.current(), metadata, count)
+        if trailers:
+            context.set_trailing_metadata(trailers)
 
     async def TrackLead(self, request, context):  # noqa: N802, ANN001
         leads_and_sales.check_lead(request)
