@@ -10,24 +10,12 @@ later migration adds) are left to the server.
 
 from __future__ import annotations
 
+from services.demo.events import LEAD_COLUMNS, SALE_COLUMNS
+from services.live.tables import CLICK_COLUMNS
+
 CHUNKS_TABLE = "bench_tenant_chunks"
 CHUNK_COLUMNS = ("chunk", "workspace_id", "start", "length", "first_link", "links", "visitors")
 
-CLICK_COLUMNS = (
-    "event_id", "workspace_id", "link_id", "timestamp", "country", "region", "city", "continent",
-    "device", "browser", "os", "referrer", "referrer_url", "trigger", "visitor_id", "rule_id",
-    "condition_id", "destination_url", "is_bot",
-)  # fmt: skip
-LEAD_COLUMNS = (
-    "event_id", "workspace_id", "link_id", "click_id", "timestamp", "customer_id", "event_name",
-    "country", "region", "city", "continent", "device", "browser", "os", "referrer", "trigger",
-    "visitor_id", "is_bot",
-)  # fmt: skip
-SALE_COLUMNS = (
-    "event_id", "workspace_id", "link_id", "click_id", "timestamp", "customer_id", "event_name",
-    "amount", "currency", "invoice_id", "country", "region", "city", "continent", "device",
-    "browser", "os", "referrer", "trigger", "visitor_id", "is_bot",
-)  # fmt: skip
 LEAD_PER_10000 = 330
 SALE_ONE_IN = 4
 
