@@ -148,6 +148,12 @@ def _check(run: Run) -> str:
     return "–"
 
 
+def _cached_verdict(run: Run) -> str:
+    r = run.result
+    ok = r.rate >= concurrency.CACHED_RATE and r.p99_ms <= concurrency.CACHED_P99_MS and r.clean
+    return f"{_met(ok)} ({r.rate:,.0f} req/s, p99 {_ms(r.p99_ms)} ms)."
+
+
 def concurrency_verdict(bench: ConcurrencyBench) -> str:
     """One line per target of the section (a target whose run was not measured says so)."""
     lines = []
@@ -155,20 +161,15 @@ def concurrency_verdict(bench: ConcurrencyBench) -> str:
     if cached is None:
         lines.append(f"- cached reads at {concurrency.CACHED_AT} connections: not measured.")
     else:
-        r = cached.result
-        ok = r.rate >= concurrency.CACHED_RATE and r.p99_ms <= concurrency.CACHED_P99_MS and r.clean
         lines.append(
             f"- cached reads ≥ {concurrency.CACHED_RATE:,.0f} req/s with p99 ≤"
-            f" {concurrency.CACHED_P99_MS:g} ms at {concurrency.CACHED_AT} connections: {_met(ok)}"
-            f" ({r.rate:,.0f} req/s, p99 {_ms(r.p99_ms)} ms)."
+            f" {concurrency.CACHED_P99_MS:g} ms at {concurrency.CACHED_AT} connections:"
+            f" {_cached_verdict(cached)}"
         )
     free = bench.run(concurrency.UNLIMITED_LOAD, concurrency.CACHED_AT)
     if free is not None:
-        r = free.result
-        ok = r.rate >= concurrency.CACHED_RATE and r.p99_ms <= concurrency.CACHED_P99_MS and r.clean
         lines.append(
-            f"- the same for keys without a rate limit (no token to spend): {_met(ok)}"
-            f" ({r.rate:,.0f} req/s, p99 {_ms(r.p99_ms)} ms)."
+            f"- the same for keys without a rate limit (no token to spend): {_cached_verdict(free)}"
         )
     uncached = bench.run("uncached", concurrency.UNCACHED_CLEAN_AT)
     if uncached is None:
