@@ -19,6 +19,7 @@ import asyncpg
 from services.auth.authorize import authorize
 from services.auth.principal import Principal
 from services.auth.resolver import TokenResolver
+from services.auth.tokens import bearer_token
 from services.contract.routes import Route
 from services.stores.postgres import create_pool
 
@@ -29,14 +30,6 @@ class Resolver(Protocol):
     """What resolves a bearer token (services.auth.resolver.TokenResolver)."""
 
     async def resolve(self, token: str, workspace_id: int | None = None) -> Principal: ...
-
-
-def bearer_token(authorization: str) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header; None for any other header."""
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
 
 
 class MemoCheck:

@@ -16,6 +16,14 @@ ROLE_SCOPES = {
 }
 
 
+def bearer_token(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; None for any other header."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
 def token_hash(token: str) -> bytes:
     """SHA-256 of a token: what the database keeps and looks up by."""
     return hashlib.sha256(token.encode()).digest()

@@ -13,6 +13,7 @@ from services.auth import principal as principals
 from services.auth.authorize import authorize
 from services.auth.ratelimit import RateLimiter
 from services.auth.resolver import TokenResolver
+from services.auth.tokens import bearer_token
 from services.grpc_server import metadata_limits
 from services.grpc_server.trailers import WORKSPACE_TRAILER
 from services.grpc_server.wrapping import wrap_handler
@@ -148,9 +149,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     async def authenticate(self, metadata: dict[str, str]) -> principals.Principal:
         """The principal of the request's `authorization: Bearer …` metadata."""
-        header = metadata.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(metadata.get("authorization", ""))
+        if token is None:
             raise errors.unauthenticated("missing bearer token: send 'Authorization: Bearer <key>'")
         workspace = metadata.get("x-workspace-id")
         workspace_id = None
@@ -158,4 +158,4 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             if not workspace.isdigit():
                 raise errors.invalid_argument("x-workspace-id", "x-workspace-id must be an integer")
             workspace_id = int(workspace)
-        return await self._resolver.resolve(token.strip(), workspace_id)
+        return await self._resolver.resolve(token, workspace_id)
