@@ -80,7 +80,10 @@ def test_cluster_profile_nodes_match_their_configs(compose: dict[str, Any]) -> N
     servers = topology.find("remote_servers")
     assert servers is not None
     (cluster,) = list(servers)
-    shards = [[r.findtext("host", "") for r in s.findall("replica")] for s in cluster.findall("shard")]
+    shards = [
+        [r.findtext("host", "") for r in shard.findall("replica")]
+        for shard in cluster.findall("shard")
+    ]
     assert sorted(h for shard in shards for h in shard) == sorted(nodes)
     for shard_num, hosts in enumerate(shards, start=1):
         for host in hosts:
