@@ -339,7 +339,7 @@ class Flusher:
 
 async def run(settings: Settings) -> None:
     """Run one flusher process until SIGTERM or SIGINT."""
-    redis = create_redis(settings.redis_url)
+    redis = create_redis(settings.redis_url, cluster=settings.redis_cluster)
     ch = ClickHouse.from_url(settings.clickhouse_url, pool_size=4)
     flusher = Flusher(redis, ch, settings)
     loop = asyncio.get_running_loop()

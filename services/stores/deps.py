@@ -32,7 +32,7 @@ class Deps:
             settings=settings,
             pg=pg,
             ch=ClickHouse.from_url(settings.clickhouse_url),
-            redis=create_redis(settings.redis_url),
+            redis=create_redis(settings.redis_url, cluster=settings.redis_cluster),
             fx=FxTable(pg),
         )
 
