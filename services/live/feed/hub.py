@@ -113,9 +113,7 @@ class FeedHub:
     def _join(self, workspace_id: int) -> tuple[_Reader, _Inbox]:
         reader = self._readers.get(workspace_id)
         if reader is None or reader.failure is not None or reader.task.done():
-            reader = _Reader(
-                self.redis, self._key(workspace_id), self.block_ms, self.inbox_size
-            )
+            reader = _Reader(self.redis, self._key(workspace_id), self.block_ms, self.inbox_size)
             self._readers[workspace_id] = reader
         inbox = _Inbox()
         reader.inboxes.add(inbox)
