@@ -39,7 +39,8 @@ def queue(pipe: Pipeline, text: str, keys: Sequence[str], args: Sequence[Any]) -
     _texts[sha] = text
     if not isinstance(pipe, ClusterPipeline) and sha not in _loaded.get(pipe.connection_pool, ()):
         pipe.scripts.add(pipe.register_script(text))  # type: ignore[arg-type]  # sync-typed
-    pipe.evalsha(sha, len(keys), *keys, *args)
+    # The raw command: redis-py's cluster pipelines refuse their evalsha() method, not EVALSHA.
+    pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
 
 
 async def execute(pipe: Pipeline) -> list[Any]:

@@ -151,10 +151,12 @@ async def live_stats(
     seconds = range(int(now) - RATE_WINDOW_SECONDS, int(now))
     with reading_redis("the live stats"):
         async with redis.pipeline(transaction=False) as pipe:
-            pipe.mget([f"{stream}:clicks:{b}" for b in last_30])
-            pipe.pfcount(*[f"{stream}:visitors:{b}" for b in last_5])
+            # Raw commands: redis-py's cluster pipelines refuse the mget() and pfcount() methods
+            # (their keys may span slots; these share the workspace partition's).
+            pipe.execute_command("MGET", *[f"{stream}:clicks:{b}" for b in last_30])
+            pipe.execute_command("PFCOUNT", *[f"{stream}:visitors:{b}" for b in last_5])
             pipe.zunion([f"{stream}:links:{b}" for b in last_5], withscores=True)
-            pipe.mget([f"{stream}:rate:{s}" for s in seconds])
+            pipe.execute_command("MGET", *[f"{stream}:rate:{s}" for s in seconds])
             counts, active, links, rates = await pipe.execute()
     per_bucket = dict(zip(last_30, (int(c or 0) for c in counts), strict=True))
     clicks_5m = sum(per_bucket[b] for b in last_5)
