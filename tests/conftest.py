@@ -61,7 +61,7 @@ from services.devstack import clickhouse_server as devstack_clickhouse  # noqa: 
 from services.devstack import components, processes  # noqa: E402
 from services.stores.clickhouse import ClickHouse  # noqa: E402
 from services.stores.migrate import migrate  # noqa: E402
-from services.stores.redisclient import create_redis  # noqa: E402
+from services.stores.redisclient import redis_of  # noqa: E402
 from tests import ingest_streams  # noqa: E402
 from tests.databases import drop_databases  # noqa: E402
 
@@ -100,7 +100,7 @@ class System:
 
 async def wait_drained(settings: config.Settings, seconds: float = 30.0) -> None:
     """Wait until the ingestion streams' flusher group has read and acknowledged everything."""
-    redis = create_redis(settings.redis_url, cluster=settings.redis_cluster)
+    redis = redis_of(settings)
     deadline = time.monotonic() + seconds
     try:
         while not await ingest_streams.is_drained(redis, settings):

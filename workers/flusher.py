@@ -1,19 +1,19 @@
 """The flusher: moves the ingestion streams into ClickHouse, exactly once per event.
 
 Every flusher reads every partition's stream (`<INGEST_STREAM>:{pN}`, services.partitions), and
-the single stream of earlier versions (INGEST_STREAM itself) while it holds entries no flusher
-has acknowledged: on one Redis with one XREADGROUP over all of them, on a Redis Cluster with one
-per stream (each in its own slot), polled. Per stream, a
-member of the consumer group FLUSHER_GROUP reads batches (whole entries,
-each one accepted request, until FLUSHER_BATCH_SIZE events or FLUSHER_MAX_WAIT_MS; one read of
-READ_ENTRIES entries may overshoot the size; a batch of at least a LINGER_SHARE-th of the size
-is written as soon as nothing new comes for LINGER_MS), inserts them per table and
+the single stream of earlier versions (INGEST_STREAM itself) while it holds entries not yet
+delivered or acknowledged: on one Redis with one XREADGROUP over all of them, on a Redis Cluster
+with one XREADGROUP per stream (each in its own slot), polled every CLUSTER_POLL_MS. As a member
+of the consumer group FLUSHER_GROUP on each, it reads batches (whole entries, each one accepted
+request, until FLUSHER_BATCH_SIZE events or FLUSHER_MAX_WAIT_MS; one read of about READ_ENTRIES
+entries over all streams may overshoot the size; a batch of at least a LINGER_SHARE-th of the
+size is written as soon as nothing new comes for LINGER_MS), inserts them per table and
 acknowledges them only after every insert succeeded; up to FLUSHER_INSERTS batches of new
 entries are written at once while the next is read. Entries another consumer
 left pending for FLUSHER_CLAIM_IDLE_MS (it crashed) are claimed with XAUTOCLAIM. A batch that
 may already be partly stored (claimed, read back from pending, or retried after a failed
 insert) is first checked against ClickHouse and only its missing events are inserted.
-ClickHouse or Redis being down makes it retry with capped exponential backoff. The stream is
+ClickHouse or Redis being down makes it retry with capped exponential backoff. Each stream is
 trimmed (XTRIM MINID) only below the oldest entry some group has not acknowledged.
 """
 
@@ -43,7 +43,7 @@ from services.live.redis_failures import REDIS_DOWN
 from services.live.tables import TABLES
 from services.stores import clickhouse_http
 from services.stores.clickhouse import ClickHouse
-from services.stores.redisclient import create_redis, is_cluster
+from services.stores.redisclient import is_cluster, redis_of
 from workers import backoff
 
 log = logging.getLogger("linkpulse.flusher")
@@ -214,6 +214,8 @@ class Flusher:
             self.reading.remove(self.legacy)
 
     async def _read(self, start: str, count: int, block_ms: int | None) -> list[Entry]:
+        # About count entries in all: a read takes up to count from each stream.
+        count = max(1, -(-count // len(self.reading)))
         try:
             if self.cluster:
                 return await self._read_polling(start, count, block_ms)
@@ -441,7 +443,7 @@ class Flusher:
 
 async def run(settings: Settings) -> None:
     """Run one flusher process until SIGTERM or SIGINT."""
-    redis = create_redis(settings.redis_url, cluster=settings.redis_cluster)
+    redis = redis_of(settings)
     ch = ClickHouse.from_url(settings.clickhouse_url, pool_size=4)
     flusher = Flusher(redis, ch, settings)
     loop = asyncio.get_running_loop()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from redis.asyncio import Redis, RedisCluster
 
+from services.config import Settings
+
 
 def create_redis(
     url: str, connect_timeout: float = 2.0, reply_timeout: float = 5.0, *, cluster: bool = False
@@ -25,6 +27,11 @@ def create_redis(
         socket_timeout=reply_timeout,
         health_check_interval=30,
     )
+
+
+def redis_of(settings: Settings) -> Redis:
+    """The deployment's Redis client: REDIS_URL, a cluster client when REDIS_CLUSTER=on."""
+    return create_redis(settings.redis_url, cluster=settings.redis_cluster)
 
 
 def is_cluster(redis: object) -> bool:

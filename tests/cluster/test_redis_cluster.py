@@ -281,6 +281,25 @@ async def test_an_event_appears_on_the_live_feed(system: ClusterSystem, pg, http
     assert stats.status_code == 200, stats.text
 
 
+async def test_a_lead_finds_its_click_in_redis(system: ClusterSystem, pg, http) -> None:
+    """Attribution's look-ups (the click rows script, the customer hash) on the cluster."""
+    _workspace_id, key, link_ids = await _tenant(pg)
+    headers = {"Authorization": f"Bearer {key}"}
+    click = await http.post("/api/track/click", json={"linkId": link_ids[0]}, headers=headers)
+    assert click.status_code == 200, click.text
+    click_id = int(click.json()["data"]["eventIds"][0])
+    lead = await http.post(
+        "/api/track/lead", json={"clickId": click_id, "customerId": "c-1"}, headers=headers
+    )
+    assert lead.status_code == 200, lead.text
+    sale = await http.post(
+        "/api/track/sale",
+        json={"customerId": "c-1", "amount": 100, "currency": "USD"},
+        headers=headers,
+    )
+    assert sale.status_code == 200, sale.text
+
+
 async def test_a_repeated_read_is_a_cache_hit(system: ClusterSystem, pg, http) -> None:
     """A HIT, which spends from the bucket the service spent from (the free plan leases none)."""
     _workspace_id, key, _links = await _tenant(pg, plan="free")
