@@ -6,7 +6,6 @@ Run: `.venv/bin/python -m pytest -o addopts= tests/cluster/test_redis_cluster.py
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
@@ -339,4 +338,3 @@ async def test_keys_spread_over_the_masters(system: ClusterSystem) -> None:
         assert len(nodes) == 3
     finally:
         await redis.aclose()
-    await asyncio.sleep(0)
