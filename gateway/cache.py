@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from google.protobuf.message import Message
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -54,11 +54,13 @@ from gateway.pipeline import Pipeline, call_result, failure_trailer
 from gateway.responses import error_response
 from gateway.singleflight import SingleFlight
 from gateway.token_lease import TokenLeases
+from services import partitions
 from services.auth import ratelimit
 from services.auth.ratelimit import Decision
 from services.config import Settings
 from services.contract.routes import Route
 from services.grpc_server.trailers import NO_STORE_TRAILER, WORKSPACE_TRAILER
+from services.partitions import DEFAULT_PARTITIONS
 from services.stores.outage import Outage
 
 logger = logging.getLogger(__name__)
@@ -87,41 +89,44 @@ _NO_STORE = "no-store"
 # remembered as just renewed (then forgotten at once: the worst is one extra check each).
 RENEW_AHEAD_DIVISOR = 4
 MAX_RENEWING = 10_000
+# Credentials whose workspace is remembered (then forgotten at once: the worst is one memo
+# check, or one uncached call, each).
+MAX_CREDENTIALS = 100_000
 
-# KEYS[1]: the credential's memo for the route; ARGV: the snapshot key before and after the
-# workspace, the credential's rate-limit bucket, the fresh cutoff and the serve cutoff (unix
-# seconds; a snapshot stored before the fresh cutoff is past its TTL, one stored before the serve
-# cutoff past the revalidation window too), the tokens a fresh read leases and the largest share
-# of the bucket's capacity a lease may take. The memo (`<workspace>:<requests/minute>`) names the
-# workspace whose snapshot may be served. Returns nil (no memo), {workspace} (no snapshot),
-# {workspace, snapshot} (stale: nothing spent), {workspace, snapshot, state, ms the memo has
-# left} (state 'fresh' or 'revalidate'; unlimited) or {workspace, snapshot, state, tokens
-# taken, tokens left, ms to next, ms to full, requests/minute, ms the memo has left} (the bucket
-# leased from: 0 taken is a refusal, 1 today's spend of one request). The
-# snapshot and bucket keys come from the memo and are not declared: the cache needs a single
-# Redis server, not a cluster.
+# KEYS: the credential's memo for the route, the request's snapshot and the credential's
+# rate-limit bucket, all in the partition of the workspace the gateway knows the credential acts
+# for (one slot of a Redis Cluster); ARGV: that workspace, the fresh cutoff and the serve cutoff
+# (unix seconds; a snapshot stored before the fresh cutoff is past its TTL, one stored before the
+# serve cutoff past the revalidation window too), the tokens a fresh read leases and the largest
+# share of the bucket's capacity a lease may take. The memo (`<workspace>:<requests/minute>`)
+# names the workspace whose snapshot may be served; a memo naming another workspace is none.
+# Returns nil (no memo), {workspace} (no snapshot), {workspace, snapshot} (stale: nothing spent),
+# {workspace, snapshot, state, ms the memo has left} (state 'fresh' or 'revalidate'; unlimited)
+# or {workspace, snapshot, state, tokens taken, tokens left, ms to next, ms to full,
+# requests/minute, ms the memo has left} (the bucket leased from: 0 taken is a refusal, 1
+# today's spend of one request).
 _LOOKUP = (
     ratelimit.SPEND_FUNCTION
     + """
 local memo = redis.call('GET', KEYS[1])
 if not memo then return nil end
 local workspace, limit = string.match(memo, '^(%d+):?(%d*)$')
-if not workspace then return nil end
-local snapshot = redis.call('GET', ARGV[1] .. workspace .. ARGV[2])
+if workspace ~= ARGV[1] then return nil end
+local snapshot = redis.call('GET', KEYS[2])
 if not snapshot then return {workspace} end
 local stored = tonumber(string.match(snapshot, '^%d+ ([%d%.]+) '))
 if not stored then return {workspace} end
-if stored < tonumber(ARGV[5]) then return {workspace, snapshot} end
+if stored < tonumber(ARGV[3]) then return {workspace, snapshot} end
 local state = 'fresh'
-if stored < tonumber(ARGV[4]) then state = 'revalidate' end
+if stored < tonumber(ARGV[2]) then state = 'revalidate' end
 local capacity = tonumber(limit) or 0
 if capacity <= 0 then return {workspace, snapshot, state, redis.call('PTTL', KEYS[1])} end
 local wanted = 1
 if state == 'fresh' then
-  local share = math.max(1, math.floor(capacity * (tonumber(ARGV[7]) or 0)))
-  wanted = math.min(tonumber(ARGV[6]) or 1, share)
+  local share = math.max(1, math.floor(capacity * (tonumber(ARGV[5]) or 0)))
+  wanted = math.min(tonumber(ARGV[4]) or 1, share)
 end
-local spent = lease(ARGV[3], capacity, wanted)
+local spent = lease(KEYS[3], capacity, wanted)
 return {workspace, snapshot, state, spent[1], spent[2], spent[3], spent[4], capacity,
   redis.call('PTTL', KEYS[1])}
 """
@@ -167,17 +172,38 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class CacheKeys:
-    """The Redis keys of one request: its credential's memo and its snapshot's suffix."""
+    """The Redis keys of one request: its credential's memo, bucket and snapshot, each in the
+    partition of a workspace (services.partitions), so that one read stays in one slot."""
 
     prefix: str
     credential: str
-    memo: str
     route: str
     params: str
+    partitions: int = DEFAULT_PARTITIONS
+
+    @property
+    def flight(self) -> str:
+        """The credential and route, naming in-process work shared by their requests."""
+        return f"{self.credential}:{self.route}"
+
+    def _tag(self, workspace: str) -> str:
+        return partitions.tag(int(workspace), self.partitions)
+
+    def memo(self, workspace: str) -> str:
+        """`{prefix}:auth:{pN}:{credential}:{route key}`: the credential's memo for the route."""
+        return f"{self.prefix}:auth:{self._tag(workspace)}:{self.credential}:{self.route}"
 
     def snapshot(self, workspace: str) -> str:
-        """`{prefix}:snap:{workspace}:{route key}:{sha256 of the bound request}`."""
-        return f"{self.prefix}:snap:{workspace}:{self.route}:{self.params}"
+        """`{prefix}:snap:{pN}:{workspace}:{route key}:{sha256 of the bound request}`."""
+        return f"{self.prefix}:snap:{self._tag(workspace)}:{workspace}:{self.route}:{self.params}"
+
+    def lock(self, workspace: str) -> str:
+        """The fill lock of the workspace's snapshot."""
+        return f"{self.prefix}:fill:{self._tag(workspace)}:{workspace}:{self.route}:{self.params}"
+
+    def bucket(self, workspace: str) -> str:
+        """The credential's rate-limit bucket (services.auth.ratelimit)."""
+        return ratelimit.bucket_key(self.prefix, self.credential, int(workspace), self.partitions)
 
 
 def credential_digest(request: Request) -> str | None:
@@ -255,6 +281,7 @@ class SnapshotCache:
         stale_seconds: int = 0,
         revalidate_seconds: int = 0,
         prefix: str = "lp",
+        partitions: int = DEFAULT_PARTITIONS,
         timeout_seconds: float = 0.1,
         pause_seconds: float = 1.0,
         max_body_bytes: int = 2 << 20,
@@ -280,6 +307,9 @@ class SnapshotCache:
         self._renew_ahead_ms = self._auth_ttl_ms // RENEW_AHEAD_DIVISOR
         self._renewing: dict[str, float] = {}
         self._prefix = prefix
+        self._partitions = partitions
+        # credential -> the workspace its memo named: the partition its keys are read in.
+        self._workspaces: dict[str, str] = {}
         self._timeout = timeout_seconds
         self._max_body_bytes = max_body_bytes
         self._lock_ms = lock_ms
@@ -310,20 +340,31 @@ class SnapshotCache:
         timeout_seconds = settings.snapshot_timeout_seconds
         # A bounded pool: a burst of requests waits for a connection instead of opening one each
         # (on a loaded machine, opening dozens at once can outlast the timeout).
-        pool = BlockingConnectionPool.from_url(
-            settings.redis_url,
-            max_connections=_REDIS_CONNECTIONS,
-            timeout=timeout_seconds,
-            socket_connect_timeout=timeout_seconds,
-            socket_timeout=timeout_seconds,
-        )
+        if settings.redis_cluster:
+            redis: Redis = RedisCluster.from_url(  # type: ignore[assignment]  # same commands
+                settings.redis_url,
+                max_connections=_REDIS_CONNECTIONS,
+                socket_connect_timeout=timeout_seconds,
+                socket_timeout=timeout_seconds,
+            )
+        else:
+            redis = Redis.from_pool(
+                BlockingConnectionPool.from_url(
+                    settings.redis_url,
+                    max_connections=_REDIS_CONNECTIONS,
+                    timeout=timeout_seconds,
+                    socket_connect_timeout=timeout_seconds,
+                    socket_timeout=timeout_seconds,
+                )
+            )
         return cls(
-            Redis.from_pool(pool),
+            redis,
             ttl_seconds=settings.snapshot_ttl_seconds,
             auth_ttl_seconds=settings.auth_cache_seconds,
             stale_seconds=settings.snapshot_stale_seconds,
             revalidate_seconds=settings.snapshot_revalidate_seconds,
             prefix=settings.ingest_key_prefix,
+            partitions=settings.ingest_partitions,
             timeout_seconds=timeout_seconds,
             lock_ms=settings.snapshot_lock_ms,
             hot_seconds=settings.snapshot_hot_ms / 1000,
@@ -403,7 +444,7 @@ class SnapshotCache:
         answer to the same credential and request is the same answer)."""
         detach(request)
         compute = partial(self._call, pipeline, route, request, message, keys, set())
-        answered, leader = await self._calls.run(f"{keys.memo}:{keys.params}", compute)
+        answered, leader = await self._calls.run(f"{keys.flight}:{keys.params}", compute)
         return answered if leader else _copy(answered, request)
 
     async def _finish(
@@ -474,7 +515,7 @@ class SnapshotCache:
     ) -> Response | None:
         """Compute and store the snapshot under the workspace's fill lock; None when another
         gateway held the lock (and, if wait, stored the snapshot meanwhile)."""
-        lock = f"{self._prefix}:fill:{workspace}:{keys.route}:{keys.params}"
+        lock = keys.lock(workspace)
         token = uuid.uuid4().hex
         if not await self._lock(lock, token):
             if not wait or await self._wait_for(keys.snapshot(workspace), lock):
@@ -534,7 +575,7 @@ class SnapshotCache:
         confirm = self._confirmation(route, request, keys)
         if confirm is None:
             return False
-        confirmed, _ = await self._checks.run(keys.memo, confirm)
+        confirmed, _ = await self._checks.run(keys.flight, confirm)
         return confirmed
 
     def _renew(self, route: Route, request: Request, keys: CacheKeys) -> None:
@@ -542,15 +583,15 @@ class SnapshotCache:
         busy credential's reads never all wait on the check at once (a refused check leaves the
         memo to expire, as before)."""
         now = time.monotonic()
-        if self._renewing.get(keys.memo, 0.0) > now or self._checks.running(keys.memo):
+        if self._renewing.get(keys.flight, 0.0) > now or self._checks.running(keys.flight):
             return  # renewed a moment ago (a hot copy still reports the old memo) or running
         confirm = self._confirmation(route, request, keys)
         if confirm is None:
             return
         if len(self._renewing) >= MAX_RENEWING:
             self._renewing.clear()
-        self._renewing[keys.memo] = now + self._renew_ahead_ms / 1000
-        self._checks.start(keys.memo, confirm)
+        self._renewing[keys.flight] = now + self._renew_ahead_ms / 1000
+        self._checks.start(keys.flight, confirm)
 
     def _confirmation(
         self, route: Route, request: Request, keys: CacheKeys
@@ -567,12 +608,14 @@ class SnapshotCache:
             memo = await check.confirm(route, authorization, workspace)
             if memo is None:
                 return False
+            acting_for = memo.partition(":")[0]
             try:
                 async with asyncio.timeout(self._timeout):
-                    await self._redis.set(keys.memo, memo, px=self._auth_ttl_ms)
+                    await self._redis.set(keys.memo(acting_for), memo, px=self._auth_ttl_ms)
             except Exception as exc:  # the cache must never fail a request
                 self._outage.failed(exc)
                 return False
+            self._learn(keys.credential, acting_for)
             return True
 
         return confirm
@@ -585,8 +628,15 @@ class SnapshotCache:
         # The typed message, not the query string: order, spelling (campaignId / campaign_id)
         # and number format (07) do not matter.
         params = hashlib.sha256(message.SerializeToString(deterministic=True)).hexdigest()
-        memo = f"{self._prefix}:auth:{credential}:{route.key}"
-        return CacheKeys(self._prefix, credential, memo, route.key, params)
+        return CacheKeys(self._prefix, credential, route.key, params, self._partitions)
+
+    def _learn(self, credential: str, workspace: str) -> None:
+        """Remember the workspace a credential acts for (the partition of its keys)."""
+        if self._workspaces.get(credential) == workspace:
+            return
+        if len(self._workspaces) >= MAX_CREDENTIALS:
+            self._workspaces.clear()
+        self._workspaces[credential] = workspace
 
     async def _read(self, keys: CacheKeys) -> Lookup | None:
         """What the credential's memo allows of the request's snapshot (None: no memo, or Redis
@@ -624,18 +674,15 @@ class SnapshotCache:
 
     async def _read_redis(self, keys: CacheKeys) -> Lookup | None:
         """_read from Redis (one round trip)."""
-        if self._outage.paused():
-            return None
-        before, after = keys.snapshot("\n").split("\n")
-        bucket = ratelimit.bucket_key(self._prefix, keys.credential)
+        workspace = self._workspaces.get(keys.credential)
+        if workspace is None or self._outage.paused():
+            return None  # no memo known here: the memo check or the service tells the workspace
         now = self._clock()
         fresh_cutoff = f"{now - self._ttl:.3f}"
         serve_cutoff = f"{now - self._ttl - self._revalidate_seconds:.3f}"
         wanted = self._leases.wanted(keys.credential)
         args: list[str | int | float] = [
-            before,
-            after,
-            bucket,
+            workspace,
             fresh_cutoff,
             serve_cutoff,
             wanted,
@@ -643,7 +690,10 @@ class SnapshotCache:
         ]
         try:
             async with asyncio.timeout(self._timeout):
-                reply = await self._lookup(keys=[keys.memo], args=args)
+                reply = await self._lookup(
+                    keys=[keys.memo(workspace), keys.snapshot(workspace), keys.bucket(workspace)],
+                    args=args,
+                )
         except Exception as exc:  # the cache must never fail a request
             self._outage.failed(exc)
             return None
@@ -727,10 +777,12 @@ class SnapshotCache:
                     workspace = memo.partition(":")[0]
                     kept = self._ttl + self._stale_seconds
                     pipe.set(keys.snapshot(workspace), snapshot.dump(), ex=kept)
-                    pipe.set(keys.memo, memo, px=self._auth_ttl_ms)
+                    pipe.set(keys.memo(workspace), memo, px=self._auth_ttl_ms)
                     await pipe.execute()
         except Exception as exc:  # the cache must never fail a request
             self._outage.failed(exc)
+            return
+        self._learn(keys.credential, workspace)
 
     def _served(
         self, snapshot: Snapshot, request: Request, extra: dict[str, str], how: str
@@ -757,7 +809,7 @@ class SnapshotCache:
 
 
 def _hot_key(keys: CacheKeys) -> str:
-    return f"{keys.memo}:{keys.params}"
+    return f"{keys.flight}:{keys.params}"
 
 
 def _copy(response: Response, request: Request) -> Response:

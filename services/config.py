@@ -137,8 +137,9 @@ class Settings:
     # Largest `days` accepted before the plan's cap applies.
     max_days: int = field(default_factory=lambda: env_int("MAX_DAYS", 3650))
     max_ingest_batch: int = field(default_factory=lambda: env_int("MAX_INGEST_BATCH", 5000))
-    # Durable ingestion: the Redis Stream accepted events go to, and the prefix of the
-    # ingestion keys (dedup markers, click and customer attribution caches).
+    # Durable ingestion: the name of the Redis Streams accepted events go to (one per partition,
+    # `<INGEST_STREAM>:{pN}`; the bare name is the single stream of earlier versions, drained by
+    # the flushers), and the prefix of the ingestion keys (dedup markers, attribution caches).
     ingest_stream: str = field(default_factory=lambda: env_str("INGEST_STREAM", "lp:ingest"))
     ingest_key_prefix: str = field(default_factory=lambda: env_str("INGEST_KEY_PREFIX", "lp"))
     # How long a client event id is remembered as accepted (duplicates within it count once).
@@ -213,6 +214,17 @@ class Settings:
     ingest_require_durable_redis: str = field(
         default_factory=lambda: env_str("INGEST_REQUIRE_DURABLE_REDIS", "refuse").lower()
     )
+    # Redis Cluster: REDIS_CLUSTER=on makes every Redis client a cluster client (REDIS_URL names
+    # one node); the arq queue needs a plain Redis (multi-key commands), ARQ_REDIS_URL (default
+    # REDIS_URL). Workspaces' Redis keys are grouped into INGEST_PARTITIONS hash-tagged
+    # partitions (one ingest stream each); change it only with the ingest streams drained.
+    redis_cluster: bool = field(
+        default_factory=lambda: (
+            env_str("REDIS_CLUSTER", "off").lower() in ("1", "on", "true", "yes")
+        )
+    )
+    arq_redis_url: str = field(default_factory=lambda: env_str("ARQ_REDIS_URL", ""))
+    ingest_partitions: int = field(default_factory=lambda: env_int("INGEST_PARTITIONS", 16))
     # 5-bit id of this process in event ids (see services/ids.py); from the pid when unset.
     # 31 is reserved for the demo loader.
     node_id: int = field(default_factory=lambda: env_int("LINKPULSE_NODE_ID", os.getpid() % 31))
@@ -234,6 +246,11 @@ class Settings:
     def live_key_prefix(self) -> str:
         """Prefix of the live-feed keys (per deployment, like every ingestion key)."""
         return f"{self.ingest_key_prefix}:live"
+
+    @property
+    def arq_url(self) -> str:
+        """The Redis of the arq queue: ARQ_REDIS_URL, else REDIS_URL."""
+        return self.arq_redis_url or self.redis_url
 
     @property
     def export_path(self) -> Path:

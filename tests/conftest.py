@@ -16,7 +16,6 @@ import httpx
 import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
-from redis.asyncio import Redis
 
 from tests.ports import free_port
 
@@ -62,6 +61,8 @@ from services.devstack import clickhouse_server as devstack_clickhouse  # noqa: 
 from services.devstack import components, processes  # noqa: E402
 from services.stores.clickhouse import ClickHouse  # noqa: E402
 from services.stores.migrate import migrate  # noqa: E402
+from services.stores.redisclient import redis_of  # noqa: E402
+from tests import ingest_streams  # noqa: E402
 from tests.databases import drop_databases  # noqa: E402
 
 PROCESSES = components.COMPONENTS
@@ -98,21 +99,13 @@ class System:
 
 
 async def wait_drained(settings: config.Settings, seconds: float = 30.0) -> None:
-    """Wait until the ingestion stream's flusher group has read and acknowledged everything."""
-    redis = Redis.from_url(settings.redis_url)
+    """Wait until the ingestion streams' flusher group has read and acknowledged everything."""
+    redis = redis_of(settings)
     deadline = time.monotonic() + seconds
     try:
-        while True:
-            if await redis.exists(settings.ingest_stream):
-                last = (await redis.xinfo_stream(settings.ingest_stream))["last-generated-id"]
-                groups = {
-                    g["name"].decode(): g for g in await redis.xinfo_groups(settings.ingest_stream)
-                }
-                group = groups.get(settings.flusher_group)
-                if group and not group["pending"] and group["last-delivered-id"] == last:
-                    return
+        while not await ingest_streams.is_drained(redis, settings):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{settings.ingest_stream} not drained in {seconds}s")
+                raise TimeoutError(f"{settings.ingest_stream}:* not drained in {seconds}s")
             await asyncio.sleep(0.02)
     finally:
         await redis.aclose()

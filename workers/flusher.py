@@ -1,15 +1,19 @@
-"""The flusher: moves the ingestion stream into ClickHouse, exactly once per event.
+"""The flusher: moves the ingestion streams into ClickHouse, exactly once per event.
 
-A member of the consumer group FLUSHER_GROUP on INGEST_STREAM reads batches (whole entries,
-each one accepted request, until FLUSHER_BATCH_SIZE events or FLUSHER_MAX_WAIT_MS; one read of
-READ_ENTRIES entries may overshoot the size; a batch of at least a LINGER_SHARE-th of the size
-is written as soon as nothing new comes for LINGER_MS), inserts them per table and
+Every flusher reads every partition's stream (`<INGEST_STREAM>:{pN}`, services.partitions), and
+the single stream of earlier versions (INGEST_STREAM itself) while it holds entries not yet
+delivered or acknowledged: on one Redis with one XREADGROUP over all of them, on a Redis Cluster
+with one XREADGROUP per stream (each in its own slot), polled every CLUSTER_POLL_MS. As a member
+of the consumer group FLUSHER_GROUP on each, it reads batches (whole entries, each one accepted
+request, until FLUSHER_BATCH_SIZE events or FLUSHER_MAX_WAIT_MS; one read of about READ_ENTRIES
+entries over all streams may overshoot the size; a batch of at least a LINGER_SHARE-th of the
+size is written as soon as nothing new comes for LINGER_MS), inserts them per table and
 acknowledges them only after every insert succeeded; up to FLUSHER_INSERTS batches of new
 entries are written at once while the next is read. Entries another consumer
 left pending for FLUSHER_CLAIM_IDLE_MS (it crashed) are claimed with XAUTOCLAIM. A batch that
 may already be partly stored (claimed, read back from pending, or retried after a failed
 insert) is first checked against ClickHouse and only its missing events are inserted.
-ClickHouse or Redis being down makes it retry with capped exponential backoff. The stream is
+ClickHouse or Redis being down makes it retry with capped exponential backoff. Each stream is
 trimmed (XTRIM MINID) only below the oldest entry some group has not acknowledged.
 """
 
@@ -24,12 +28,14 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from tenacity import AsyncRetrying
 
+from services import partitions
 from services.config import Settings
 from services.live import rows
 from services.live.lookups import existing_event_ids
@@ -37,7 +43,7 @@ from services.live.redis_failures import REDIS_DOWN
 from services.live.tables import TABLES
 from services.stores import clickhouse_http
 from services.stores.clickhouse import ClickHouse
-from services.stores.redisclient import create_redis
+from services.stores.redisclient import is_cluster, redis_of
 from workers import backoff
 
 log = logging.getLogger("linkpulse.flusher")
@@ -50,6 +56,8 @@ TRIM_EVERY_SECONDS = 5.0
 READ_ENTRIES = 16
 # Longest single XREADGROUP block, well below the client's reply timeout.
 MAX_BLOCK_MS = 2000
+# How often a flusher on a Redis Cluster (no XREADGROUP over several slots) looks for entries.
+CLUSTER_POLL_MS = 20
 # A batch already holding batch_size / LINGER_SHARE events waits at most LINGER_MS for more:
 # the end of a burst is queryable at once, while a trickle of events still waits up to
 # max_wait to make one insert rather than many small ones (each insert is a ClickHouse part).
@@ -59,13 +67,14 @@ LINGER_SHARE = 10
 
 @dataclass
 class Entry:
-    """One stream entry: its id, kind, workspace and encoded rows (one a line)."""
+    """One stream entry: its id, kind, workspace and encoded rows (one a line), and its stream."""
 
     id: str
     kind: str
     workspace_id: int
     rows: bytes
     count: int
+    stream: str = ""
 
 
 @dataclass
@@ -85,16 +94,37 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _entry(entry_id: bytes | str, fields: dict[Any, Any]) -> Entry:
+def _entry(stream: str, entry_id: bytes | str, fields: dict[Any, Any]) -> Entry:
     values = {_text(k): v for k, v in fields.items()}
     return Entry(
-        _text(entry_id), _text(values["k"]), int(values["w"]), values["r"], int(values["n"])
+        _text(entry_id),
+        _text(values["k"]),
+        int(values["w"]),
+        values["r"],
+        int(values["n"]),
+        stream,
     )
+
+
+def _by_stream(entries: list[Entry]) -> dict[str, list[str]]:
+    """The ids of entries per stream."""
+    ids: dict[str, list[str]] = defaultdict(list)
+    for entry in entries:
+        ids[entry.stream].append(entry.id)
+    return ids
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
+
+
+def _entries(reply: Any) -> list[Entry]:
+    """The entries of an XREADGROUP reply (deleted ones, without fields, left out)."""
+    entries = []
+    for stream, items in reply or []:
+        entries += [_entry(_text(stream), i, f) for i, f in items if f]
+    return entries
 
 
 def stream_floor(groups: list[tuple[str, str | None]]) -> str | None:
@@ -111,7 +141,11 @@ class Flusher:
     ) -> None:
         self.redis = redis
         self.ch = ch
-        self.stream = settings.ingest_stream
+        self.streams = partitions.streams(settings.ingest_stream, settings.ingest_partitions)
+        self.legacy = settings.ingest_stream
+        # The streams read: every partition's, and the legacy one while it needs draining.
+        self.reading = list(self.streams)
+        self.cluster = is_cluster(redis)
         self.group = settings.flusher_group
         self.http_port = settings.clickhouse_http_port
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
@@ -145,35 +179,93 @@ class Flusher:
 
     # -- reading -----------------------------------------------------------------------------
 
-    async def ensure_group(self) -> None:
-        """Create the consumer group (reading from the start of the stream) if missing."""
+    async def _create_group(self, stream: str, mkstream: bool) -> None:
         try:
-            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+            await self.redis.xgroup_create(stream, self.group, id="0", mkstream=mkstream)
         except redis_errors.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
+    async def ensure_group(self) -> None:
+        """Create the consumer group (reading from the start) on every partition's stream, and
+        on the legacy stream if it exists, where missing; decide whether the legacy one is read."""
+        for stream in self.streams:
+            await self._create_group(stream, mkstream=True)
+        await self._check_legacy()
+
+    async def _check_legacy(self) -> None:
+        """Read the legacy stream while it holds entries undelivered or unacknowledged."""
+        draining = False
+        if self.legacy not in self.streams and await self.redis.exists(self.legacy):
+            await self._create_group(self.legacy, mkstream=False)
+            info = await self.redis.xinfo_stream(self.legacy)
+            groups = await self.redis.xinfo_groups(self.legacy)
+            ours = [g for g in groups if _text(g["name"]) == self.group]
+            draining = int(info["length"]) > 0 and (
+                not ours
+                or int(ours[0]["pending"]) > 0
+                or _text(ours[0]["last-delivered-id"]) != _text(info["last-generated-id"])
+            )
+        if draining and self.legacy not in self.reading:
+            log.info("draining the legacy stream %s", self.legacy)
+            self.reading.append(self.legacy)
+        elif not draining and self.legacy in self.reading:
+            log.info("the legacy stream %s is drained", self.legacy)
+            self.reading.remove(self.legacy)
+
     async def _read(self, start: str, count: int, block_ms: int | None) -> list[Entry]:
+        # About count entries in all: a read takes up to count from each stream.
+        count = max(1, -(-count // len(self.reading)))
         try:
+            if self.cluster:
+                return await self._read_polling(start, count, block_ms)
             reply = await self.redis.xreadgroup(
-                self.group, self.consumer, {self.stream: start}, count=count, block=block_ms
+                self.group,
+                self.consumer,
+                dict.fromkeys(self.reading, start),
+                count=count,
+                block=block_ms,
             )
         except redis_errors.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             await self.ensure_group()
             return []
-        entries = []
-        for _stream, items in reply or []:
-            entries += [_entry(i, f) for i, f in items if f]
-        return entries
+        return _entries(reply)
+
+    async def _read_polling(self, start: str, count: int, block_ms: int | None) -> list[Entry]:
+        """_read on a Redis Cluster: one XREADGROUP per stream (each in its own slot) at once,
+        without blocking, repeated every CLUSTER_POLL_MS until block_ms passed."""
+        deadline = time.monotonic() + (block_ms or 0) / 1000
+        while True:
+            replies = await asyncio.gather(
+                *(
+                    self.redis.xreadgroup(self.group, self.consumer, {s: start}, count=count)
+                    for s in self.reading
+                )
+            )
+            entries = [e for reply in replies for e in _entries(reply)]
+            left = deadline - time.monotonic()
+            if entries or left <= 0:
+                return entries
+            await asyncio.sleep(min(left, CLUSTER_POLL_MS / 1000))
 
     async def _claim(self) -> list[Entry]:
         """Entries idle on other (crashed) consumers for claim_idle_ms, now ours."""
-        reply = await self.redis.xautoclaim(
-            self.stream, self.group, self.consumer, self.claim_idle_ms, "0-0", count=READ_ENTRIES
+        replies = await asyncio.gather(
+            *(
+                self.redis.xautoclaim(
+                    s, self.group, self.consumer, self.claim_idle_ms, "0-0", count=READ_ENTRIES
+                )
+                for s in self.reading
+            )
         )
-        return [_entry(i, f) for i, f in reply[1] if f]
+        return [
+            _entry(s, i, f)
+            for s, reply in zip(self.reading, replies, strict=True)
+            for i, f in reply[1]
+            if f
+        ]
 
     async def next_batch(self) -> Batch:
         """Entries to write next: claimed or own pending first, then new ones."""
@@ -232,8 +324,9 @@ class Flusher:
 
     async def _keep_alive(self, batch: Batch) -> None:
         """Reset our entries' idle time so no other consumer claims them while we retry."""
-        ids: list[Any] = [e.id for e in batch.entries]
-        await self.redis.xclaim(self.stream, self.group, self.consumer, 0, ids, justid=True)
+        for stream, ids in _by_stream(batch.entries).items():
+            claimed: list[Any] = list(ids)
+            await self.redis.xclaim(stream, self.group, self.consumer, 0, claimed, justid=True)
 
     async def write(self, batch: Batch) -> int:
         """Insert the batch (only missing events when it may be partly stored), then XACK it."""
@@ -249,37 +342,45 @@ class Flusher:
                 inserted = await self._insert(batch)
         if self.pause_after_insert:
             await asyncio.sleep(self.pause_after_insert)
-        ids = [e.id for e in batch.entries]
-        await self._retry("XACK", lambda: self.redis.xack(self.stream, self.group, *ids))
+        for stream, ids in _by_stream(batch.entries).items():
+            await self._retry("XACK", partial(self.redis.xack, stream, self.group, *ids))
         self.flushed += batch.events
         return inserted
 
     # -- trimming ----------------------------------------------------------------------------
 
     async def trim(self) -> int:
-        """Drop entries every group has acknowledged; returns how many were removed."""
-        groups = await self.redis.xinfo_groups(self.stream)
+        """Drop entries every group has acknowledged from every stream read; returns how many
+        were removed. Then decide again whether the legacy stream is read."""
+        removed = 0
+        for stream in list(self.reading):
+            removed += await self._trim(stream)
+        await self._check_legacy()
+        return removed
+
+    async def _trim(self, stream: str) -> int:
+        groups = await self.redis.xinfo_groups(stream)
         marks: list[tuple[str, str | None]] = []
         for g in groups:
             last = _text(g["last-delivered-id"])
             pending = None
             if g["pending"]:
-                summary = await self.redis.xpending(self.stream, _text(g["name"]))
+                summary = await self.redis.xpending(stream, _text(g["name"]))
                 pending = _text(summary["min"]) if summary.get("min") else None
             marks.append((last, pending))
         floor = stream_floor(marks)
         if floor is None or floor == "0-0":
             return 0
-        removed: int = await self.redis.xtrim(self.stream, minid=floor, approximate=False)
-        await self._forget_idle_consumers()
+        removed: int = await self.redis.xtrim(stream, minid=floor, approximate=False)
+        await self._forget_idle_consumers(stream)
         return removed
 
-    async def _forget_idle_consumers(self) -> None:
+    async def _forget_idle_consumers(self, stream: str) -> None:
         """Remove consumers of the group with nothing pending that have been idle for long."""
-        for c in await self.redis.xinfo_consumers(self.stream, self.group):
+        for c in await self.redis.xinfo_consumers(stream, self.group):
             name = _text(c["name"])
             if name != self.consumer and not c["pending"] and c["idle"] > 10 * self.claim_idle_ms:
-                await self.redis.xgroup_delconsumer(self.stream, self.group, name)
+                await self.redis.xgroup_delconsumer(stream, self.group, name)
 
     # -- loop --------------------------------------------------------------------------------
 
@@ -299,7 +400,10 @@ class Flusher:
     async def run(self) -> None:
         """Flush until stop is set (the batches being written are finished first)."""
         await self._retry("creating the consumer group", self.ensure_group)
-        log.info("flusher %s on %s (group %s)", self.consumer, self.stream, self.group)
+        log.info(
+            "flusher %s on %s:{p0..p%d} (group %s)",
+            self.consumer, self.legacy, len(self.streams) - 1, self.group,
+        )  # fmt: skip
         writing: set[asyncio.Task[int]] = set()
         slots = asyncio.Semaphore(self.inserts)
         try:
@@ -339,7 +443,7 @@ class Flusher:
 
 async def run(settings: Settings) -> None:
     """Run one flusher process until SIGTERM or SIGINT."""
-    redis = create_redis(settings.redis_url)
+    redis = redis_of(settings)
     ch = ClickHouse.from_url(settings.clickhouse_url, pool_size=4)
     flusher = Flusher(redis, ch, settings)
     loop = asyncio.get_running_loop()

@@ -41,7 +41,8 @@ log = logging.getLogger("linkpulse.worker")
 
 
 def worker_settings(settings: Settings) -> dict[str, Any]:
-    """arq settings for the deployment's queue in settings.redis_url, stores opened into ctx."""
+    """arq settings for the deployment's queue in settings.arq_url (ARQ_REDIS_URL, else REDIS_URL:
+    arq needs a plain Redis, not a Redis Cluster), stores opened into ctx."""
 
     rollups = RollupSettings.from_settings(settings)
 
@@ -68,7 +69,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         cron(purge_expired_exports, minute=set(range(0, 60, 5)), run_at_startup=True),
     ]
     return {
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "redis_settings": RedisSettings.from_dsn(settings.arq_url),
         "queue_name": settings.queue_name,
         "functions": [
             purge_expired_sessions,

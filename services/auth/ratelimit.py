@@ -1,7 +1,8 @@
 """Rate limits: a token bucket per credential in Redis, refilled at its plan's requests/minute.
 
 One bucket per credential (the SHA-256 of its `Authorization` and `X-Workspace-Id`, the same
-digest the gateway's snapshot cache keys on), holding at most a minute of requests. The services'
+digest the gateway's snapshot cache keys on; hash-tagged with its workspace's partition),
+holding at most a minute of requests. The services'
 auth interceptor spends a token for every RPC, the gateway one for every snapshot it serves
 instead of calling a service, so cached answers count too. Redis down or slow: the request is
 served unlimited (the limiter pauses for a moment and logs once a minute), never refused.
@@ -20,6 +21,7 @@ from redis.commands.core import AsyncScript
 
 from services import errors
 from services.auth.principal import Principal
+from services.partitions import DEFAULT_PARTITIONS, tag
 from services.stores.outage import Outage
 
 log = logging.getLogger("linkpulse.ratelimit")
@@ -86,9 +88,12 @@ def credential_digest(authorization: str, workspace: str = "") -> str:
     return hashlib.sha256(f"{authorization}|{workspace}".encode()).hexdigest()
 
 
-def bucket_key(prefix: str, credential: str) -> str:
-    """The Redis key of a credential's bucket."""
-    return f"{prefix}:ratelimit:{credential}"
+def bucket_key(
+    prefix: str, credential: str, workspace_id: int = 0, partitions: int = DEFAULT_PARTITIONS
+) -> str:
+    """The Redis key of a credential's bucket, in the partition of the workspace the credential
+    acts for (so the gateway's snapshot read spends from it in the snapshot's slot)."""
+    return f"{prefix}:ratelimit:{tag(workspace_id, partitions)}:{credential}"
 
 
 @dataclass(frozen=True)
@@ -133,29 +138,33 @@ class RateLimiter:
         redis: Redis,
         *,
         prefix: str = "lp",
+        partitions: int = DEFAULT_PARTITIONS,
         timeout_seconds: float = 0.1,
         pause_seconds: float = 5.0,
     ) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._partitions = partitions
         self._timeout = timeout_seconds
         self._outage = Outage(log, "rate limiter unavailable, serving unlimited", pause_seconds)
         self._script = redis.register_script(_SPEND)
         self._lease = redis.register_script(_LEASE)
 
-    async def spend(self, credential: str, per_minute: int, cost: int = 1) -> Decision | None:
-        """Take cost requests (all or none) from the credential's bucket; None when unlimited
-        or Redis fails."""
-        reply = await self._take(self._script, credential, per_minute, cost)
+    async def spend(
+        self, credential: str, per_minute: int, cost: int = 1, *, workspace_id: int = 0
+    ) -> Decision | None:
+        """Take cost requests (all or none) from the bucket of the credential (acting for
+        workspace_id); None when unlimited or Redis fails."""
+        reply = await self._take(self._script, credential, workspace_id, per_minute, cost)
         return None if reply is None else Decision.of(reply, per_minute)
 
     async def lease(
-        self, credential: str, per_minute: int, wanted: int
+        self, credential: str, per_minute: int, wanted: int, *, workspace_id: int = 0
     ) -> tuple[int, Decision] | None:
         """Take up to wanted requests (as many as are left, at least one) from the credential's
         bucket: how many were taken (0: refused) and the decision; None when unlimited or Redis
         fails."""
-        reply = await self._take(self._lease, credential, per_minute, wanted)
+        reply = await self._take(self._lease, credential, workspace_id, per_minute, wanted)
         return None if reply is None else (int(reply[0]), Decision.of(reply, per_minute))
 
     async def charge(
@@ -166,7 +175,9 @@ class RateLimiter:
         credential = credential_digest(
             metadata.get("authorization", ""), metadata.get("x-workspace-id", "")
         )
-        decision = await self.spend(credential, caller.requests_per_minute, cost)
+        decision = await self.spend(
+            credential, caller.requests_per_minute, cost, workspace_id=caller.workspace_id
+        )
         if decision is None:
             return ()
         trailers = tuple(decision.headers().items())
@@ -181,7 +192,7 @@ class RateLimiter:
         return trailers
 
     async def _take(
-        self, script: AsyncScript, credential: str, per_minute: int, count: int
+        self, script: AsyncScript, credential: str, workspace_id: int, per_minute: int, count: int
     ) -> list[int] | None:
         """script's reply for count requests of the credential's bucket; None when unlimited
         or Redis fails."""
@@ -190,7 +201,8 @@ class RateLimiter:
         try:
             async with asyncio.timeout(self._timeout):
                 reply: list[int] = await script(
-                    keys=[bucket_key(self._prefix, credential)], args=[per_minute, count]
+                    keys=[bucket_key(self._prefix, credential, workspace_id, self._partitions)],
+                    args=[per_minute, count],
                 )
         except Exception as exc:  # noqa: BLE001 - a limiter failure never refuses a request
             self._outage.failed(exc)

@@ -12,6 +12,7 @@ import grpc
 import orjson
 from arq import ArqRedis
 from google.api import httpbody_pb2
+from redis.asyncio import ConnectionPool
 
 from services import cursor, errors, field_rules, protos
 from services.auditlog.recorder import record
@@ -48,12 +49,17 @@ class ExportServicer(protos.export_pb2_grpc.ExportServiceServicer):
         self._arq: ArqRedis | None = None
 
     async def _queue(self) -> ArqRedis:
-        """The deployment's arq queue, over the service's own Redis connections."""
+        """The deployment's arq queue, over the service's own Redis connections unless the queue
+        has its own Redis (ARQ_REDIS_URL; always with a Redis Cluster)."""
         if self._arq is None:
-            self._arq = ArqRedis(
-                self.deps.redis.connection_pool,
-                default_queue_name=self.deps.settings.queue_name,
+            settings = self.deps.settings
+            own = settings.arq_url != settings.redis_url or settings.redis_cluster
+            pool = (
+                ConnectionPool.from_url(settings.arq_url)
+                if own
+                else self.deps.redis.connection_pool
             )
+            self._arq = ArqRedis(pool, default_queue_name=settings.queue_name)
         return self._arq
 
     def _job(self, row: Any) -> protos.export_pb2.ExportJob:

@@ -37,7 +37,11 @@ def build_server(deps: Deps) -> grpc.aio.Server:
         resolver,
         contract().policies,
         on_denied=DenialRecorder(deps.pg),
-        limiter=RateLimiter(deps.redis, prefix=deps.settings.ingest_key_prefix),
+        limiter=RateLimiter(
+            deps.redis,
+            prefix=deps.settings.ingest_key_prefix,
+            partitions=deps.settings.ingest_partitions,
+        ),
     )
     return grpc.aio.server(
         interceptors=[ErrorInterceptor(), auth],

@@ -42,12 +42,20 @@ class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
         self.visitors = VisitorIds(visitor_key(deps.settings))
         client_info("Mozilla/5.0")  # loads the parser's rules now, not on the first click
         # One shared stream reader per workspace for every subscriber of this process.
-        self.feeds = feed.FeedHub(deps.redis, prefix=deps.settings.live_key_prefix)
+        self.feeds = feed.FeedHub(
+            deps.redis,
+            prefix=deps.settings.live_key_prefix,
+            partitions=deps.settings.ingest_partitions,
+        )
         self.attribution = Attribution(
             deps.redis, deps.ch, self.stream.keys, deps.settings.click_cache_seconds
         )
         # TrackClicks spends one request per click: the interceptor the first, this the rest.
-        self.limiter = ratelimit.RateLimiter(deps.redis, prefix=deps.settings.ingest_key_prefix)
+        self.limiter = ratelimit.RateLimiter(
+            deps.redis,
+            prefix=deps.settings.ingest_key_prefix,
+            partitions=deps.settings.ingest_partitions,
+        )
 
     async def _clicks(
         self, workspace_id: int, events: list[protos.live_pb2.ClickEvent], offset: int | None = 0
@@ -273,6 +281,7 @@ class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
             request,
             self.deps.pg,
             prefix=self.deps.settings.live_key_prefix,
+            partitions=self.deps.settings.ingest_partitions,
         )
 
     async def Subscribe(self, request, context):  # noqa: N802, ANN001
@@ -285,7 +294,10 @@ class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
         # The stats are the workspace's; a link or campaign named is still checked (404).
         await resolve_filters(self.deps.pg, workspace_id, request)
         return await stats.live_stats(
-            self.deps.redis, workspace_id, prefix=self.deps.settings.live_key_prefix
+            self.deps.redis,
+            workspace_id,
+            prefix=self.deps.settings.live_key_prefix,
+            partitions=self.deps.settings.ingest_partitions,
         )
 
     async def CreateLiveToken(self, request, context):  # noqa: N802, ANN001

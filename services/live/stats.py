@@ -1,7 +1,7 @@
 """Live stats: clicks in the last minutes, active visitors, events per second, top links.
 
 Written by ``services.live.feed.publish`` next to the workspace's stream ``<stream>``
-(``lp:live:{<workspace>}``), in 10-second buckets ``b = epoch_seconds // 10`` of the
+(``lp:live:{p<partition>}:<workspace>``), in 10-second buckets ``b = epoch_seconds // 10`` of the
 event's own timestamp:
 
 - ``<stream>:clicks:<b>`` — counter of clicks (INCRBY), TTL 35 min;
@@ -30,6 +30,7 @@ from redis.asyncio.client import Pipeline
 from services import protos
 from services.live import scripts
 from services.live.redis_failures import reading_redis
+from services.partitions import DEFAULT_PARTITIONS, tag
 
 KEY_PREFIX = "lp:live"
 BUCKET_SECONDS = 10
@@ -44,9 +45,12 @@ RECENT_MINUTES = 5
 _CLOCK_SKEW_SECONDS = 60
 
 
-def stream_key(workspace_id: int, prefix: str = KEY_PREFIX) -> str:
-    """Key of the workspace's event stream; its stats keys extend it."""
-    return f"{prefix}:{{{workspace_id}}}"
+def stream_key(
+    workspace_id: int, prefix: str = KEY_PREFIX, partitions: int = DEFAULT_PARTITIONS
+) -> str:
+    """Key of the workspace's event stream (`<prefix>:{pN}:<workspace>`, in the slot of the
+    workspace's partition, like its ingest stream); its stats keys extend it."""
+    return f"{prefix}:{tag(workspace_id, partitions)}:{workspace_id}"
 
 
 def _bucket(seconds: float) -> int:
@@ -131,10 +135,15 @@ def _buckets(now: float, minutes: int) -> list[int]:
 
 
 async def live_stats(
-    redis: Redis, workspace_id: int, *, prefix: str = KEY_PREFIX, now: float | None = None
+    redis: Redis,
+    workspace_id: int,
+    *,
+    prefix: str = KEY_PREFIX,
+    partitions: int = DEFAULT_PARTITIONS,
+    now: float | None = None,
 ) -> protos.live_pb2.LiveStatsResponse:
     """The workspace's clicks in the last 1, 5, 30 minutes, visitors, events/s and top links."""
-    stream = stream_key(workspace_id, prefix)
+    stream = stream_key(workspace_id, prefix, partitions)
     now = time.time() if now is None else now
     last_30 = _buckets(now, 30)
     last_5 = _buckets(now, RECENT_MINUTES)
@@ -142,10 +151,12 @@ async def live_stats(
     seconds = range(int(now) - RATE_WINDOW_SECONDS, int(now))
     with reading_redis("the live stats"):
         async with redis.pipeline(transaction=False) as pipe:
-            pipe.mget([f"{stream}:clicks:{b}" for b in last_30])
-            pipe.pfcount(*[f"{stream}:visitors:{b}" for b in last_5])
+            # Raw commands: redis-py's cluster pipelines refuse the mget() and pfcount() methods
+            # (their keys may span slots; these share the workspace partition's).
+            pipe.execute_command("MGET", *[f"{stream}:clicks:{b}" for b in last_30])
+            pipe.execute_command("PFCOUNT", *[f"{stream}:visitors:{b}" for b in last_5])
             pipe.zunion([f"{stream}:links:{b}" for b in last_5], withscores=True)
-            pipe.mget([f"{stream}:rate:{s}" for s in seconds])
+            pipe.execute_command("MGET", *[f"{stream}:rate:{s}" for s in seconds])
             counts, active, links, rates = await pipe.execute()
     per_bucket = dict(zip(last_30, (int(c or 0) for c in counts), strict=True))
     clicks_5m = sum(per_bucket[b] for b in last_5)

@@ -11,7 +11,7 @@ from services.config import Settings
 from services.money import FxTable
 from services.stores.clickhouse import ClickHouse
 from services.stores.postgres import create_pool
-from services.stores.redisclient import create_redis
+from services.stores.redisclient import redis_of
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Deps:
             settings=settings,
             pg=pg,
             ch=ClickHouse.from_url(settings.clickhouse_url),
-            redis=create_redis(settings.redis_url),
+            redis=redis_of(settings),
             fx=FxTable(pg),
         )
 

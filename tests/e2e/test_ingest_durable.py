@@ -28,6 +28,7 @@ from services.devstack import components, processes
 from services.live.stream import Keys, click_slot
 from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
+from tests import ingest_streams
 from tests.conftest import wait_drained
 from tests.ports import free_port
 from tests.services.devstack.helpers import isolated_settings, process_env
@@ -166,7 +167,7 @@ async def test_leads_and_sales_are_attributed_to_their_click(system, http, ch, t
     )
     assert by_customer.status_code == 200, by_customer.text
     # An older click, known only to ClickHouse (its Redis entry gone): still found.
-    keys = Keys(settings.ingest_key_prefix)
+    keys = Keys(settings.ingest_key_prefix, settings.ingest_partitions)
     cached = keys.click_rows(t.workspace_id, click_slot(click_id))
     assert await Redis.from_url(settings.redis_url).delete(cached) == 1
     by_click = await http.post(
@@ -325,8 +326,7 @@ async def _ingest(
 async def _pending(settings: Settings) -> int:
     redis = Redis.from_url(settings.redis_url)
     try:
-        summary = await redis.xpending(settings.ingest_stream, settings.flusher_group)
-        return int(summary["pending"])
+        return await ingest_streams.pending(redis, settings)
     finally:
         await redis.aclose()
 

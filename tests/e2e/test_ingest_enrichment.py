@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from services import protos
 from services.live.tables import CLICK_COLUMNS
 from services.live.visitors import VisitorIds, visitor_key
+from tests import ingest_streams
 
 # Addresses no other test sends, so that finding them anywhere is this test's doing.
 ADDRESSES = ("8.8.4.4", "2001:4860:4860::8844")
@@ -97,7 +98,9 @@ async def test_clicks_get_country_bot_and_keyed_visitor_but_no_address_is_stored
         stored += [v.decode(errors="replace") for v in await _redis_values(redis, keys)]
         stored += [
             v.decode(errors="replace")
-            for v in await _redis_values(redis, [settings.ingest_stream.encode()])
+            for v in await _redis_values(
+                redis, [s.encode() for s in ingest_streams.stream_names(settings)]
+            )
         ]
     finally:
         await redis.aclose()

@@ -76,7 +76,7 @@ async def test_a_batch_inserted_but_not_acknowledged_is_not_counted_twice(
     while await survivor.step():
         pass
     assert await _stored(ch, workspace) == 30
-    assert (await redis.xpending(s.ingest_stream, s.flusher_group))["pending"] == 0
+    assert (await redis.xpending(stream.stream_of(workspace), s.flusher_group))["pending"] == 0
 
 
 async def test_trim_drops_only_acknowledged_entries(redis: Redis, ch: ClickHouse) -> None:
@@ -95,13 +95,13 @@ async def test_trim_drops_only_acknowledged_entries(redis: Redis, ch: ClickHouse
     for first in range(100, 103):  # three not read yet
         await stream.enqueue(workspace, _clicks(workspace, first, 1))
     await flusher.trim()
-    left = [i.decode() for i, _ in await redis.xrange(s.ingest_stream)]
+    left = [i.decode() for i, _ in await redis.xrange(stream.stream_of(workspace))]
     assert left[:4] == [e.id for e in unacked.entries] and len(left) == 7
     await flusher.write(unacked)
     while await flusher.step():
         pass
     await flusher.trim()
-    assert await redis.xlen(s.ingest_stream) <= 1  # at most the last delivered entry
+    assert await redis.xlen(stream.stream_of(workspace)) <= 1  # at most the last delivered entry
     assert await _stored(ch, workspace) == 11
 
 
@@ -173,5 +173,5 @@ async def test_overlapped_writes_store_everything_once(redis: Redis, ch: ClickHo
         flusher.stop.set()
         await running
     assert await _stored(ch, workspace) == 600
-    pending = await redis.xpending(s.ingest_stream, s.flusher_group)
+    pending = await redis.xpending(stream.stream_of(workspace), s.flusher_group)
     assert pending["pending"] == 0

@@ -18,6 +18,7 @@ from services.live.feed.reads import (
 from services.live.feed.requests import request_cursor, resolve_filters
 from services.live.redis_failures import reading_redis
 from services.live.stats import KEY_PREFIX, stream_key
+from services.partitions import DEFAULT_PARTITIONS
 
 
 async def subscribe(
@@ -27,12 +28,13 @@ async def subscribe(
     pg: asyncpg.Pool | None = None,
     *,
     prefix: str = KEY_PREFIX,
+    partitions: int = DEFAULT_PARTITIONS,
     block_ms: int = BLOCK_MS,
 ) -> AsyncGenerator[protos.live_pb2.LiveEvent, None]:
     """The workspace's matching events as they are accepted, after request.cursor if given."""
     cursor = request_cursor(request)
     filters = await resolve_filters(pg, workspace_id, request)
-    key = stream_key(workspace_id, prefix)
+    key = stream_key(workspace_id, prefix, partitions)
     with reading_redis("the live feed"):
         last = await start_after(redis, key, cursor)
         catching_up = bool(cursor)  # the cursor may be inside an entry

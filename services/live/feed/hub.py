@@ -22,6 +22,7 @@ from services.live.feed.reads import (
 from services.live.feed.requests import request_cursor, resolve_filters
 from services.live.redis_failures import REDIS_DOWN, reading_redis
 from services.live.stats import KEY_PREFIX, stream_key
+from services.partitions import DEFAULT_PARTITIONS
 
 # Subscriber inboxes hold at most this many events before the subscriber is made to catch up
 # from the stream itself (nothing lost, no unbounded memory; the events are shared among the
@@ -91,14 +92,19 @@ class FeedHub:
         redis: Redis,
         *,
         prefix: str = KEY_PREFIX,
+        partitions: int = DEFAULT_PARTITIONS,
         block_ms: int = BLOCK_MS,
         inbox_size: int = HUB_INBOX,
     ) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.partitions = partitions
         self.block_ms = block_ms
         self.inbox_size = inbox_size
         self._readers: dict[int, _Reader] = {}
+
+    def _key(self, workspace_id: int) -> str:
+        return stream_key(workspace_id, self.prefix, self.partitions)
 
     def followed(self) -> int:
         """Number of workspaces with a running reader."""
@@ -107,9 +113,7 @@ class FeedHub:
     def _join(self, workspace_id: int) -> tuple[_Reader, _Inbox]:
         reader = self._readers.get(workspace_id)
         if reader is None or reader.failure is not None or reader.task.done():
-            reader = _Reader(
-                self.redis, stream_key(workspace_id, self.prefix), self.block_ms, self.inbox_size
-            )
+            reader = _Reader(self.redis, self._key(workspace_id), self.block_ms, self.inbox_size)
             self._readers[workspace_id] = reader
         inbox = _Inbox()
         reader.inboxes.add(inbox)
@@ -130,7 +134,7 @@ class FeedHub:
         """Same contract as subscribe(): the workspace's matching events after request.cursor."""
         cursor = request_cursor(request)
         filters = await resolve_filters(pg, workspace_id, request)
-        key = stream_key(workspace_id, self.prefix)
+        key = self._key(workspace_id)
         reader, inbox = self._join(workspace_id)
         try:
             with reading_redis("the live feed"):

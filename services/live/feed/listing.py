@@ -11,6 +11,7 @@ from services.live.feed.reads import READ_BATCH
 from services.live.feed.requests import Filters, request_cursor, request_limit, resolve_filters
 from services.live.redis_failures import reading_redis
 from services.live.stats import KEY_PREFIX, stream_key
+from services.partitions import DEFAULT_PARTITIONS
 
 # Entries per XREVRANGE of a listing: a few at first (an entry may hold a thousand events),
 # doubling per round trip up to READ_BATCH.
@@ -24,13 +25,15 @@ async def list_live(
     pg: asyncpg.Pool | None = None,
     *,
     prefix: str = KEY_PREFIX,
+    partitions: int = DEFAULT_PARTITIONS,
 ) -> protos.live_pb2.LiveResponse:
     """The workspace's most recent matching events, newest first, paged backwards by cursor."""
     limit = request_limit(request)
     cursor = request_cursor(request)
     filters = await resolve_filters(pg, workspace_id, request)
     with reading_redis("the live feed"):
-        return await _listed(redis, stream_key(workspace_id, prefix), filters, limit, cursor)
+        key = stream_key(workspace_id, prefix, partitions)
+        return await _listed(redis, key, filters, limit, cursor)
 
 
 async def _listed(

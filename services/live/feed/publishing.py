@@ -8,6 +8,7 @@ from redis.asyncio.client import Pipeline
 
 from services.live import scripts, stats
 from services.live.stats import KEY_PREFIX, stream_key
+from services.partitions import DEFAULT_PARTITIONS
 
 # Events kept per workspace (approximate trimming): about 5 MB at ~250 bytes an event.
 STREAM_MAXLEN = 20_000
@@ -55,13 +56,14 @@ def publish(
     stat_events: list[stats.StatEvent],
     *,
     prefix: str = KEY_PREFIX,
+    partitions: int = DEFAULT_PARTITIONS,
     now: float | None = None,
 ) -> None:
     """Queue on pipe the commands adding events of one kind to the workspace's feed and live
     stats: rows are the events' encoded table rows (`services.live.rows`), one a line."""
     if not rows:
         return
-    key = stream_key(workspace_id, prefix)
+    key = stream_key(workspace_id, prefix, partitions)
     count = rows.count(b"\n") + 1
     scripts.queue(pipe, _APPEND, [key], [STREAM_MAXLEN, STREAM_TTL_SECONDS, kind, rows, count])
     stats.record(pipe, key, stat_events, time.time() if now is None else now)

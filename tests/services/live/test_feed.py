@@ -117,7 +117,7 @@ async def test_publish_only_queues_commands(redis: Redis) -> None:
     assert await redis.exists(feed.stream_key(101, PREFIX)) == 0
     await pipe.execute()
     assert await redis.xlen(feed.stream_key(101, PREFIX)) == 1
-    assert feed.stream_key(101, PREFIX) == f"{PREFIX}:{{101}}"
+    assert feed.stream_key(101, PREFIX) == f"{PREFIX}:{{p5}}:101"  # 101 % 16 partitions
 
 
 async def test_list_newest_first_with_every_field(redis: Redis) -> None:

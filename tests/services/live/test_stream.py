@@ -11,9 +11,10 @@ import grpc
 import pytest
 from redis.asyncio import Redis
 
+from services import partitions
 from services.config import Settings
 from services.errors import ApiError
-from services.live import rows
+from services.live import rows, stats
 from services.live.accepted import Accepted, accepted_one
 from services.live.attribution import Attribution
 from services.live.stream import _ENQUEUE, CLICK_SLOT_BITS, EventStream, click_slot
@@ -60,9 +61,14 @@ def settings(name: str) -> Settings:
     )
 
 
+def ingest_stream(s: Settings, workspace_id: int) -> str:
+    """The ingest stream of the workspace's partition."""
+    return partitions.workspace_stream(s.ingest_stream, workspace_id, s.ingest_partitions)
+
+
 async def feed_ids(redis: Redis, s: Settings, workspace_id: int) -> list[int]:
     """Event ids in the workspace's live feed, oldest first."""
-    entries = await redis.xrange(f"{s.live_key_prefix}:{{{workspace_id}}}")
+    entries = await redis.xrange(stats.stream_key(workspace_id, s.live_key_prefix))
     return [row[0] for _id, fields in entries for row in rows.decode_lines("click", fields[b"r"])]
 
 
@@ -105,16 +111,16 @@ async def test_client_ids_are_appended_once_and_published_in_the_transaction(
         True, True, False,
     ]  # fmt: skip
     assert await stream.enqueue(5, batch(click(1, True), click(3, True))) == [False, True]
-    entries = await redis.xrange(s.ingest_stream)
+    entries = await redis.xrange(ingest_stream(s, 5))
     assert [(e[1][b"k"], e[1][b"n"]) for e in entries] == [(b"click", b"2"), (b"click", b"1")]
     stored = rows.decode_lines("click", entries[0][1][b"r"])
     assert [r[0] for r in stored] == [1, 2]
     # The second batch's known duplicate stays out of the feed.
     assert published == [[1, 2, 1], [3]]
     assert await redis.get(f"{PREFIX}:published:5") == b"1"
-    assert 0 < await redis.ttl(f"{s.ingest_key_prefix}:dedup:5:1") <= s.ingest_dedup_seconds
+    assert 0 < await redis.ttl(stream.keys.dedup(5, 1)) <= s.ingest_dedup_seconds
     day = datetime.now(UTC).strftime("%Y%m%d")
-    cache = f"{s.ingest_key_prefix}:clicks:5:{day}"
+    cache = f"{s.ingest_key_prefix}:clicks:{{p5}}:5:{day}"
     assert sorted(await redis.hkeys(cache)) == [b"1", b"2", b"3"]
     assert s.click_cache_seconds < await redis.ttl(cache) <= s.click_cache_seconds + 86400
 
@@ -135,7 +141,7 @@ async def test_scripts_lost_by_redis_are_loaded_again(redis: Redis) -> None:
     assert await stream.enqueue(6, click(21)) == [True]
     await redis.script_flush()  # what a restart without persistence does to the scripts
     assert await stream.enqueue(6, click(22)) == [True]
-    entries = await redis.xrange(s.ingest_stream)
+    entries = await redis.xrange(ingest_stream(s, 6))
     assert [rows.decode_lines("click", e[1][b"r"])[0][0] for e in entries] == [21, 22]
     assert await feed_ids(redis, s, 6) == [21, 22]
 
@@ -149,7 +155,7 @@ async def test_scripts_redis_lost_only_in_part_run_once(redis: Redis) -> None:
     await redis.script_flush()
     await redis.script_load(_ENQUEUE)
     assert await stream.enqueue(7, batch(click(32), click(33))) == [True, True]
-    entries = await redis.xrange(s.ingest_stream)
+    entries = await redis.xrange(ingest_stream(s, 7))
     assert [e[1][b"n"] for e in entries] == [b"1", b"2"]
     assert await feed_ids(redis, s, 7) == [31, 32, 33]
 
@@ -165,7 +171,7 @@ async def test_first_concurrent_batches_of_a_pool_run_once(redis: Redis) -> None
     finally:
         await fresh.aclose()
     assert outcomes == [[True]] * 30
-    assert await redis.xlen(s.ingest_stream) == 30
+    assert await redis.xlen(ingest_stream(s, 8)) == 30
     assert sorted(await feed_ids(redis, s, 8)) == list(range(40, 70))
 
 
