@@ -214,9 +214,19 @@ class Settings:
         default_factory=lambda: env_str("INGEST_REQUIRE_DURABLE_REDIS", "refuse").lower()
     )
     # N copies and TLS.
-    # 5-bit id of this process in event ids (see services/ids.py); from the pid when unset.
-    # 31 is reserved for the demo loader.
-    node_id: int = field(default_factory=lambda: env_int("LINKPULSE_NODE_ID", os.getpid() % 31))
+    # Id of this process in event ids (services/ids.py, 0..255; 31 is the demo loader's): when
+    # unset, a free one is leased from Redis at start (services/stores/node_lease.py); when set,
+    # start-up is refused while another live process holds it. A lease lives
+    # NODE_LEASE_TTL_SECONDS unless renewed (every third of it); a process that could not renew
+    # in time stops minting ids until it holds a lease again.
+    node_id: int | None = field(
+        default_factory=lambda: (
+            int(os.environ["LINKPULSE_NODE_ID"]) if os.environ.get("LINKPULSE_NODE_ID") else None
+        )
+    )
+    node_lease_ttl_seconds: float = field(
+        default_factory=lambda: env_float("NODE_LEASE_TTL_SECONDS", 30.0)
+    )
     # Where this gRPC service process listens (host:port); when unset, on its service's address
     # (QUERY_GRPC_ADDR etc.), which must then be a single address. A service address may list
     # several copies (`10.0.0.1:50051,10.0.0.2:50051`) or name one DNS name resolving to all of

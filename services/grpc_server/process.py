@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import signal
@@ -59,7 +60,12 @@ async def run(name: str, settings: Settings) -> None:
     deps = await Deps.open(settings)
     server = build_server(deps)
     module = importlib.import_module(f"services.{name}.servicer")
-    full_name = module.register(server, deps)
+    # A service may hold something for its life (live: its event-id node lease), handed to its
+    # servicer and let go after the server stopped.
+    held = contextlib.AsyncExitStack()
+    hold = getattr(module, "hold", None)
+    holdings = await hold(deps, held) if hold is not None else {}
+    full_name = module.register(server, deps, **holdings)
     # A service may check its stores before serving (live: Redis persistence); a refusal raises.
     on_start = getattr(module, "on_start", None)
     checking = await on_start(deps) if on_start is not None else None
@@ -93,4 +99,5 @@ async def run(name: str, settings: Settings) -> None:
     if checking is not None:
         checking.cancel()
     await server.stop(GRACE_SECONDS)
+    await held.aclose()
     await deps.close()
