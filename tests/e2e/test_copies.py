@@ -1,9 +1,10 @@
-"""Two copies of the query and live services behind one gateway: calls reach both copies, and
-go on when one copy of each is killed."""
+"""Copies of the services behind one gateway: calls reach every copy and go on when one copy of
+a service is killed; exports written by one worker are downloaded through any export copy."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +16,7 @@ from services.auth import signing
 from services.devstack import components
 from services.ids import NODE_BITS, SEQUENCE_BITS
 from tests.e2e.copies import Copies
+from tests.e2e.test_export import EXPORT, T0, download, insert_clicks, read_csv, wait_job, window
 from tests.ports import free_port
 
 
@@ -75,3 +77,46 @@ async def test_calls_spread_over_copies_and_go_on_when_one_dies(system, copies, 
         health = await client.get("/healthz")
         assert health.status_code == 200, health.text
     await system.drained()
+
+
+async def test_exports_on_a_shared_directory_download_from_any_copy(
+    copies, tenant, ch, tmp_path: Path
+) -> None:
+    """The worker that writes an export and the export services that serve it run as on
+    different hosts (a run directory each) and share only EXPORT_DIR."""
+    t = await tenant()
+    await insert_clicks(ch, t.workspace_id, t.link_ids, 500, 70_000_000, T0)
+    shared = tmp_path / "shared-exports"
+    export = [f"127.0.0.1:{free_port()}" for _ in range(2)]
+    copies.settings = replace(copies.settings, export_addr=",".join(export))
+    common = {"EXPORT_DIR": str(shared), "ARQ_QUEUE": f"lp:copies:{uuid.uuid4().hex}:arq"}
+    hosts = {name: tmp_path / f"host-{name}" for name in ("export-0", "export-1", "worker")}
+    for i, address in enumerate(export):
+        copies.start(
+            "export",
+            f"export-{i}",
+            listen=address,
+            EXPORT_INLINE_ROWS="10",
+            LINKPULSE_RUN_DIR=str(hosts[f"export-{i}"]),
+            **common,
+        )
+    copies.start(
+        "worker",
+        "worker-elsewhere",
+        WORKER_CRON="off",
+        LINKPULSE_RUN_DIR=str(hosts["worker"]),
+        **common,
+    )
+    copies.start("gateway", "gateway-over-exports", SNAPSHOT_CACHE="off")
+    async with httpx.AsyncClient(base_url=components.gateway_url(copies.settings)) as client:
+        r = await client.get(EXPORT, params=window(dataset="clicks"), headers=t.headers)
+        assert r.status_code == 202, r.text
+        job = r.json()["data"]
+        done = (await wait_job(client, t, job["id"]))[-1]
+        # Every copy serves the file the worker wrote (round_robin takes turns).
+        for _ in range(4):
+            rows = read_csv(await download(client, done["downloadUrl"]))
+            assert len(rows) == done["rowsWritten"] > 0
+    assert (shared / str(t.workspace_id) / f"{job['id']}.csv.gz").is_file()
+    for host in hosts.values():
+        assert not list(host.rglob("*.csv.gz")), f"an export file under {host}"
