@@ -238,8 +238,9 @@ class LeasedIds:
             self._wake.clear()
             try:
                 if not await self.renew():
-                    log.error("event-id node %s was taken over: leasing another", self.node_id)
-                    self._drop()
+                    if self._ids is not None:
+                        log.error("event-id node %s was taken over: leasing again", self.node_id)
+                        self._drop()
                     node_id = await self.acquire()
                     log.warning("event-id node %s leased", node_id)
             except (RedisError, OSError, NodeIdUnavailable) as exc:
