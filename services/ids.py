@@ -74,7 +74,8 @@ class EventIds:
     def _refuse_past(self, ms: int) -> None:
         if self.ceiling_ms is not None and ms > self.ceiling_ms:
             raise errors.unavailable(
-                "event ids of this process are reserved only up to now: retry shortly"
+                "event ids of this process are reserved only up to now; events were not "
+                "accepted: retry shortly"
             )
 
     def take(self, count: int) -> list[int]:

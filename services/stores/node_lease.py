@@ -5,7 +5,8 @@ it, until when (Redis clock), and the last id millisecond its holders reserved. 
 only when free or expired, renewed in the background, and given up at stop; a holder mints ids
 only up to the millisecond it reserved, and the next holder starts after it, so a holder that
 ran ahead of the clock (or crashed) can never be repeated. A process whose renewals fail stops
-minting at its lease's end (UNAVAILABLE) until it holds a lease again. Every script touches one
+minting at its lease's end (UNAVAILABLE) until it holds a lease again; one that starts while
+Redis is down serves, and leases once Redis answers. Every script touches one
 key (Redis Cluster friendly).
 """
 
@@ -30,6 +31,9 @@ from services.config import Settings
 from services.ids import NODE_IDS, RESERVED_NODE_IDS, EventIds, now_ms
 
 log = logging.getLogger("linkpulse.node_lease")
+
+# Seconds between tries while no lease is held or a renewal failed.
+_RETRY_SECONDS = 1.0
 
 # KEYS[1]: the node's key. ARGV: holder, ttl ms, the holder's clock (id ms), reserve ms.
 # Returns {1, previous high, new high} when taken, {0, holder, expires ms} when held by another.
@@ -138,7 +142,10 @@ class LeasedIds:
     def _current(self) -> EventIds:
         ids = self._ids
         if ids is None or time.monotonic() >= self._valid_until:
-            raise errors.unavailable("this process holds no event-id node lease now: retry")
+            raise errors.unavailable(
+                "this process holds no event-id node lease now (Redis unreachable?); "
+                "events were not accepted: retry"
+            )
         if (
             ids.ceiling_ms is not None
             and ids.last_ms > ids.ceiling_ms - self._timing.reserve_ms // 2
@@ -148,7 +155,7 @@ class LeasedIds:
 
     def take(self, count: int) -> list[int]:
         """count new ids at once, ascending (UNAVAILABLE without a live lease)."""
-        return self._current().take(count)
+        return self._current().take(count) if count else []
 
     def next(self) -> int:
         """A new id (UNAVAILABLE without a live lease)."""
@@ -232,7 +239,8 @@ class LeasedIds:
         """Renew until cancelled; a node id taken by another process is replaced by a new one."""
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), self._timing.renew_seconds)
+                pause = self._timing.renew_seconds if self._ids is not None else _RETRY_SECONDS
+                await asyncio.wait_for(self._wake.wait(), pause)
             except TimeoutError:
                 pass
             self._wake.clear()
@@ -245,21 +253,27 @@ class LeasedIds:
                     log.warning("event-id node %s leased", node_id)
             except (RedisError, OSError, NodeIdUnavailable) as exc:
                 log.warning("event-id node lease not renewed (%s): retrying", exc)
-                await asyncio.sleep(min(1.0, self._timing.renew_seconds))
+                await asyncio.sleep(min(_RETRY_SECONDS, self._timing.renew_seconds))
 
 
 @asynccontextmanager
 async def leased_ids(redis: Redis, settings: Settings) -> AsyncIterator[LeasedIds]:
     """Event ids on a node id leased for the life of the block (LINKPULSE_NODE_ID, when set,
-    must be free); raises NodeIdUnavailable."""
+    must be free); raises NodeIdUnavailable. With Redis unreachable, the lease is taken once it
+    answers (minting is refused until then)."""
     ids = LeasedIds(
         redis,
         settings.ingest_key_prefix,
         LeaseTiming(settings.node_lease_ttl_seconds),
         settings.node_id,
     )
-    node_id = await ids.acquire()
-    log.info("event-id node %s leased as %s", node_id, ids.holder)
+    try:
+        node_id = await ids.acquire()
+        log.info("event-id node %s leased as %s", node_id, ids.holder)
+    except (RedisError, OSError) as exc:
+        # Redis down at start is an outage like any other: serve (ingest answers UNAVAILABLE,
+        # as it would anyway) and lease once it is back.
+        log.warning("event-id node not leased yet (%s): minting waits for Redis", exc)
     keeping = asyncio.create_task(ids.keep())
     try:
         yield ids

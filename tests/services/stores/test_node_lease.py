@@ -158,3 +158,23 @@ async def test_a_node_taken_over_is_replaced_by_another(redis: Redis, settings: 
             assert ids.next() > before
     finally:
         await _forget(redis, settings)
+
+
+async def test_a_process_started_while_redis_is_down_leases_once_it_is_up(tmp_path: Path) -> None:
+    server = OwnRedis(tmp_path / "redis")  # not started yet
+    client = Redis.from_url(server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    settings = replace(Settings(), node_id=None, node_lease_ttl_seconds=1.5, ingest_key_prefix="lp")
+    try:
+        async with leased_ids(client, settings) as ids:
+            assert ids.node_id is None
+            with pytest.raises(ApiError):
+                ids.next()
+            server.start()
+            deadline = asyncio.get_running_loop().time() + 10
+            while ids.node_id is None:
+                assert asyncio.get_running_loop().time() < deadline, "never leased"
+                await asyncio.sleep(0.1)
+            assert ids.take(3)
+    finally:
+        await client.aclose()
+        server.stop()
