@@ -100,7 +100,7 @@ def create_app(
 
     async def check() -> dict[str, str]:
         return await check_backends(
-            backends.get().channels, service_names, settings.gateway_health_timeout_seconds
+            backends.get().replicas, service_names, settings.gateway_health_timeout_seconds
         )
 
     health = HealthMonitor(check, settings.gateway_health_interval_seconds)

@@ -1,4 +1,5 @@
-"""One grpc.aio channel per service and generic unary and server-streaming calls over them."""
+"""One grpc.aio channel per service (spread over its copies) and generic unary and
+server-streaming calls over them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from google.protobuf.message import Message
 
 from services.config import Settings
 from services.contract.routes import Route
+from services.grpc_server.channels import addresses, replica_channels, service_channel
 from services.protos import SERVICES
 
 _CHANNEL_OPTIONS = (
@@ -49,27 +51,45 @@ def _codec(route: Route) -> dict[str, Any]:
 class Backends:
     """The gRPC channels of the four services and the generic calls the gateway makes."""
 
-    def __init__(self, channels: Mapping[str, grpc.aio.Channel], deadline: float) -> None:
+    def __init__(
+        self,
+        channels: Mapping[str, grpc.aio.Channel],
+        deadline: float,
+        replicas: Mapping[str, Sequence[grpc.aio.Channel]] | None = None,
+    ) -> None:
         self._channels = dict(channels)
+        # Health checks ask every listed copy on its own channel (the service is up when any is).
+        self._replicas = {
+            service: tuple((replicas or {}).get(service) or (channel,))
+            for service, channel in self._channels.items()
+        }
         self._deadline = deadline
         self._unary: dict[str, grpc.aio.UnaryUnaryMultiCallable] = {}
         self._streams: dict[str, grpc.aio.UnaryStreamMultiCallable] = {}
 
     @classmethod
     def connect(cls, settings: Settings, deadline: float) -> Backends:
-        """Insecure channels to every service address of settings (they connect lazily)."""
+        """A channel per service over all its copies, plus one per listed copy for health
+        checks (TLS as configured; they connect lazily)."""
         channels = {
-            service: grpc.aio.insecure_channel(
-                settings.grpc_addr(service), options=_CHANNEL_OPTIONS
-            )
-            for service in SERVICES
+            service: service_channel(settings, service, _CHANNEL_OPTIONS) for service in SERVICES
         }
-        return cls(channels, deadline)
+        replicas = {
+            service: replica_channels(settings, service, _CHANNEL_OPTIONS)
+            for service in SERVICES
+            if len(addresses(settings.grpc_addr(service))) > 1
+        }
+        return cls(channels, deadline, replicas)
 
     @property
     def channels(self) -> Mapping[str, grpc.aio.Channel]:
         """The channels by service key."""
         return self._channels
+
+    @property
+    def replicas(self) -> Mapping[str, tuple[grpc.aio.Channel, ...]]:
+        """By service key, a channel to each listed copy (the service's channel when one)."""
+        return self._replicas
 
     async def unary(self, route: Route, request: Message, metadata: Metadata) -> UnaryResult:
         """Call route's RPC once; raises grpc.aio.AioRpcError on a non-OK status."""
@@ -121,3 +141,7 @@ class Backends:
         """Close every channel, letting calls in flight finish within grace seconds."""
         for channel in self._channels.values():
             await channel.close(grace)
+        for copies in self._replicas.values():
+            for copy in copies:
+                if copy not in self._channels.values():
+                    await copy.close(grace)

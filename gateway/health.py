@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -36,15 +36,34 @@ async def check_service(channel: grpc.aio.Channel, service_name: str, deadline: 
     return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
 
 
+async def check_copies(
+    copies: Sequence[grpc.aio.Channel], service_name: str, deadline: float
+) -> str:
+    """SERVING when any copy of a service serves, else the first copy's status name."""
+    statuses = await asyncio.gather(
+        *(check_service(channel, service_name, deadline) for channel in copies)
+    )
+    return SERVING if SERVING in statuses else statuses[0]
+
+
 async def check_backends(
-    channels: Mapping[str, grpc.aio.Channel], service_names: Mapping[str, str], deadline: float
+    channels: Mapping[str, grpc.aio.Channel | Sequence[grpc.aio.Channel]],
+    service_names: Mapping[str, str],
+    deadline: float,
 ) -> dict[str, str]:
-    """Status name of every backend, checked concurrently."""
+    """Status name of every backend (a channel, or one per copy: up when any copy serves),
+    checked concurrently."""
     keys = list(channels)
     statuses = await asyncio.gather(
-        *(check_service(channels[key], service_names[key], deadline) for key in keys)
+        *(check_copies(_copies(channels[key]), service_names[key], deadline) for key in keys)
     )
     return dict(zip(keys, statuses, strict=True))
+
+
+def _copies(
+    channels: grpc.aio.Channel | Sequence[grpc.aio.Channel],
+) -> Sequence[grpc.aio.Channel]:
+    return channels if isinstance(channels, Sequence) else (channels,)
 
 
 def health_body(

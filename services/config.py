@@ -225,9 +225,37 @@ class Settings:
     )
     arq_redis_url: str = field(default_factory=lambda: env_str("ARQ_REDIS_URL", ""))
     ingest_partitions: int = field(default_factory=lambda: env_int("INGEST_PARTITIONS", 16))
-    # 5-bit id of this process in event ids (see services/ids.py); from the pid when unset.
-    # 31 is reserved for the demo loader.
-    node_id: int = field(default_factory=lambda: env_int("LINKPULSE_NODE_ID", os.getpid() % 31))
+    # N copies and TLS.
+    # Id of this process in event ids (services/ids.py, 0..255; 31 is the demo loader's): when
+    # unset, a free one is leased from Redis at start (services/stores/node_lease.py); when set,
+    # start-up is refused while another live process holds it. A lease lives
+    # NODE_LEASE_TTL_SECONDS unless renewed (every third of it); a process that could not renew
+    # in time stops minting ids until it holds a lease again.
+    node_id: int | None = field(
+        default_factory=lambda: (
+            int(os.environ["LINKPULSE_NODE_ID"]) if os.environ.get("LINKPULSE_NODE_ID") else None
+        )
+    )
+    node_lease_ttl_seconds: float = field(
+        default_factory=lambda: env_float("NODE_LEASE_TTL_SECONDS", 30.0)
+    )
+    # Where this gRPC service process listens (host:port); when unset, on its service's address
+    # (QUERY_GRPC_ADDR etc.), which must then be a single address. A service address may list
+    # several copies (`10.0.0.1:50051,10.0.0.2:50051`) or name one DNS name resolving to all of
+    # them; clients spread calls over them (gRPC round_robin).
+    grpc_listen_addr: str = field(default_factory=lambda: env_str("GRPC_LISTEN_ADDR", ""))
+    # TLS of gRPC servers: certificate chain and key (PEM files; both or neither), and the CA
+    # whose client certificates they require (mutual TLS; unset: none asked for).
+    grpc_tls_cert: str = field(default_factory=lambda: env_str("GRPC_TLS_CERT", ""))
+    grpc_tls_key: str = field(default_factory=lambda: env_str("GRPC_TLS_KEY", ""))
+    grpc_tls_client_ca: str = field(default_factory=lambda: env_str("GRPC_TLS_CLIENT_CA", ""))
+    # TLS of gRPC clients: the CA that signed the services' certificates (set: every channel is
+    # TLS), the client certificate and key sent for mutual TLS, and the name checked against the
+    # services' certificates (unset: the host of the address called).
+    grpc_tls_ca: str = field(default_factory=lambda: env_str("GRPC_TLS_CA", ""))
+    grpc_tls_client_cert: str = field(default_factory=lambda: env_str("GRPC_TLS_CLIENT_CERT", ""))
+    grpc_tls_client_key: str = field(default_factory=lambda: env_str("GRPC_TLS_CLIENT_KEY", ""))
+    grpc_tls_server_name: str = field(default_factory=lambda: env_str("GRPC_TLS_SERVER_NAME", ""))
     # The daily aggregates' rollup job: it runs at the minutes of the hour divisible by
     # ROLLUP_EVERY_MINUTES, recomputes the last ROLLUP_RECENT_DAYS days (today included; more
     # when the last run is older), replaces about ROLLUP_CHUNK_EVENTS events (all kinds, bots
@@ -263,13 +291,25 @@ class Settings:
         return self.arq_queue or f"{self.ingest_key_prefix}:arq:queue"
 
     def grpc_addr(self, service: str) -> str:
-        """Listen/connect address of one of the four gRPC services."""
+        """Connect address of one of the four gRPC services (one address or a comma list)."""
         return {
             "query": self.query_addr,
             "live": self.live_addr,
             "export": self.export_addr,
             "audit": self.audit_addr,
         }[service]
+
+    def grpc_listen(self, service: str) -> str:
+        """The one address a process of service listens on (GRPC_LISTEN_ADDR, else its own)."""
+        if self.grpc_listen_addr:
+            return self.grpc_listen_addr
+        address = self.grpc_addr(service)
+        if "," in address:
+            raise ValueError(
+                f"the {service} service address {address!r} lists several copies: "
+                "set GRPC_LISTEN_ADDR to the one address this process listens on"
+            )
+        return address
 
 
 def load() -> Settings:

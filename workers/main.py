@@ -14,6 +14,7 @@ from arq.connections import RedisSettings
 from arq.worker import Worker, create_worker
 
 from services.config import Settings
+from services.stores import redisclient
 from services.stores.deps import Deps
 from workers import backoff
 from workers.exports import (
@@ -69,7 +70,11 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         cron(purge_expired_exports, minute=set(range(0, 60, 5)), run_at_startup=True),
     ]
     return {
-        "redis_settings": RedisSettings.from_dsn(settings.arq_url),
+        # arq reads `rediss://` but not the TLS options of the URL's query: they are passed on.
+        "redis_settings": replace(
+            RedisSettings.from_dsn(settings.arq_url),
+            **redisclient.tls_options(settings.arq_url),
+        ),
         "queue_name": settings.queue_name,
         "functions": [
             purge_expired_sessions,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import signal
@@ -17,7 +18,7 @@ from services.auth.ratelimit import RateLimiter
 from services.auth.resolver import TokenResolver
 from services.config import Settings
 from services.contract.compiled import contract
-from services.grpc_server import metadata_limits
+from services.grpc_server import metadata_limits, tls
 from services.grpc_server.interceptors import AuthInterceptor, ErrorInterceptor
 from services.protos import SERVICES
 from services.stores.deps import Deps
@@ -58,10 +59,17 @@ async def run(name: str, settings: Settings) -> None:
     """Serve one of SERVICES on its configured address until SIGTERM or SIGINT."""
     if name not in SERVICES:
         raise ValueError(f"unknown service {name!r}; expected one of {', '.join(SERVICES)}")
+    address = settings.grpc_listen(name)
+    credentials = tls.server_credentials(settings)
     deps = await Deps.open(settings)
     server = build_server(deps)
     module = importlib.import_module(f"services.{name}.servicer")
-    full_name = module.register(server, deps)
+    # A service may hold something for its life (live: its event-id node lease), handed to its
+    # servicer and let go after the server stopped.
+    held = contextlib.AsyncExitStack()
+    hold = getattr(module, "hold", None)
+    holdings = await hold(deps, held) if hold is not None else {}
+    full_name = module.register(server, deps, **holdings)
     # A service may check its stores before serving (live: Redis persistence); a refusal raises.
     on_start = getattr(module, "on_start", None)
     checking = await on_start(deps) if on_start is not None else None
@@ -75,12 +83,14 @@ async def run(name: str, settings: Settings) -> None:
         ),
         server,
     )
-    address = settings.grpc_addr(name)
-    server.add_insecure_port(address)
+    if credentials is None:
+        server.add_insecure_port(address)
+    else:
+        server.add_secure_port(address, credentials)
     await server.start()
     for service in (full_name, ""):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    log.info("%s serving on %s", full_name, address)
+    log.info("%s serving on %s%s", full_name, address, "" if credentials is None else " (TLS)")
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -93,4 +103,5 @@ async def run(name: str, settings: Settings) -> None:
     if checking is not None:
         checking.cancel()
     await server.stop(GRACE_SECONDS)
+    await held.aclose()
     await deps.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -16,7 +17,7 @@ from google.protobuf.message import DecodeError
 
 from services import errors, protos
 from services.auth import live_tokens, principal, ratelimit, signing
-from services.ids import EventIds
+from services.ids import IdSource
 from services.live import durability, feed, leads_and_sales, stats
 from services.live.accepted import Accepted, accepted_one
 from services.live.attribution import Attribution, click_cache_value
@@ -27,15 +28,16 @@ from services.live.feed.requests import resolve_filters
 from services.live.link_destinations import LinkDirectory
 from services.live.stream import EventStream
 from services.live.visitors import VisitorIds, visitor_key
+from services.stores import node_lease
 from services.stores.deps import Deps
 
 
 class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
     """Ingestion: batch, client-streaming and single clicks, leads and sales."""
 
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, ids: IdSource) -> None:
         self.deps = deps
-        self.ids = EventIds(deps.settings.node_id)
+        self.ids = ids
         self.stream = EventStream(deps.redis, deps.settings)
         self.links = LinkDirectory(deps.pg, deps.settings.auth_cache_seconds)
         self.signer = signing.signer(deps.settings)
@@ -347,9 +349,18 @@ class _WireIngest:
         self.server.add_registered_method_handlers(service, handlers)
 
 
-def register(server: grpc.aio.Server, deps: Deps) -> str:
-    """Add the servicer to server; returns the service's full name."""
-    protos.live_pb2_grpc.add_LiveServiceServicer_to_server(LiveServicer(deps), _WireIngest(server))
+async def hold(deps: Deps, held: AsyncExitStack) -> dict[str, object]:
+    """The event-id node lease of this process, kept until held closes (raises
+    NodeIdUnavailable when none can be leased)."""
+    return {"ids": await held.enter_async_context(node_lease.leased_ids(deps.redis, deps.settings))}
+
+
+def register(server: grpc.aio.Server, deps: Deps, ids: IdSource) -> str:
+    """Add the servicer (minting event ids from ids) to server; returns the service's full
+    name."""
+    protos.live_pb2_grpc.add_LiveServiceServicer_to_server(
+        LiveServicer(deps, ids), _WireIngest(server)
+    )
     return "linkpulse.v1.LiveService"
 
 

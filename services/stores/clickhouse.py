@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlparse
 
 from clickhouse_driver import Client
 from clickhouse_driver import errors as ch_errors
+from clickhouse_driver.util.helpers import parse_url
 
 from services.errors import StoreUnavailable
 
@@ -45,6 +46,8 @@ class ClickHouseTarget:
     user: str
     password: str
     database: str
+    # TLS options of the native protocol from the URL's query (clickhouse-driver's names).
+    tls: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
     def from_url(cls, url: str) -> ClickHouseTarget:
@@ -56,6 +59,7 @@ class ClickHouseTarget:
             user=unquote(parsed.username or "default"),
             password=unquote(parsed.password or ""),
             database=(parsed.path or "/").lstrip("/") or "default",
+            tls=tls_options(url),
         )
 
     def client(self, database: str | None = None) -> Client:
@@ -69,7 +73,22 @@ class ClickHouseTarget:
             connect_timeout=3,
             send_receive_timeout=300,
             settings={"use_numpy": False},
+            **dict(self.tls),
         )
+
+
+# Query options of CLICKHOUSE_URL that configure TLS (`clickhouses://` sets secure as well).
+TLS_OPTIONS = frozenset(
+    {"secure", "verify", "check_hostname", "ssl_version", "ca_certs", "ciphers"}
+    | {"keyfile", "keypass", "certfile", "server_hostname"}
+)
+
+
+def tls_options(url: str) -> tuple[tuple[str, Any], ...]:
+    """The TLS options of a ClickHouse URL (e.g. `?secure=1&ca_certs=/ca.pem&verify=1`), parsed
+    as clickhouse-driver parses its own URLs."""
+    _host, options = parse_url(url)
+    return tuple(sorted((k, v) for k, v in options.items() if k in TLS_OPTIONS))
 
 
 # Failures that mean "the server is not there", as opposed to a bad query.

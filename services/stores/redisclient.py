@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.connection import parse_url
 
 from services.config import Settings
+
+# TLS options a REDIS_URL may carry in its query (with `rediss://`); redis-py reads them from the
+# URL itself, arq does not.
+TLS_OPTIONS = frozenset(
+    {"ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs", "ssl_check_hostname"}
+)
 
 
 def create_redis(
@@ -37,3 +46,9 @@ def redis_of(settings: Settings) -> Redis:
 def is_cluster(redis: object) -> bool:
     """True when redis is a Redis Cluster client."""
     return isinstance(redis, RedisCluster)
+
+
+def tls_options(url: str) -> dict[str, Any]:
+    """The TLS options in url's query (e.g. `?ssl_ca_certs=/etc/linkpulse/ca.pem`), as redis-py
+    parses them."""
+    return {name: value for name, value in parse_url(url).items() if name in TLS_OPTIONS}
