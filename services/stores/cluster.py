@@ -1,0 +1,185 @@
+"""A ClickHouse cluster's topology (nodes, shards, replicas, ZooKeeper) and statements run on
+its nodes directly: what migrations and every deleter use, since a Distributed table neither
+alters, optimizes nor truncates the tables under it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from clickhouse_driver import errors as ch_errors
+
+from services.errors import StoreUnavailable
+from services.stores.clickhouse import ClickHouse, ClickHouseTarget
+
+# Suffix of the database on every node that holds the local tables under the Distributed ones.
+LOCAL_SUFFIX = "_shard"
+
+# Distributed sharding keys by CLICKHOUSE_SHARDING; tables without event_id use the first.
+SHARDING_KEYS = {
+    "workspace": "cityHash64(workspace_id)",
+    "event": "cityHash64(workspace_id, event_id)",
+}
+
+
+def local_database(database: str) -> str:
+    """The database of the local tables under the Distributed tables of database."""
+    return f"{database}{LOCAL_SUFFIX}"
+
+
+def sharding_key(sharding: str, columns: Iterable[str]) -> str:
+    """The Distributed sharding key of a table with these columns."""
+    names = set(columns)
+    if "workspace_id" not in names:
+        return "rand()"
+    if sharding == "event" and "event_id" in names:
+        return SHARDING_KEYS["event"]
+    return SHARDING_KEYS["workspace"]
+
+
+@dataclass(frozen=True)
+class Node:
+    """One ClickHouse server of the cluster."""
+
+    host: str
+    port: int
+    shard: int
+    replica: int
+
+    @property
+    def name(self) -> str:
+        """host:port."""
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The nodes of a cluster as the entry node sees them, and whether ZooKeeper is there."""
+
+    cluster: str
+    nodes: tuple[Node, ...]
+    zookeeper: bool
+
+    def shards(self) -> list[tuple[Node, ...]]:
+        """The replicas of each shard, shards and replicas in order."""
+        numbers = sorted({n.shard for n in self.nodes})
+        return [
+            tuple(sorted((n for n in self.nodes if n.shard == s), key=lambda n: n.replica))
+            for s in numbers
+        ]
+
+    def writer_groups(self) -> list[tuple[Node, ...]]:
+        """Nodes that share their data: the replicas of a shard when ZooKeeper replicates
+        between them, else every node alone (plain tables are not replicated)."""
+        if self.zookeeper:
+            return self.shards()
+        return [(n,) for n in sorted(self.nodes, key=lambda n: (n.shard, n.replica))]
+
+
+async def discover(target: ClickHouseTarget) -> Topology:
+    """The topology of target.cluster read from system.clusters on an entry node."""
+    entry = ClickHouse(replace(target, database="default"), pool_size=1)
+    try:
+        rows = await entry.fetch(
+            "SELECT host_address, port, shard_num, replica_num FROM system.clusters"
+            " WHERE cluster = %(cluster)s ORDER BY shard_num, replica_num",
+            {"cluster": target.cluster},
+        )
+        if not rows:
+            raise ValueError(f"ClickHouse knows no cluster named {target.cluster!r}")
+        return Topology(
+            cluster=target.cluster,
+            nodes=tuple(Node(str(h), int(p), int(s), int(r)) for h, p, s, r in rows),
+            zookeeper=await _has_zookeeper(entry),
+        )
+    finally:
+        entry.close()
+
+
+async def _has_zookeeper(ch: ClickHouse) -> bool:
+    try:
+        await ch.fetch("SELECT count() FROM system.zookeeper WHERE path = '/'")
+    except ch_errors.ServerException as exc:
+        if exc.code == ch_errors.ErrorCodes.NO_ZOOKEEPER:
+            return False
+        raise
+    except StoreUnavailable:
+        # Configured but not answering: replicated tables exist and need it.
+        return True
+    return True
+
+
+@dataclass
+class Cluster:
+    """A cluster's topology plus one client per node, on the local database by default."""
+
+    target: ClickHouseTarget
+    topology: Topology
+    _clients: dict[tuple[Node, str], ClickHouse] = field(default_factory=dict)
+
+    @classmethod
+    async def open(cls, target: ClickHouseTarget) -> Cluster:
+        """The cluster target names (target.cluster must be set)."""
+        if not target.cluster:
+            raise ValueError("not a cluster target (CLICKHOUSE_CLUSTER is empty)")
+        return cls(target, await discover(target))
+
+    @property
+    def database(self) -> str:
+        """The database of the Distributed tables."""
+        return self.target.database
+
+    @property
+    def local_database(self) -> str:
+        """The database of the local tables, on every node."""
+        return local_database(self.target.database)
+
+    def client(self, node: Node, database: str | None = None) -> ClickHouse:
+        """A client of one node (on the local database unless another is named)."""
+        name = self.local_database if database is None else database
+        key = (node, name)
+        if key not in self._clients:
+            self._clients[key] = ClickHouse(self.target.on(node.host, node.port, name), 1)
+        return self._clients[key]
+
+    async def on_every_node(
+        self, sql: str, database: str | None = None, settings: dict[str, Any] | None = None
+    ) -> None:
+        """Run a statement on every node, one after the other (all must answer)."""
+        for node in self.topology.nodes:
+            await self.client(node, database).command(sql, settings)
+
+    async def on_each_copy(
+        self, sql: str, database: str | None = None, settings: dict[str, Any] | None = None
+    ) -> None:
+        """Run a statement that writes data once per copy of the data: on one replica of each
+        shard when ZooKeeper replicates it (the first that answers), else on every node."""
+        for group in self.topology.writer_groups():
+            await first_answering(group, lambda n: self.client(n, database).command(sql, settings))
+
+    async def fetch_every_node(
+        self, sql: str, params: dict[str, Any] | None = None, database: str | None = None
+    ) -> list[tuple[Any, ...]]:
+        """The rows of a SELECT run on every node, concatenated (all must answer)."""
+        rows: list[tuple[Any, ...]] = []
+        for node in self.topology.nodes:
+            rows += await self.client(node, database).fetch(sql, params)
+        return rows
+
+    def close(self) -> None:
+        """Disconnect every node's client."""
+        for ch in self._clients.values():
+            ch.close()
+        self._clients.clear()
+
+
+async def first_answering(nodes: Sequence[Node], call: Any) -> Any:
+    """call(node) on the first of nodes that answers; StoreUnavailable when none does."""
+    failure: StoreUnavailable | None = None
+    for node in nodes:
+        try:
+            return await call(node)
+        except StoreUnavailable as exc:
+            failure = exc
+    raise failure or StoreUnavailable("no node to run on")
