@@ -167,6 +167,32 @@ class Cluster:
             rows += await self.client(node, database).fetch(sql, params)
         return rows
 
+    async def fetch_each_shard(
+        self, sql: str, params: dict[str, Any], table: str
+    ) -> list[tuple[Any, ...]]:
+        """The rows of a SELECT of the local tables run once per copy of the data, each time on
+        a replica that holds every part committed to its shard's `table` (rows written to one
+        replica and not yet fetched by the other are seen); StoreUnavailable when a shard has
+        no such replica answering."""
+        rows: list[tuple[Any, ...]] = []
+        for group in self.topology.writer_groups():
+            if not self.topology.zookeeper:
+                rows += await self.client(group[0]).fetch(sql, params)
+                continue
+            rows += await first_answering(
+                group, lambda n: self._complete_fetch(n, sql, params, table)
+            )
+        return rows
+
+    async def _complete_fetch(
+        self, node: Node, sql: str, params: dict[str, Any], table: str
+    ) -> list[tuple[Any, ...]]:
+        ch = self.client(node)
+        behind = await replica_lag(ch, self.local_database, table)
+        if behind:
+            raise StoreUnavailable(f"replica {node.name} of shard {node.shard} is {behind}")
+        return await ch.fetch(sql, params)
+
     def close(self) -> None:
         """Disconnect every node's client."""
         for ch in self._clients.values():
@@ -183,3 +209,26 @@ async def first_answering(nodes: Sequence[Node], call: Any) -> Any:
         except StoreUnavailable as exc:
             failure = exc
     raise failure or StoreUnavailable("no node to run on")
+
+
+async def replica_lag(ch: ClickHouse, database: str, table: str) -> str:
+    """Why the replica ch is on may miss parts of table committed elsewhere ('' when it holds
+    them all): parts still to fetch, or replication log entries not yet pulled into its queue."""
+    rows = await ch.fetch(
+        "SELECT zookeeper_path, log_pointer, inserts_in_queue, is_readonly FROM system.replicas"
+        " WHERE database = %(db)s AND table = %(table)s",
+        {"db": database, "table": table},
+    )
+    if not rows:
+        return ""  # not a replicated table: nothing is elsewhere
+    path, pointer, inserts, readonly = rows[0]
+    if readonly:
+        return "read-only (no ZooKeeper session)"
+    if inserts:
+        return f"fetching {inserts} parts"
+    # log_pointer is the first entry of the shared log not yet in the replica's queue.
+    unread = await ch.fetch(
+        "SELECT count() FROM system.zookeeper WHERE path = %(path)s AND name >= %(first)s",
+        {"path": f"{path}/log", "first": f"log-{int(pointer):010d}"},
+    )
+    return f"behind by {unread[0][0]} log entries" if unread[0][0] else ""

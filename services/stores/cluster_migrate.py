@@ -52,7 +52,7 @@ def replicated(sql: str, database: str) -> str:
         f"'/clickhouse/tables/{{shard}}/{database}/{table}', '{{replica}}')"
     )
     text = sql.lstrip()
-    return f"{match['head']}{engine}{text[match.end():]}"
+    return f"{match['head']}{engine}{text[match.end() :]}"
 
 
 class CopyGroup(ClickHouse):
