@@ -200,6 +200,37 @@ class Cluster:
         self._clients.clear()
 
 
+async def on_stored_data(ch: ClickHouse, sql: str, settings: dict[str, Any] | None = None) -> None:
+    """Run a statement that changes stored rows (ALTER … DELETE, OPTIMIZE, TRUNCATE) on ch's
+    server, or on a cluster on the local tables of each copy of the data (a Distributed table
+    refuses or ignores them)."""
+    if not ch.target.cluster:
+        await ch.command(sql, settings)
+        return
+    cluster = await Cluster.open(ch.target)
+    try:
+        await cluster.on_each_copy(sql, settings=settings)
+    finally:
+        cluster.close()
+
+
+async def drop_databases(target: ClickHouseTarget) -> None:
+    """Drop target's database, and on a cluster that of its local tables, on every node."""
+    if not target.cluster:
+        server = ClickHouse(replace(target, database="default"), pool_size=1)
+        try:
+            await server.command(f"DROP DATABASE IF EXISTS {target.database}")
+        finally:
+            server.close()
+        return
+    cluster = await Cluster.open(target)
+    try:
+        for database in (cluster.database, cluster.local_database):
+            await cluster.on_every_node(f"DROP DATABASE IF EXISTS {database}", "default")
+    finally:
+        cluster.close()
+
+
 async def first_answering(nodes: Sequence[Node], call: Any) -> Any:
     """call(node) on the first of nodes that answers; StoreUnavailable when none does."""
     failure: StoreUnavailable | None = None
