@@ -39,6 +39,15 @@ def settings_for(version: tuple[int, ...]) -> dict[str, Any]:
     return found
 
 
+# Settings of every query in cluster mode.
+CLUSTER_SETTINGS: dict[str, Any] = {
+    # Distributed inserts are asynchronous by default: rows of another shard would be queued
+    # on the entry node (and accepted while that shard is down), so not queryable when the
+    # insert returns and invisible to the flusher's recheck.
+    "insert_distributed_sync": 1,
+}
+
+
 @dataclass(frozen=True)
 class ClickHouseTarget:
     """Where a ClickHouse server is (plus failover hosts) and which database to use."""
@@ -94,10 +103,7 @@ class ClickHouseTarget:
         """A new (lazily connecting) driver client."""
         settings: dict[str, Any] = {"use_numpy": False}
         if self.cluster:
-            # Distributed inserts are asynchronous by default: rows of another shard would be
-            # queued on this node (and accepted while that shard is down), so not queryable
-            # after the insert returns and invisible to the flusher's recheck.
-            settings["insert_distributed_sync"] = 1
+            settings.update(CLUSTER_SETTINGS)
         extra: dict[str, Any] = {}
         if self.alt_hosts:
             extra["alt_hosts"] = ",".join(f"{host}:{port}" for host, port in self.alt_hosts)

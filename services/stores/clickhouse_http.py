@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from clickhouse_driver import Client
 
 from services.errors import StoreUnavailable
-from services.stores.clickhouse import UNAVAILABLE_CODES, ClickHouseTarget
+from services.stores.clickhouse import CLUSTER_SETTINGS, UNAVAILABLE_CODES, ClickHouseTarget
 
 CHUNK_BYTES = 1 << 20
 # Server settings of every streamed query: 64-bit integers as JSON numbers, not strings.
@@ -59,8 +59,7 @@ def insert_csv(
     query = f"INSERT INTO {table} ({', '.join(columns)}) FORMAT CSV"
     params = {"database": target.database, "query": query}
     if target.cluster:
-        # As over the native protocol: the rows are on every shard when the insert returns.
-        params["insert_distributed_sync"] = "1"
+        params.update({name: str(value) for name, value in CLUSTER_SETTINGS.items()})
     url = "/?" + urlencode(params)
     conn = http.client.HTTPConnection(target.host, http_port, timeout=300)
     try:

@@ -150,12 +150,27 @@ async def _apply(facade: CopyGroup, migration: Migration) -> None:
         await facade.command(statement)
 
 
-async def _columns(ch: ClickHouse, database: str, table: str) -> list[tuple[Any, ...]]:
-    return await ch.fetch(
+async def _columns(ch: ClickHouse, database: str, table: str) -> list[tuple[str, ...]]:
+    rows = await ch.fetch(
         "SELECT name, type, default_kind, default_expression FROM system.columns"
         " WHERE database = %(db)s AND table = %(table)s",
         {"db": database, "table": table},
     )
+    return [tuple(str(value) for value in row) for row in rows]
+
+
+def distributed_columns(local: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """The columns of the Distributed table over a local table: MATERIALIZED ones become ALIAS
+    of the same expression, since a Distributed table forwards the MATERIALIZED values it
+    computes on insert and the shards refuse them (18.16); reads compute them on the shards."""
+    return [
+        (name, kind, "ALIAS" if default == "MATERIALIZED" else default, expression)
+        for name, kind, default, expression in local
+    ]
+
+
+def _column_sql(name: str, kind: str, default: str, expression: str) -> str:
+    return f"{name} {kind} {default} {expression}" if default else f"{name} {kind}"
 
 
 def _normal(engine: str) -> str:
@@ -181,8 +196,8 @@ async def ensure_distributed(cluster: Cluster, node: Node, sharding: str) -> lis
     existing = {str(name): str(full) for db, name, engine, full in rows if db == database}
     changed = []
     for table in tables:
-        columns = await _columns(ch, local, table)
-        key = sharding_key(sharding, (str(c[0]) for c in columns))
+        columns = distributed_columns(await _columns(ch, local, table))
+        key = sharding_key(sharding, (c[0] for c in columns))
         engine = f"Distributed({cluster.topology.cluster}, {local}, {table}, {key})"
         if table in existing:
             if _normal(existing[table]) == _normal(engine) and columns == await _columns(
@@ -191,7 +206,9 @@ async def ensure_distributed(cluster: Cluster, node: Node, sharding: str) -> lis
                 continue
             await ch.command(f"DROP TABLE IF EXISTS {database}.{table}")
         await ch.command(
-            f"CREATE TABLE {database}.{table} AS {local}.{table} ENGINE = {engine}", settings
+            f"CREATE TABLE {database}.{table}"
+            f" ({', '.join(_column_sql(*column) for column in columns)}) ENGINE = {engine}",
+            settings,
         )
         changed.append(table)
     for table, full in existing.items():
