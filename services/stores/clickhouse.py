@@ -45,6 +45,10 @@ CLUSTER_SETTINGS: dict[str, Any] = {
     # on the entry node (and accepted while that shard is down), so not queryable when the
     # insert returns and invisible to the flusher's recheck.
     "insert_distributed_sync": 1,
+    # Reads and writes go to the first replica of each shard that answers (the others are
+    # standbys): a count read right after an insert sees it, which a random replica that has
+    # not yet fetched the part would not.
+    "load_balancing": "in_order",
 }
 
 
