@@ -13,6 +13,8 @@ from clickhouse_driver import errors as ch_errors
 from services.errors import StoreUnavailable
 from services.stores.clickhouse import ClickHouse, ClickHouseTarget
 
+NO_ZOOKEEPER = ch_errors.ErrorCodes.NO_ZOOKEEPER
+
 # Suffix of the database on every node that holds the local tables under the Distributed ones.
 LOCAL_SUFFIX = "_shard"
 
@@ -98,15 +100,20 @@ async def discover(target: ClickHouseTarget) -> Topology:
 
 
 async def _has_zookeeper(ch: ClickHouse) -> bool:
+    # 18.16 has no system.zookeeper table without a <zookeeper> section; newer servers have
+    # one that answers NO_ZOOKEEPER.
+    found = await ch.fetch(
+        "SELECT count() FROM system.tables WHERE database = 'system' AND name = 'zookeeper'"
+    )
+    if not found[0][0]:
+        return False
     try:
         await ch.fetch("SELECT count() FROM system.zookeeper WHERE path = '/'")
-    except ch_errors.ServerException as exc:
-        if exc.code == ch_errors.ErrorCodes.NO_ZOOKEEPER:
+    except StoreUnavailable as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ch_errors.ServerException) and cause.code == NO_ZOOKEEPER:
             return False
-        raise
-    except StoreUnavailable:
-        # Configured but not answering: replicated tables exist and need it.
-        return True
+        return True  # configured but not answering: the replicated tables still need it
     return True
 
 
