@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Values of CLICKHOUSE_SHARDING (see services/stores/cluster.py for the keys they stand for).
+CLICKHOUSE_SHARDINGS = ("workspace", "event")
 
 
 def env_str(name: str, default: str) -> str:
@@ -42,6 +44,13 @@ class Settings:
         )
     )
     clickhouse_http_port: int = field(default_factory=lambda: env_int("CLICKHOUSE_HTTP_PORT", 8123))
+    # ClickHouse cluster: the cluster's name in the servers' <remote_servers> (empty: one server,
+    # no Distributed tables) and how the Distributed tables spread rows over its shards
+    # (`workspace`: a tenant on one shard; `event`: one workspace's events over every shard).
+    clickhouse_cluster: str = field(default_factory=lambda: env_str("CLICKHOUSE_CLUSTER", ""))
+    clickhouse_sharding: str = field(
+        default_factory=lambda: env_str("CLICKHOUSE_SHARDING", "workspace")
+    )
     query_addr: str = field(default_factory=lambda: env_str("QUERY_GRPC_ADDR", "127.0.0.1:50051"))
     live_addr: str = field(default_factory=lambda: env_str("LIVE_GRPC_ADDR", "127.0.0.1:50052"))
     export_addr: str = field(default_factory=lambda: env_str("EXPORT_GRPC_ADDR", "127.0.0.1:50053"))
@@ -269,6 +278,13 @@ class Settings:
     rollup_timeout_seconds: int = field(
         default_factory=lambda: env_int("ROLLUP_TIMEOUT_SECONDS", 3600)
     )
+
+    def __post_init__(self) -> None:
+        if self.clickhouse_sharding not in CLICKHOUSE_SHARDINGS:
+            raise ValueError(
+                f"CLICKHOUSE_SHARDING must be one of {', '.join(CLICKHOUSE_SHARDINGS)},"
+                f" not {self.clickhouse_sharding!r}"
+            )
 
     @property
     def live_key_prefix(self) -> str:

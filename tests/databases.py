@@ -6,7 +6,9 @@ from urllib.parse import urlparse, urlunparse
 
 import asyncpg
 
-from services.stores.clickhouse import ClickHouse, ClickHouseTarget
+from services import config
+from services.stores import cluster
+from services.stores.clickhouse import ClickHouseTarget
 
 
 def _on_database(url: str, name: str) -> str:
@@ -23,17 +25,15 @@ async def drop_postgres_database(url: str) -> None:
         await admin.close()
 
 
-async def drop_clickhouse_database(url: str) -> None:
-    """Drop the ClickHouse database url names, if it exists."""
-    target = ClickHouseTarget.from_url(url)
-    server = ClickHouse(ClickHouseTarget(**{**target.__dict__, "database": "default"}), pool_size=1)
-    try:
-        await server.command(f"DROP DATABASE IF EXISTS {target.database}")
-    finally:
-        server.close()
+async def drop_clickhouse_database(url: str, cluster_name: str | None = None) -> None:
+    """Drop the ClickHouse database url names, if it exists; on a cluster (CLICKHOUSE_CLUSTER
+    unless named) also that of its local tables, on every node."""
+    if cluster_name is None:
+        cluster_name = config.load().clickhouse_cluster
+    await cluster.drop_databases(ClickHouseTarget.from_url(url, cluster_name))
 
 
-async def drop_databases(pg_url: str, ch_url: str) -> None:
+async def drop_databases(pg_url: str, ch_url: str, cluster_name: str | None = None) -> None:
     """Drop the PostgreSQL and the ClickHouse database the two urls name."""
     await drop_postgres_database(pg_url)
-    await drop_clickhouse_database(ch_url)
+    await drop_clickhouse_database(ch_url, cluster_name)

@@ -43,8 +43,10 @@ from services.live.redis_failures import REDIS_DOWN
 from services.live.tables import TABLES
 from services.stores import clickhouse_http
 from services.stores.clickhouse import ClickHouse
+from services.stores.cluster import Cluster
 from services.stores.redisclient import is_cluster, redis_of
 from workers import backoff
+from workers.cluster_recheck import stored_event_ids
 
 log = logging.getLogger("linkpulse.flusher")
 
@@ -161,6 +163,7 @@ class Flusher:
         self._next_claim = 0.0
         self._next_trim = 0.0
         self.flushed = 0
+        self._cluster: Cluster | None = None
 
     # -- retries -----------------------------------------------------------------------------
 
@@ -308,7 +311,7 @@ class Flusher:
             table = TABLES[kind]
             if batch.recheck:
                 lines = [line for e in entries for line in e.rows.split(b"\n") if line]
-                stored = await existing_event_ids(self.ch, table.name, map(rows.ids, lines))
+                stored = await self._stored(table.name, [rows.ids(line) for line in lines])
                 lines = [line for line in lines if rows.ids(line) not in stored]
                 body, count = b"\n".join(lines), len(lines)
             else:
@@ -321,6 +324,19 @@ class Flusher:
                 )  # fmt: skip
             inserted += count
         return inserted
+
+    async def _stored(self, table: str, keys: list[tuple[int, int]]) -> set[tuple[int, int]]:
+        """Which of the events are in ClickHouse already (on a cluster, with no replica lag)."""
+        if not self.ch.target.cluster:
+            return await existing_event_ids(self.ch, table, keys)
+        if self._cluster is None:
+            self._cluster = await Cluster.open(self.ch.target)
+        return await stored_event_ids(self._cluster, table, keys)
+
+    def close(self) -> None:
+        """Disconnect the per-node clients of the cluster recheck, if any."""
+        if self._cluster is not None:
+            self._cluster.close()
 
     async def _keep_alive(self, batch: Batch) -> None:
         """Reset our entries' idle time so no other consumer claims them while we retry."""
@@ -444,7 +460,7 @@ class Flusher:
 async def run(settings: Settings) -> None:
     """Run one flusher process until SIGTERM or SIGINT."""
     redis = redis_of(settings)
-    ch = ClickHouse.from_url(settings.clickhouse_url, pool_size=4)
+    ch = ClickHouse.from_settings(settings, pool_size=4)
     flusher = Flusher(redis, ch, settings)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -452,5 +468,6 @@ async def run(settings: Settings) -> None:
     try:
         await flusher.run()
     finally:
+        flusher.close()
         ch.close()
         await redis.aclose()

@@ -33,7 +33,13 @@ async def _with_pool(fn: Callable[[Any], Awaitable[Any]]) -> Any:
 async def cmd_migrate(_args: argparse.Namespace) -> dict[str, Any]:
     """Create the databases if missing and apply pending migrations."""
     settings = config.load()
-    return {"applied": await migrate(settings.database_url, settings.clickhouse_url)}
+    applied = await migrate(
+        settings.database_url,
+        settings.clickhouse_url,
+        settings.clickhouse_cluster,
+        settings.clickhouse_sharding,
+    )
+    return {"applied": applied}
 
 
 async def cmd_demo(args: argparse.Namespace) -> dict[str, Any]:
@@ -41,7 +47,7 @@ async def cmd_demo(args: argparse.Namespace) -> dict[str, Any]:
     from services.demo import load_demo
 
     settings = config.load()
-    ch = ClickHouse.from_url(settings.clickhouse_url)
+    ch = ClickHouse.from_settings(settings)
     try:
         return await _with_pool(
             lambda pool: load_demo(pool, ch, clicks=args.clicks, days=args.days, reset=args.reset)

@@ -29,6 +29,7 @@ from services.demo.events import Block, Counts, DemoEvents
 from services.demo.profiles import link_profiles
 from services.errors import StoreUnavailable
 from services.stores.clickhouse import ClickHouse
+from services.stores.cluster import on_stored_data
 
 SCOPES = ["analytics:read", "events:write", "workspace:update"]
 EVENT_TABLES = ("clicks", "leads", "sales")
@@ -164,7 +165,7 @@ async def _forget_events(ch: ClickHouse, workspace_ids: list[int], say: Progress
     ids = ", ".join(str(int(i)) for i in workspace_ids)
     for table in EVENT_TABLES:
         try:
-            await ch.command(f"ALTER TABLE {table} DELETE WHERE workspace_id IN ({ids})")
+            await on_stored_data(ch, f"ALTER TABLE {table} DELETE WHERE workspace_id IN ({ids})")
         except (StoreUnavailable, ch_errors.Error) as exc:
             say(f"could not queue deletion of old demo rows in {table}: {exc}")
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from xml.sax.saxutils import escape
 
 from services.config import Settings
-from services.devstack.endpoints import from_url
+from services.devstack.endpoints import Endpoint, from_url
 
 DEFAULT_NATIVE_PORT = 9000
 
@@ -57,7 +57,7 @@ _TEMPLATE = """\
       </interval>
     </default>
   </quotas>
-</yandex>
+{cluster}</yandex>
 """
 
 _USER = """\
@@ -67,6 +67,70 @@ _USER = """\
       <profile>default</profile>
       <quota>default</quota>
     </{name}>"""
+
+
+# Sections of a cluster node (18.16 and current servers read them alike).
+_CLUSTER_TEMPLATE = """\
+  <interserver_http_host>{interserver_host}</interserver_http_host>
+  <interserver_http_port>{interserver_port}</interserver_http_port>
+  <macros>
+    <cluster>{cluster}</cluster>
+    <shard>{shard}</shard>
+    <replica>{replica}</replica>
+  </macros>
+  <remote_servers>
+    <{cluster}>
+{shards}
+    </{cluster}>
+  </remote_servers>
+  <zookeeper>
+{zookeeper}
+    <session_timeout_ms>{session_timeout_ms}</session_timeout_ms>
+  </zookeeper>
+  <distributed_ddl>
+    <path>{ddl_path}</path>
+  </distributed_ddl>
+"""
+
+_SHARD = """\
+      <shard>
+        <internal_replication>true</internal_replication>
+{replicas}
+      </shard>"""
+
+_REPLICA = """\
+        <replica>
+          <host>{host}</host>
+          <port>{port}</port>
+          <user>{user}</user>
+          <password>{password}</password>
+        </replica>"""
+
+_ZOOKEEPER_NODE = """\
+    <node index="{index}">
+      <host>{host}</host>
+      <port>{port}</port>
+    </node>"""
+
+DDL_PATH = "/clickhouse/task_queue/ddl"
+
+
+@dataclass(frozen=True)
+class ClusterRole:
+    """A node's place in a cluster: its macros, the cluster's shards, ZooKeeper and DDL queue."""
+
+    cluster: str
+    shard: int
+    replica: str
+    interserver_http_port: int
+    # Native endpoints of each shard's replicas, shard 1 first.
+    shards: tuple[tuple[Endpoint, ...], ...]
+    zookeeper: tuple[Endpoint, ...]
+    interserver_http_host: str = "127.0.0.1"
+    ddl_path: str = DDL_PATH
+    # A killed replica's ZooKeeper session (its is_active node) outlives it by this long, and
+    # it cannot rejoin before: short, so a restarted dev node catches up within seconds.
+    session_timeout_ms: int = 10000
 
 
 @dataclass(frozen=True)
@@ -79,6 +143,8 @@ class ClickHouseLayout:
     listen_host: str = "127.0.0.1"
     user: str = "default"
     password: str = ""
+    # Set on the nodes of a cluster (services.devstack.clickhouse_cluster); None: one server.
+    cluster: ClusterRole | None = field(default=None)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ClickHouseLayout:
@@ -131,6 +197,39 @@ def _dir(path: Path) -> str:
     return escape(str(path.resolve()).rstrip("/") + "/")
 
 
+def render_cluster(role: ClusterRole, user: str, password: str) -> str:
+    """The cluster sections of a node's config.xml."""
+    shards = "\n".join(
+        _SHARD.format(
+            replicas="\n".join(
+                _REPLICA.format(
+                    host=escape(replica.connect_host),
+                    port=replica.port,
+                    user=escape(user),
+                    password=escape(password),
+                )
+                for replica in replicas
+            )
+        )
+        for replicas in role.shards
+    )
+    zookeeper = "\n".join(
+        _ZOOKEEPER_NODE.format(index=index, host=escape(node.connect_host), port=node.port)
+        for index, node in enumerate(role.zookeeper, start=1)
+    )
+    return _CLUSTER_TEMPLATE.format(
+        interserver_host=escape(role.interserver_http_host),
+        interserver_port=role.interserver_http_port,
+        cluster=escape(role.cluster),
+        shard=role.shard,
+        replica=escape(role.replica),
+        shards=shards,
+        zookeeper=zookeeper,
+        ddl_path=escape(role.ddl_path),
+        session_timeout_ms=role.session_timeout_ms,
+    )
+
+
 def render_config(layout: ClickHouseLayout) -> str:
     """config.xml text for the layout."""
     users = "\n".join(
@@ -146,6 +245,9 @@ def render_config(layout: ClickHouseLayout) -> str:
         tmp_dir=_dir(layout.tmp_dir),
         user_files_dir=_dir(layout.user_files_dir),
         users=users,
+        cluster=render_cluster(layout.cluster, layout.user, layout.password)
+        if layout.cluster
+        else "",
     )
 
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +12,7 @@ from typing import Any
 
 from services.config import Settings
 from services.devstack import processes
+from services.devstack.apt import apt_install
 from services.devstack.clickhouse_config import (
     DEFAULT_NATIVE_PORT,
     ClickHouseLayout,
@@ -104,32 +102,12 @@ def find_server(binary: str | None = None) -> str | None:
     return str(_DEBIAN_SERVER) if _DEBIAN_SERVER.is_file() else None
 
 
-def _privileged(argv: list[str]) -> list[str]:
-    if os.geteuid() == 0:
-        return argv
-    if shutil.which("sudo"):
-        return ["sudo", "-n", *argv]
-    raise DevstackError(f"clickhouse-server is not installed; run as root: {' '.join(argv)}")
-
-
-def _apt(*args: str) -> int:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    argv = _privileged(["apt-get", *args])
-    print(f"linkpulse stack: {' '.join(argv)}", file=sys.stderr, flush=True)
-    # apt's chatter goes to stderr so the command's stdout stays machine-readable.
-    return subprocess.call(argv, stdout=sys.stderr, env=env)
-
-
 def install_server() -> str:
     """Install Debian's clickhouse-server and clickhouse-client; return the server path."""
-    if not shutil.which("apt-get"):
-        raise DevstackError(
-            "clickhouse-server is not installed and apt-get is unavailable; install ClickHouse "
-            "or pass --clickhouse-bin / set CLICKHOUSE_SERVER_BIN"
-        )
-    install = ("install", "-y", "--no-install-recommends", *SERVER_PACKAGES)
-    if _apt(*install) != 0 and (_apt("update") != 0 or _apt(*install) != 0):
-        raise DevstackError(f"apt-get install {' '.join(SERVER_PACKAGES)} failed (see above)")
+    apt_install(
+        SERVER_PACKAGES,
+        "; install ClickHouse or pass --clickhouse-bin / set CLICKHOUSE_SERVER_BIN",
+    )
     found = find_server()
     if found is None:
         raise DevstackError("apt-get installed ClickHouse but no clickhouse-server binary is found")

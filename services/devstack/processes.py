@@ -181,6 +181,17 @@ def terminate(pid: int, grace: float) -> None:
         raise DevstackError(f"process {pid} survived SIGKILL")
 
 
+def kill(pid: int) -> None:
+    """SIGKILL pid (its process group when it leads one) and wait until it is gone."""
+    try:
+        pgid = os.getpgid(pid)
+    except ProcessLookupError:
+        return
+    _signal(pid, pgid, signal.SIGKILL)
+    if not _wait_gone(pid, _KILL_WAIT_SECONDS):
+        raise DevstackError(f"process {pid} survived SIGKILL")
+
+
 def stop(spec: ProcessSpec) -> ProcessState:
     """Stop the process started from spec, if it runs."""
     pid = running_pid(spec)

@@ -50,14 +50,16 @@ def _through(q: SequenceQuery) -> tuple[str, dict[str, Any]]:
 def compile_sequences(q: SequenceQuery) -> tuple[str, dict[str, Any]]:
     """SQL returning (visitor_id, [epoch seconds], [link ids]) sorted by time per visitor, for the
     `max_visitors` visitors through the link with the smallest hash of their id (a sample that is
-    the same on every run and every ClickHouse version), in visitor order."""
+    the same on every run and every ClickHouse version), in visitor order. GLOBAL IN: on a
+    cluster the sample is taken once over every shard and sent to them (a plain IN of a
+    Distributed table in a query of one is refused as a double-distributed subquery)."""
     through, params = _through(q)
     where, _ = q.scope.where()
     params["max_visitors"] = q.max_visitors
     sql = (
         "SELECT visitor_id, arrayMap(p -> p.1, pairs), arrayMap(p -> p.2, pairs) FROM ("
         " SELECT visitor_id, arraySort(groupArray((toUInt32(timestamp), link_id))) AS pairs"
-        f" FROM clicks WHERE {' AND '.join(where)} AND visitor_id IN ("
+        f" FROM clicks WHERE {' AND '.join(where)} AND visitor_id GLOBAL IN ("
         f" {through} GROUP BY visitor_id"
         " ORDER BY cityHash64(visitor_id), visitor_id LIMIT %(max_visitors)s)"
         " GROUP BY visitor_id) ORDER BY visitor_id"

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from clickhouse_driver import Client
 
 from services.errors import StoreUnavailable
-from services.stores.clickhouse import ClickHouseTarget
+from services.stores.clickhouse import CLUSTER_SETTINGS, UNAVAILABLE_CODES, ClickHouseTarget
 
 CHUNK_BYTES = 1 << 20
 # Server settings of every streamed query: 64-bit integers as JSON numbers, not strings.
@@ -22,11 +22,21 @@ STREAM_SETTINGS = {"output_format_json_quote_64bit_integers": "0"}
 
 # How much of the end of an answer is kept to look for an error ClickHouse appended late.
 TAIL_BYTES = 4096
+_CODE = re.compile(r"Code: (\d+)")
 _LATE_ERROR = re.compile(rb"(?:^|\n)(Code: \d+[.,] [^\n]*DB::Exception[^\n]*)\n?\Z")
 
 
 class ClickHouseQueryError(Exception):
     """ClickHouse refused or failed the query (not a connectivity problem)."""
+
+
+def _refused(status: int, text: str) -> Exception:
+    """The error for a non-200 answer: StoreUnavailable when a shard, replica or ZooKeeper is
+    not there, else ClickHouseQueryError."""
+    code = _CODE.search(text)
+    if code and int(code.group(1)) in UNAVAILABLE_CODES:
+        return StoreUnavailable(f"ClickHouse answered {status}: {text}")
+    return ClickHouseQueryError(f"ClickHouse answered {status}: {text}")
 
 
 def render(sql: str, params: dict[str, Any]) -> str:
@@ -47,7 +57,10 @@ def insert_csv(
 ) -> None:
     """Insert CSV records (columns in that order, newline-terminated) into table."""
     query = f"INSERT INTO {table} ({', '.join(columns)}) FORMAT CSV"
-    url = "/?" + urlencode({"database": target.database, "query": query})
+    params = {"database": target.database, "query": query}
+    if target.cluster:
+        params.update({name: str(value) for name, value in CLUSTER_SETTINGS.items()})
+    url = "/?" + urlencode(params)
     conn = http.client.HTTPConnection(target.host, http_port, timeout=300)
     try:
         conn.request("POST", url, body=body, headers=_headers(target))
@@ -59,7 +72,7 @@ def insert_csv(
         conn.close()
     if response.status != 200:
         text = answer[:4096].decode("utf-8", "replace").strip()
-        raise ClickHouseQueryError(f"ClickHouse answered {response.status}: {text}")
+        raise _refused(response.status, text)
 
 
 @contextmanager
@@ -79,7 +92,7 @@ def stream(
             raise StoreUnavailable(f"ClickHouse is unreachable over HTTP: {exc}") from exc
         if response.status != 200:
             text = response.read(4096).decode("utf-8", "replace").strip()
-            raise ClickHouseQueryError(f"ClickHouse answered {response.status}: {text}")
+            raise _refused(response.status, text)
 
         def chunks() -> Iterator[bytes]:
             tail = b""

@@ -31,7 +31,7 @@ class Deps:
         return cls(
             settings=settings,
             pg=pg,
-            ch=ClickHouse.from_url(settings.clickhouse_url),
+            ch=ClickHouse.from_settings(settings),
             redis=redis_of(settings),
             fx=FxTable(pg),
         )

@@ -2,67 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 import asyncpg
 
 from services.stores.clickhouse import ClickHouse, ClickHouseTarget
+from services.stores.cluster_migrate import migrate_cluster
+from services.stores.migration_files import MIGRATION_TABLE, Migration, load
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+__all__ = ["LOCK_KEY", "Migration", "apply_clickhouse", "load", "migrate"]
+
 # Any constant shared by every migrating process; serialises concurrent `linkpulse migrate` runs.
 LOCK_KEY = 0x6C696E6B70756C
-
-
-# A ClickHouse migration written in Python (a `.py` file's `apply`), for what SQL alone cannot
-# say idempotently on every server version, such as converting tables that hold data.
-Script = Callable[[ClickHouse], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Migration:
-    """One SQL file (or Python script): version (its numeric prefix), name, statements."""
-
-    version: int
-    name: str
-    sql: str
-    script: Script | None = None
-
-    def statements(self) -> list[str]:
-        """Statements split on `;` at line ends (ClickHouse runs one statement per call)."""
-        body = "\n".join(
-            line for line in self.sql.splitlines() if not line.lstrip().startswith("--")
-        )
-        return [s.strip() for s in re.split(r";\s*$", body, flags=re.M) if s.strip()]
-
-
-def load(store: str) -> list[Migration]:
-    """Migrations of one store ('postgres' or 'clickhouse'), in version order."""
-    found = []
-    for path in sorted((MIGRATIONS / store).iterdir()):
-        if path.suffix not in (".sql", ".py") or not path.name[:1].isdigit():
-            continue
-        version = int(path.name.split("_", 1)[0])
-        if path.suffix == ".sql":
-            found.append(Migration(version, path.stem, path.read_text()))
-        else:
-            found.append(Migration(version, path.stem, "", _script(path)))
-    return sorted(found, key=lambda m: m.version)
-
-
-def _script(path: Path) -> Script:
-    """The `apply` coroutine function of a Python migration file."""
-    spec = importlib.util.spec_from_file_location(f"linkpulse_migration_{path.stem}", path)
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load migration {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    apply: Script = module.apply
-    return apply
 
 
 async def ensure_postgres_database(url: str) -> None:
@@ -118,10 +69,7 @@ async def _migrate_clickhouse(target: ClickHouseTarget) -> list[str]:
 
 async def apply_clickhouse(ch: ClickHouse) -> list[str]:
     """Apply the pending ClickHouse migrations to ch's database; returns the names applied."""
-    await ch.command(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String,"
-        " applied_at DateTime DEFAULT now()) ENGINE = MergeTree() ORDER BY version"
-    )
+    await ch.command(MIGRATION_TABLE)
     applied = {row[0] for row in await ch.fetch("SELECT version FROM schema_migrations")}
     done = []
     for migration in load("clickhouse"):
@@ -139,15 +87,22 @@ async def apply_clickhouse(ch: ClickHouse) -> list[str]:
     return done
 
 
-async def migrate(database_url: str, clickhouse_url: str) -> list[str]:
-    """Apply every pending migration of both stores; returns the names applied."""
+async def migrate(
+    database_url: str, clickhouse_url: str, cluster: str = "", sharding: str = "workspace"
+) -> list[str]:
+    """Apply every pending migration of both stores (ClickHouse on every node of cluster when
+    one is named); returns the names applied."""
     await ensure_postgres_database(database_url)
     conn = await asyncpg.connect(database_url)
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
         try:
             applied = await _migrate_postgres(conn)
-            applied += await _migrate_clickhouse(ClickHouseTarget.from_url(clickhouse_url))
+            target = ClickHouseTarget.from_url(clickhouse_url, cluster)
+            if cluster:
+                applied += await migrate_cluster(target, sharding)
+            else:
+                applied += await _migrate_clickhouse(target)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
     finally:

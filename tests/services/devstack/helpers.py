@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
+import socket
 from pathlib import Path
 
 from services.config import Settings
+from services.devstack.clickhouse_cluster import node_ports
 from tests.ports import free_port
 
 
@@ -45,3 +49,18 @@ def process_env(settings: Settings, **extra: str) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         **extra,
     }
+
+
+def free_cluster_ports(attempts: int = 50) -> tuple[int, int]:
+    """A dev-cluster port base whose node ports are all free, and a free ZooKeeper port."""
+    for _ in range(attempts):
+        base = random.randrange(20000, 40000, 100)
+        try:
+            with contextlib.ExitStack() as stack:
+                for port in node_ports(base):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            return base, free_port()
+        except OSError:
+            continue
+    raise RuntimeError("no free port range for a test cluster")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.devstack import clickhouse_server
+from services.devstack import apt, clickhouse_server
 from services.devstack.failures import DevstackError
 
 
@@ -14,22 +14,22 @@ from services.devstack.failures import DevstackError
 def apt_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
     """apt-get invocations, answered from a script instead of run."""
     calls: list[tuple[str, ...]] = []
-    monkeypatch.setattr(clickhouse_server.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(apt.shutil, "which", lambda name: f"/usr/bin/{name}")
     return calls
 
 
 def _fake_apt(calls: list[tuple[str, ...]], results: list[int]) -> object:
-    def apt(*args: str) -> int:
+    def run(what: str, *args: str) -> int:
         calls.append(args)
         return results.pop(0)
 
-    return apt
+    return run
 
 
 def test_install_retries_after_apt_update(
     monkeypatch: pytest.MonkeyPatch, apt_calls: list[tuple[str, ...]]
 ) -> None:
-    monkeypatch.setattr(clickhouse_server, "_apt", _fake_apt(apt_calls, [100, 0, 0]))
+    monkeypatch.setattr(apt, "_apt", _fake_apt(apt_calls, [100, 0, 0]))
     monkeypatch.setattr(
         clickhouse_server, "find_server", lambda binary=None: "/usr/sbin/clickhouse-server"
     )
@@ -41,7 +41,7 @@ def test_install_retries_after_apt_update(
 def test_install_failure_is_reported(
     monkeypatch: pytest.MonkeyPatch, apt_calls: list[tuple[str, ...]]
 ) -> None:
-    monkeypatch.setattr(clickhouse_server, "_apt", _fake_apt(apt_calls, [100, 0, 100]))
+    monkeypatch.setattr(apt, "_apt", _fake_apt(apt_calls, [100, 0, 100]))
     with pytest.raises(DevstackError, match="apt-get install"):
         clickhouse_server.install_server()
 
