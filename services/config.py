@@ -22,6 +22,17 @@ def env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def env_ints(name: str, default: int) -> tuple[int, ...]:
+    """Comma-separated integers of environment variable name, or (default,) when unset or empty."""
+    raw = os.environ.get(name)
+    found = tuple(int(part) for part in raw.split(",") if part.strip()) if raw else ()
+    return found or (default,)
+
+
+def _listed(values: tuple[int, ...]) -> tuple[int, ...]:
+    return values if len(values) > 1 else ()
+
+
 def env_float(name: str, default: float) -> float:
     """Float environment variable name, or default when unset or empty."""
     raw = os.environ.get(name)
@@ -43,7 +54,16 @@ class Settings:
             "CLICKHOUSE_URL", "clickhouse://default@127.0.0.1:9000/linkpulse"
         )
     )
-    clickhouse_http_port: int = field(default_factory=lambda: env_int("CLICKHOUSE_HTTP_PORT", 8123))
+    # ClickHouse's HTTP port (exports streamed out, ingested rows posted in): one port for every
+    # host of CLICKHOUSE_URL, or a comma-separated list, one per host in the URL's order (its
+    # host, then alt_hosts), for nodes that share a machine. clickhouse_http_port is the first;
+    # clickhouse_http_ports holds the list when there is one, else is empty.
+    clickhouse_http_port: int = field(
+        default_factory=lambda: env_ints("CLICKHOUSE_HTTP_PORT", 8123)[0]
+    )
+    clickhouse_http_ports: tuple[int, ...] = field(
+        default_factory=lambda: _listed(env_ints("CLICKHOUSE_HTTP_PORT", 8123))
+    )
     # ClickHouse cluster: the cluster's name in the servers' <remote_servers> (empty: one server,
     # no Distributed tables) and how the Distributed tables spread rows over its shards
     # (`workspace`: a tenant on one shard; `event`: one workspace's events over every shard).

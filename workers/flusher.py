@@ -149,7 +149,7 @@ class Flusher:
         self.reading = list(self.streams)
         self.cluster = is_cluster(redis)
         self.group = settings.flusher_group
-        self.http_port = settings.clickhouse_http_port
+        self.http_nodes = clickhouse_http.endpoints(ch.target, settings)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.batch_size = max(1, settings.flusher_batch_size)
         self.pause_after_insert = settings.flusher_pause_after_insert_ms / 1000
@@ -319,7 +319,7 @@ class Flusher:
             if count:
                 await asyncio.to_thread(
                     clickhouse_http.insert_csv,
-                    self.ch.target, self.http_port, table.name, table.columns,
+                    self.ch.target, self.http_nodes, table.name, table.columns,
                     rows.to_csv(kind, body),
                 )  # fmt: skip
             inserted += count

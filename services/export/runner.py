@@ -45,7 +45,8 @@ async def inline(ch: ClickHouse, settings: Settings, spec: ExportSpec) -> bytes:
     sql, params = compile_export(spec.export_query())
 
     def fetch() -> bytes:
-        with clickhouse_http.stream(ch.target, settings.clickhouse_http_port, sql, params) as body:
+        nodes = clickhouse_http.endpoints(ch.target, settings)
+        with clickhouse_http.stream(ch.target, nodes, sql, params) as body:
             return b"".join(body)
 
     return await asyncio.to_thread(fetch)
@@ -71,7 +72,7 @@ async def write_file(
 
         def produce() -> int:
             with clickhouse_http.stream(
-                ch.target, settings.clickhouse_http_port, sql, params
+                ch.target, clickhouse_http.endpoints(ch.target, settings), sql, params
             ) as body:
                 return write_stream(
                     body,

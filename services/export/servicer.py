@@ -193,7 +193,9 @@ class ExportServicer(protos.export_pb2_grpc.ExportServiceServicer):
         ndjson = ExportSpec.from_json({**spec.to_json(), "fmt": "ndjson"})
         sql, params = compile_export(ndjson.export_query())
         settings, ch = self.deps.settings, self.deps.ch
-        opened = clickhouse_http.stream(ch.target, settings.clickhouse_http_port, sql, params)
+        opened = clickhouse_http.stream(
+            ch.target, clickhouse_http.endpoints(ch.target, settings), sql, params
+        )
         body: Iterator[bytes] = await asyncio.to_thread(opened.__enter__)
         try:
             rest = b""

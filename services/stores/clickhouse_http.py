@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from clickhouse_driver import Client
 
+from services.config import Settings
 from services.errors import StoreUnavailable
 from services.stores.clickhouse import CLUSTER_SETTINGS, UNAVAILABLE_CODES, ClickHouseTarget
 
@@ -45,6 +46,34 @@ def render(sql: str, params: dict[str, Any]) -> str:
     return str(client.substitute_params(sql, params, client.connection.context))
 
 
+# (host, HTTP port) of each ClickHouse host, tried in turn until one accepts the connection.
+Endpoints = Sequence[tuple[str, int]]
+
+
+def endpoints(target: ClickHouseTarget, settings: Settings) -> list[tuple[str, int]]:
+    """The HTTP endpoint of each of target's hosts, in target's order (see CLICKHOUSE_HTTP_PORT)."""
+    listed = ClickHouseTarget.from_url(settings.clickhouse_url).hosts
+    ports = dict(zip(listed, settings.clickhouse_http_ports, strict=False))
+    default = settings.clickhouse_http_port
+    return [(host, ports.get((host, port), default)) for host, port in target.hosts]
+
+
+def _connect(nodes: Endpoints) -> http.client.HTTPConnection:
+    """A connection to the first endpoint that accepts one (failover before anything is sent:
+    a request is never sent twice)."""
+    failures = []
+    for host, port in nodes:
+        conn = http.client.HTTPConnection(host, port, timeout=300)
+        try:
+            conn.connect()
+        except OSError as exc:
+            conn.close()
+            failures.append(f"{host}:{port}: {exc}")
+            continue
+        return conn
+    raise StoreUnavailable(f"ClickHouse is unreachable over HTTP ({'; '.join(failures)})")
+
+
 def _headers(target: ClickHouseTarget) -> dict[str, str]:
     headers = {"X-ClickHouse-User": target.user, "Content-Type": "text/plain"}
     if target.password:
@@ -53,7 +82,7 @@ def _headers(target: ClickHouseTarget) -> dict[str, str]:
 
 
 def insert_csv(
-    target: ClickHouseTarget, http_port: int, table: str, columns: Sequence[str], body: bytes
+    target: ClickHouseTarget, nodes: Endpoints, table: str, columns: Sequence[str], body: bytes
 ) -> None:
     """Insert CSV records (columns in that order, newline-terminated) into table."""
     query = f"INSERT INTO {table} ({', '.join(columns)}) FORMAT CSV"
@@ -61,7 +90,7 @@ def insert_csv(
     if target.cluster:
         params.update({name: str(value) for name, value in CLUSTER_SETTINGS.items()})
     url = "/?" + urlencode(params)
-    conn = http.client.HTTPConnection(target.host, http_port, timeout=300)
+    conn = _connect(nodes)
     try:
         conn.request("POST", url, body=body, headers=_headers(target))
         response = conn.getresponse()
@@ -77,13 +106,13 @@ def insert_csv(
 
 @contextmanager
 def stream(
-    target: ClickHouseTarget, http_port: int, sql: str, params: dict[str, Any]
+    target: ClickHouseTarget, nodes: Endpoints, sql: str, params: dict[str, Any]
 ) -> Iterator[Iterator[bytes]]:
     """The body of a query's answer in chunks of about CHUNK_BYTES (blocking; run off-loop)."""
     query = render(sql, params)
     url = "/?" + urlencode({"database": target.database, **STREAM_SETTINGS})
     headers = _headers(target)
-    conn = http.client.HTTPConnection(target.host, http_port, timeout=300)
+    conn = _connect(nodes)
     try:
         try:
             conn.request("POST", url, body=query.encode(), headers=headers)

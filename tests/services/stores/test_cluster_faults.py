@@ -73,7 +73,8 @@ async def test_a_stopped_shard_gives_store_unavailable(own_cluster, cluster_db):
             target = cluster_db.target.on(first.endpoint.connect_host, first.endpoint.port)
             with pytest.raises(StoreUnavailable):
                 await asyncio.to_thread(
-                    clickhouse_http.insert_csv, target, http_port, "clicks", CLICK_COLUMNS,
+                    clickhouse_http.insert_csv, target, [(target.host, http_port)], "clicks",
+                    CLICK_COLUMNS,
                     _csv(clicks(15, 5, first_event=15000)),
                 )  # fmt: skip
             with pytest.raises(StoreUnavailable):
