@@ -7,6 +7,7 @@ from typing import Any
 from services.config import Settings
 from services.devstack import clickhouse_cluster, components, copies, local_stores, processes
 from services.devstack.clickhouse_cluster import ClusterLayout, ClusterState
+from services.devstack.failures import DevstackError
 from services.devstack.processes import ProcessState
 from services.devstack.stack import (
     DEMO_FILE,
@@ -36,6 +37,10 @@ def up(
 ) -> dict[str, Any]:
     """Start backends, ZooKeeper, the cluster, migrations, demo data and every copy."""
     state_path = settings.run_dir / STATE_FILE
+    previous = read_json(state_path)
+    if previous.get("processes") and previous.get("mode") != MODE:
+        # Copy 1 of each service would find the single stack's process on its port.
+        raise DevstackError("the single-node stack runs; stop it first with `linkpulse stack down`")
     for backend in local_stores.ensure_all(settings):
         say(f"{backend.name} {backend.state} at {backend.endpoint}")
     tolerate_a_volatile_redis(settings)

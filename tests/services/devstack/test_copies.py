@@ -6,9 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+import pytest
+
 from services.cli import stack as stack_cli
 from services.devstack import cluster_stack, copies, stack
 from services.devstack.clickhouse_cluster import ClusterLayout
+from services.devstack.failures import DevstackError
 from services.protos import SERVICES
 from tests.services.devstack.helpers import isolated_settings
 
@@ -79,6 +82,14 @@ def test_down_and_status_of_a_cluster_stack_with_nothing_running(tmp_path: Path)
     assert "cluster" not in down  # the cluster stops only with --all
     assert not (tmp_path / stack.STATE_FILE).exists()
     assert stack.status(settings)["mode"] == "single"
+
+
+def test_cluster_up_refuses_while_the_single_stack_runs(tmp_path: Path) -> None:
+    settings = isolated_settings(tmp_path)
+    stack.write_json(tmp_path / stack.STATE_FILE, {"mode": "single", "processes": ["query"]})
+    with pytest.raises(DevstackError, match="stack down"):
+        cluster_stack.up(settings)
+    assert not (tmp_path / "cluster").exists()
 
 
 def test_cli_takes_the_cluster_options() -> None:
