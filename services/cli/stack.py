@@ -8,7 +8,7 @@ from typing import Any
 
 from services import config
 from services.devstack import clickhouse_cluster, clickhouse_server, cluster_stack, stack
-from services.devstack.clickhouse_cluster import ClusterLayout
+from services.devstack.cluster_layout import ClusterLayout
 from services.devstack.failures import DevstackError
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from services.config import Settings
 from services.devstack import clickhouse_cluster, components, copies, local_stores, processes
-from services.devstack.clickhouse_cluster import ClusterLayout, ClusterState
+from services.devstack.clickhouse_cluster import ClusterState
+from services.devstack.cluster_layout import ClusterLayout
 from services.devstack.failures import DevstackError
 from services.devstack.processes import ProcessState
 from services.devstack.stack import (

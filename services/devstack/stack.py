@@ -21,7 +21,7 @@ from services.devstack import (
     processes,
     supervisor,
 )
-from services.devstack.clickhouse_cluster import ClusterLayout
+from services.devstack.cluster_layout import ClusterLayout
 from services.devstack.failures import DevstackError
 from services.devstack.processes import ProcessSpec, ProcessState
 from services.protos import SERVICES

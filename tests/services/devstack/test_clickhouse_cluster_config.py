@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from services.devstack.clickhouse_cluster import ClusterLayout
 from services.devstack.clickhouse_config import render_config
+from services.devstack.cluster_layout import ClusterLayout
 from services.devstack.failures import DevstackError
 from services.devstack.zookeeper import render_config as render_zoo_cfg
 from tests.services.devstack.helpers import isolated_settings

@@ -10,7 +10,7 @@ import pytest
 
 from services.cli import stack as stack_cli
 from services.devstack import cluster_stack, copies, stack
-from services.devstack.clickhouse_cluster import ClusterLayout
+from services.devstack.cluster_layout import ClusterLayout
 from services.devstack.failures import DevstackError
 from services.protos import SERVICES
 from tests.services.devstack.helpers import isolated_settings
