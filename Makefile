@@ -16,7 +16,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos up down status test fuzz chaos bench lint clean chromium
+.PHONY: help venv protos up up-cluster down status test fuzz chaos bench lint clean chromium
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,7 +42,10 @@ protos: venv ## compile protos/ into services/_generated
 up: protos ## start the dev stack: PostgreSQL, Redis, ClickHouse, migrations, demo data, services, gateway
 	$(BIN)/linkpulse stack up
 
-down: ## stop what `make up` started
+up-cluster: protos ## the dev stack on a ClickHouse cluster: ZooKeeper, 2 shards x 2 replicas, two copies of each service
+	$(BIN)/linkpulse stack up --cluster
+
+down: ## stop what `make up` or `make up-cluster` started (the cluster keeps running until `make clean`)
 	@if [ -x $(BIN)/linkpulse ]; then $(BIN)/linkpulse stack down; else echo "make: no $(VENV), nothing to stop"; fi
 
 status: venv ## show what runs and what answers
@@ -82,6 +85,6 @@ lint: protos ## ruff check and mypy over services, gateway and workers
 	$(BIN)/ruff check $(LINT_DIRS)
 	$(BIN)/mypy $(LINT_DIRS)
 
-clean: ## stop the stack (ClickHouse included) and remove the run directory
+clean: ## stop the stack (ClickHouse and the dev cluster included) and remove the run directory
 	@if [ -x $(BIN)/linkpulse ]; then $(BIN)/linkpulse stack down --all >/dev/null || true; fi
 	rm -rf $(RUN_DIR)

@@ -47,21 +47,34 @@ def _probe(settings: Settings, name: str) -> Probe | None:
     return tcp_probe(endpoint)
 
 
-def spec(settings: Settings, name: str, ready_timeout: float = 60.0) -> ProcessSpec:
-    """How to run `linkpulse serve <name>` in the background."""
-    argv = (sys.executable, "-m", "services.cli.main", "serve", name)
+def serve_spec(
+    settings: Settings,
+    component: str,
+    label: str,
+    ready: Probe | None,
+    env: dict[str, str] | None = None,
+    ready_timeout: float = 60.0,
+) -> ProcessSpec:
+    """How to run `linkpulse serve <component>` in the background as process `label` (its pid
+    file and log are named after the label, so several copies of a component can run)."""
+    argv = (sys.executable, "-m", "services.cli.main", "serve", component)
     return ProcessSpec(
-        name=name,
+        name=label,
         argv=argv,
-        pid_path=settings.run_dir / "pids" / f"{name}.pid",
-        log_path=settings.run_dir / "logs" / f"{name}.log",
-        ready=_probe(settings, name),
-        marker=f"services.cli.main serve {name}",
-        env={"PYTHONUNBUFFERED": "1"},
+        pid_path=settings.run_dir / "pids" / f"{label}.pid",
+        log_path=settings.run_dir / "logs" / f"{label}.log",
+        ready=ready,
+        marker=f"services.cli.main serve {component}",
+        env={"PYTHONUNBUFFERED": "1", **(env or {})},
         ready_timeout=ready_timeout,
         settle_seconds=3.0,
         stop_grace=15.0,
     )
+
+
+def spec(settings: Settings, name: str, ready_timeout: float = 60.0) -> ProcessSpec:
+    """How to run `linkpulse serve <name>` in the background."""
+    return serve_spec(settings, name, name, _probe(settings, name), ready_timeout=ready_timeout)
 
 
 def specs(settings: Settings, ready_timeout: float = 60.0) -> list[ProcessSpec]:
@@ -74,13 +87,17 @@ def supervisor_state_path(settings: Settings, name: str) -> Path:
     return settings.run_dir / "supervise" / f"{name}.json"
 
 
-def supervised_spec(settings: Settings, name: str, ready_timeout: float = 60.0) -> ProcessSpec:
-    """`linkpulse serve <name>` under a supervisor that restarts it whenever it exits; the pid
-    file names the supervisor (stopping it stops both)."""
-    child = spec(settings, name, ready_timeout)
-    state = supervisor_state_path(settings, name)
+def supervised(settings: Settings, child: ProcessSpec) -> ProcessSpec:
+    """child under a supervisor that restarts it whenever it exits; the pid file names the
+    supervisor (stopping it stops both)."""
+    state = supervisor_state_path(settings, child.name)
     argv = (sys.executable, "-m", "services.devstack.supervisor", "--state", str(state), "--")
     return replace(child, argv=(*argv, *child.argv))
+
+
+def supervised_spec(settings: Settings, name: str, ready_timeout: float = 60.0) -> ProcessSpec:
+    """`linkpulse serve <name>` under a supervisor that restarts it whenever it exits."""
+    return supervised(settings, spec(settings, name, ready_timeout))
 
 
 def supervised_specs(settings: Settings, ready_timeout: float = 60.0) -> list[ProcessSpec]:

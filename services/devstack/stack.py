@@ -6,12 +6,22 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from services.config import Settings
-from services.devstack import clickhouse_server, components, local_stores, processes, supervisor
+from services.devstack import (
+    clickhouse_cluster,
+    clickhouse_server,
+    components,
+    copies,
+    local_stores,
+    processes,
+    supervisor,
+)
+from services.devstack.cluster_layout import ClusterLayout
 from services.devstack.failures import DevstackError
 from services.devstack.processes import ProcessSpec, ProcessState
 from services.protos import SERVICES
@@ -28,7 +38,7 @@ def say(message: str) -> None:
     print(f"linkpulse stack: {message}", file=sys.stderr, flush=True)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     try:
         value = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -36,19 +46,24 @@ def _read_json(path: Path) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _write_json(path: Path, value: dict[str, Any]) -> None:
+def write_json(path: Path, value: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(value, indent=2) + "\n")
     tmp.replace(path)
 
 
-def run_linkpulse(*args: str, capture: bool = False) -> str:
-    """Run a linkpulse sub-command to completion; its stdout if captured, else ''."""
+def run_linkpulse(*args: str, capture: bool = False, env: Mapping[str, str] | None = None) -> str:
+    """Run a linkpulse sub-command to completion (with env added to ours); its stdout if
+    captured, else ''."""
     argv = [sys.executable, "-m", "services.cli.main", *args]
     say(f"linkpulse {' '.join(args)}")
     result = subprocess.run(
-        argv, stdout=subprocess.PIPE if capture else sys.stderr, text=True, check=False
+        argv,
+        stdout=subprocess.PIPE if capture else sys.stderr,
+        text=True,
+        check=False,
+        env={**os.environ, **env} if env else None,
     )
     if result.returncode != 0:
         raise DevstackError(f"`linkpulse {' '.join(args)}` failed with status {result.returncode}")
@@ -75,14 +90,14 @@ def curl_line(settings: Settings, api_key: str) -> str:
     return f'curl -H "Authorization: Bearer {api_key}" "{url}"'
 
 
-def _external(spec: ProcessSpec) -> ProcessState | None:
+def external(spec: ProcessSpec) -> ProcessState | None:
     # Something we did not start already serves this port: a second copy would only clash.
     if processes.running_pid(spec) is None and spec.ready is not None and spec.ready():
         return ProcessState(spec.name, "external", None, spec.log_path, True)
     return None
 
 
-def _tolerate_a_volatile_redis(settings: Settings) -> None:
+def tolerate_a_volatile_redis(settings: Settings) -> None:
     """Let the live service start on a Redis without AOF (an existing one the stack reuses), loud
     in the output, unless INGEST_REQUIRE_DURABLE_REDIS says otherwise."""
     persistence = local_stores.redis_persistence(settings)
@@ -103,25 +118,26 @@ def up(
     state_path = settings.run_dir / STATE_FILE
     for backend in local_stores.ensure_all(settings):
         say(f"{backend.name} {backend.state} at {backend.endpoint}")
-    _tolerate_a_volatile_redis(settings)
+    tolerate_a_volatile_redis(settings)
     ch = clickhouse_server.ensure(settings, clickhouse_bin)
     say(f"ClickHouse {ch.version} {ch.state} at {ch.endpoint}")
-    state = _read_json(state_path)
+    state = read_json(state_path)
     state["clickhouse_started"] = bool(state.get("clickhouse_started")) or ch.state == "started"
-    _write_json(state_path, state)
+    state["mode"] = "single"
+    write_json(state_path, state)
 
     run_linkpulse("migrate")
     demo = parse_json_object(run_linkpulse("demo", capture=True))
-    _write_json(settings.run_dir / DEMO_FILE, demo)
+    write_json(settings.run_dir / DEMO_FILE, demo)
 
     started: list[ProcessState] = []
     # Each process runs under a supervisor that restarts it when it dies.
     for spec in components.supervised_specs(settings, timeout):
-        result = _external(spec) or processes.start(spec)
+        result = external(spec) or processes.start(spec)
         say(f"{spec.name} {result.state}" + (f" (pid {result.pid})" if result.pid else ""))
         started.append(result)
     state["processes"] = [p.name for p in started if p.state in ("started", "running")]
-    _write_json(state_path, state)
+    write_json(state_path, state)
     return summary(settings, demo, ch, started)
 
 
@@ -166,12 +182,16 @@ def format_summary(result: dict[str, Any]) -> str:
 
 
 def down(settings: Settings, include_clickhouse: bool = False) -> dict[str, Any]:
-    """Stop the processes up started, and ClickHouse if up started it (or include_clickhouse)."""
+    """Stop the processes up (or up --cluster) started, and ClickHouse if up started it (or
+    include_clickhouse); the cluster and its ZooKeeper only with include_clickhouse."""
     state_path = settings.run_dir / STATE_FILE
-    state = _read_json(state_path)
+    state = read_json(state_path)
+    cluster_mode = state.get("mode") == "cluster"
     # SIGTERM reaches each supervisor with its child (one process group): it stops restarting.
     specs = reversed(components.supervised_specs(settings))
     stopped = [processes.stop(spec) for spec in specs]
+    stopped_copies = [processes.stop(spec) for spec in reversed(copies.specs(settings, {}))]
+    stopped += [p for p in stopped_copies if cluster_mode or p.state != "not running"]
     for result in stopped:
         if result.state == "stopped":
             say(f"{result.name} stopped (pid {result.pid})")
@@ -180,8 +200,19 @@ def down(settings: Settings, include_clickhouse: bool = False) -> dict[str, Any]
         ch_state = clickhouse_server.stop(settings)
         say(f"ClickHouse {ch_state.state}")
         ch = ch_state.as_dict()
+    cluster: dict[str, Any] | None = None
+    if include_clickhouse:
+        cluster_state = clickhouse_cluster.stop_cluster(ClusterLayout.from_settings(settings))
+        for node in cluster_state.nodes:
+            if node.state == "stopped":
+                say(f"ClickHouse {node.name} stopped (pid {node.pid})")
+        say(f"ZooKeeper {cluster_state.zookeeper.state}")
+        cluster = cluster_state.as_dict()
     state_path.unlink(missing_ok=True)
-    return {"processes": [p.as_dict() for p in stopped], "clickhouse": ch}
+    outcome: dict[str, Any] = {"processes": [p.as_dict() for p in stopped], "clickhouse": ch}
+    if cluster is not None:
+        outcome["cluster"] = cluster
+    return outcome
 
 
 def _supervised_status(settings: Settings, spec: ProcessSpec) -> ProcessState:
@@ -193,18 +224,28 @@ def _supervised_status(settings: Settings, spec: ProcessSpec) -> ProcessState:
     return replace(result, restarts=state.restarts, child_pid=state.child_pid)
 
 
-def status(settings: Settings) -> dict[str, Any]:
-    """Backends, ClickHouse and each process: running, ready, pid and log."""
-    procs = [
-        _external(spec) or _supervised_status(settings, spec)
-        for spec in components.supervised_specs(settings)
-    ]
-    demo = _read_json(settings.run_dir / DEMO_FILE)
-    return {
+def status(settings: Settings, cluster: bool | None = None) -> dict[str, Any]:
+    """Backends, ClickHouse and each process: running, ready, pid and log. In cluster mode
+    (what the last `up` was, unless cluster says), ZooKeeper, every node and every copy."""
+    started = read_json(settings.run_dir / STATE_FILE)
+    if cluster is None:
+        cluster = started.get("mode") == "cluster"
+    specs = copies.specs(settings, {}) if cluster else components.supervised_specs(settings)
+    procs = [external(spec) or _supervised_status(settings, spec) for spec in specs]
+    demo = read_json(settings.run_dir / DEMO_FILE)
+    result: dict[str, Any] = {
+        "mode": "cluster" if cluster else "single",
         "backends": [b.as_dict() for b in local_stores.status(settings)],
-        "clickhouse": clickhouse_server.status(settings).as_dict(),
-        "processes": [p.as_dict() for p in procs],
-        "gateway": components.gateway_url(settings),
-        "api_key": demo.get("api_key"),
-        "started_by_up": _read_json(settings.run_dir / STATE_FILE),
     }
+    if cluster:
+        layout = ClusterLayout.from_settings(settings)
+        result["cluster"] = clickhouse_cluster.cluster_status(layout).as_dict()
+    else:
+        result["clickhouse"] = clickhouse_server.status(settings).as_dict()
+    result.update(
+        processes=[p.as_dict() for p in procs],
+        gateway=components.gateway_url(settings),
+        api_key=demo.get("api_key"),
+        started_by_up=started,
+    )
+    return result

@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 from services.config import Settings
-from services.devstack.clickhouse_cluster import node_ports
+from services.devstack.cluster_layout import node_ports
 from tests.ports import free_port
 
 

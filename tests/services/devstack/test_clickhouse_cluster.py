@@ -13,7 +13,7 @@ import pytest
 from clickhouse_driver import Client
 
 from services.devstack import clickhouse_cluster, clickhouse_server, zookeeper
-from services.devstack.clickhouse_cluster import ClusterLayout, NodeLayout
+from services.devstack.cluster_layout import ClusterLayout, NodeLayout
 from services.devstack.probes import tcp_open
 from tests.services.devstack.helpers import free_cluster_ports, isolated_settings
 

@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from services.devstack.clickhouse_cluster import ClusterLayout
 from services.devstack.clickhouse_config import render_config
+from services.devstack.cluster_layout import ClusterLayout
 from services.devstack.failures import DevstackError
 from services.devstack.zookeeper import render_config as render_zoo_cfg
 from tests.services.devstack.helpers import isolated_settings
@@ -66,6 +66,7 @@ def test_env_reaches_every_node(tmp_path: Path) -> None:
         "CLICKHOUSE_URL": "clickhouse://default@127.0.0.1:9101/linkpulse"
         "?alt_hosts=127.0.0.1:9102,127.0.0.1:9103,127.0.0.1:9104",
         "CLICKHOUSE_CLUSTER": "linkpulse",
+        "CLICKHOUSE_HTTP_PORT": "8201",
     }
 
 

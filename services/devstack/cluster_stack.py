@@ -1,0 +1,118 @@
+"""`stack up --cluster`: ZooKeeper, the ClickHouse cluster, and two copies of every process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.config import Settings
+from services.devstack import clickhouse_cluster, components, copies, local_stores, processes
+from services.devstack.clickhouse_cluster import ClusterState
+from services.devstack.cluster_layout import ClusterLayout
+from services.devstack.failures import DevstackError
+from services.devstack.processes import ProcessState
+from services.devstack.stack import (
+    DEMO_FILE,
+    STATE_FILE,
+    curl_line,
+    external,
+    parse_json_object,
+    read_json,
+    run_linkpulse,
+    say,
+    tolerate_a_volatile_redis,
+    write_json,
+)
+from services.protos import SERVICES
+
+MODE = "cluster"
+
+
+def process_env(settings: Settings, layout: ClusterLayout) -> dict[str, str]:
+    """What every process of the cluster stack runs with: the cluster's CLICKHOUSE_URL and
+    CLICKHOUSE_CLUSTER, and each service's copies as a comma-separated address list."""
+    return {**layout.env(), **copies.address_env(settings)}
+
+
+def up(
+    settings: Settings, clickhouse_bin: str | None = None, timeout: float = 60.0
+) -> dict[str, Any]:
+    """Start backends, ZooKeeper, the cluster, migrations, demo data and every copy."""
+    state_path = settings.run_dir / STATE_FILE
+    previous = read_json(state_path)
+    if previous.get("processes") and previous.get("mode") != MODE:
+        # Copy 1 of each service would find the single stack's process on its port.
+        raise DevstackError("the single-node stack runs; stop it first with `linkpulse stack down`")
+    for backend in local_stores.ensure_all(settings):
+        say(f"{backend.name} {backend.state} at {backend.endpoint}")
+    tolerate_a_volatile_redis(settings)
+    layout = ClusterLayout.from_settings(settings)
+    cluster = clickhouse_cluster.ensure_cluster(layout, clickhouse_bin)
+    say(f"ZooKeeper {cluster.zookeeper.state} at {cluster.zookeeper.endpoint}")
+    for node in cluster.nodes:
+        say(f"ClickHouse {node.name} (shard {node.shard}) {node.state} at {node.endpoint}")
+    env = process_env(settings, layout)
+    state = read_json(state_path)
+    state.update(mode=MODE, env=env)
+    write_json(state_path, state)
+
+    run_linkpulse("migrate", env=env)
+    demo = parse_json_object(run_linkpulse("demo", capture=True, env=env))
+    write_json(settings.run_dir / DEMO_FILE, demo)
+
+    started: list[ProcessState] = []
+    for spec in copies.specs(settings, env, timeout):
+        result = external(spec) or processes.start(spec)
+        say(f"{spec.name} {result.state}" + (f" (pid {result.pid})" if result.pid else ""))
+        started.append(result)
+    state["processes"] = [p.name for p in started if p.state in ("started", "running")]
+    write_json(state_path, state)
+    return summary(settings, demo, cluster, started)
+
+
+def summary(
+    settings: Settings, demo: dict[str, Any], cluster: ClusterState, procs: list[ProcessState]
+) -> dict[str, Any]:
+    """What a developer needs after `up --cluster`: URLs, address lists, nodes, the demo key."""
+    api_key = str(demo.get("api_key", ""))
+    return {
+        "mode": MODE,
+        "gateway": components.gateway_url(settings),
+        "grpc": {
+            service: [str(e) for e in copies.service_endpoints(settings, service)]
+            for service in SERVICES
+        },
+        "workspace_id": demo.get("workspace_id"),
+        "api_key": api_key,
+        "curl": curl_line(settings, api_key or "<API_KEY>"),
+        "cluster": cluster.as_dict(),
+        "processes": [p.as_dict() for p in procs],
+        "logs": str(settings.run_dir / "logs"),
+    }
+
+
+def format_summary(result: dict[str, Any]) -> str:
+    """The summary of `up --cluster` as lines for a terminal."""
+    cluster = result["cluster"]
+    nodes = [
+        f"  {n['name']:<11} {n['address']} (shard {n['shard']}, {n['state']}, {n['version']})"
+        for n in cluster["nodes"]
+    ]
+    env = " ".join(f"{name}='{value}'" for name, value in cluster["env"].items())
+    lines = [
+        f"linkpulse dev stack is up on ClickHouse cluster '{cluster['cluster']}'",
+        "",
+        f"  gateway     {result['gateway']}",
+        *(f"  {name:<11} {', '.join(addrs)}" for name, addrs in result["grpc"].items()),
+        f"  zookeeper   {cluster['zookeeper']['address']} ({cluster['zookeeper']['state']})",
+        *nodes,
+        f"  workspace   {result['workspace_id']}",
+        f"  api key     {result['api_key']}",
+        f"  logs        {result['logs']}",
+        "",
+        "  " + result["curl"],
+        f"  {env} linkpulse ...   # a command against the cluster",
+        "",
+        "Stop it with `make down` (`make clean` or `linkpulse stack down --all` also stops the"
+        " cluster).",
+    ]
+    return "\n".join(lines)
