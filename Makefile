@@ -16,7 +16,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos up up-cluster down status test fuzz chaos bench lint clean chromium
+.PHONY: help venv protos up up-cluster down status test test-cluster fuzz chaos bench lint clean chromium
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -62,6 +62,17 @@ test: protos chromium ## run the tests against real PostgreSQL, Redis and ClickH
 	$(BIN)/linkpulse stack clickhouse
 	@echo "$(BIN)/python -m pytest $(PYTEST_ARGS)"
 	@status=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make: pytest collected no tests" >&2; status=0; fi; \
+	exit $$status
+
+# The end-to-end suite again on the dev ClickHouse cluster (ZooKeeper, 2 shards x 2 replicas,
+# started if needed and left running) with two copies of every gRPC service and of the flusher,
+# then the cluster suite: a replica killed, a shard down, a Redis Cluster of 3 nodes.
+CLUSTER_TESTS := tests/e2e tests/cluster $(wildcard tests/services/stores/test_cluster_*.py)
+test-cluster: protos chromium ## the end-to-end suite and cluster faults on the dev ClickHouse cluster and a Redis Cluster
+	@echo "LINKPULSE_TEST_CLUSTER=1 $(BIN)/python -m pytest -o addopts=-ra $(CLUSTER_TESTS) $(PYTEST_ARGS)"
+	@status=0; LINKPULSE_TEST_CLUSTER=1 $(BIN)/python -m pytest -o addopts=-ra $(CLUSTER_TESTS) \
+	  $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make: pytest collected no tests" >&2; status=0; fi; \
 	exit $$status
 

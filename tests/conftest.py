@@ -52,13 +52,38 @@ TEST_ENV = {
     # tests/e2e/test_redis_durability.py runs its own Redis for the refusal and the crash.
     "INGEST_REQUIRE_DURABLE_REDIS": "warn",
 }
+# `make test-cluster` (LINKPULSE_TEST_CLUSTER=1): the same suite on the dev ClickHouse cluster
+# (ZooKeeper, 2 shards x 2 replicas, started if needed and left running like the single server)
+# with two copies of every gRPC service and of the flusher.
+CLUSTER = os.environ.get("LINKPULSE_TEST_CLUSTER", "").lower() in ("1", "on", "true", "yes")
+COPIES = 2 if CLUSTER else 1
+if CLUSTER:
+    from services.config import Settings  # noqa: E402
+    from services.devstack.cluster_layout import ClusterLayout  # noqa: E402
+
+    _LAYOUT = ClusterLayout.from_settings(
+        Settings(clickhouse_url=TEST_ENV["CLICKHOUSE_URL"], run_dir=ROOT / ".run")
+    )
+    TEST_ENV.update(_LAYOUT.env())
+    TEST_ENV.update(
+        {
+            f"{service.upper()}_GRPC_ADDR": ",".join(
+                f"127.0.0.1:{free_port()}" for _ in range(COPIES)
+            )
+            for service in ("query", "live", "export", "audit")
+        }
+    )
 for _name, _value in TEST_ENV.items():
     os.environ[_name] = os.environ.get(f"LINKPULSE_TEST_{_name}", _value)
 
 from services import config  # noqa: E402
 from services.admin import credentials, links, tenants  # noqa: E402
+from services.devstack import clickhouse_cluster, components, processes  # noqa: E402
 from services.devstack import clickhouse_server as devstack_clickhouse  # noqa: E402
-from services.devstack import components, processes  # noqa: E402
+from services.devstack.endpoints import from_addr  # noqa: E402
+from services.devstack.probes import tcp_probe  # noqa: E402
+from services.grpc_server.channels import service_channel  # noqa: E402
+from services.protos import SERVICES  # noqa: E402
 from services.stores.clickhouse import ClickHouse  # noqa: E402
 from services.stores.migrate import migrate  # noqa: E402
 from services.stores.redisclient import redis_of  # noqa: E402
@@ -90,8 +115,8 @@ class System:
         return f"http://{self.settings.gateway_host}:{self.settings.gateway_port}"
 
     def channel(self, service: str) -> grpc.aio.Channel:
-        """A new insecure channel to one of the gRPC services."""
-        return grpc.aio.insecure_channel(self.settings.grpc_addr(service))
+        """A new channel to one of the gRPC services (spread over its copies)."""
+        return service_channel(self.settings, service)
 
     async def drained(self, seconds: float = 30.0) -> None:
         """Wait until the flusher has written every accepted event to ClickHouse."""
@@ -111,18 +136,46 @@ async def wait_drained(settings: config.Settings, seconds: float = 30.0) -> None
         await redis.aclose()
 
 
+def _copies(settings: config.Settings, name: str) -> list[processes.ProcessSpec]:
+    """The processes of one component: one, or with CLUSTER two of each gRPC service and of the
+    flusher (the first keeps the component's name, the second is `<name>-2`)."""
+    env = {**components.spec(settings, name).env, **PROCESS_ENV.get(name, {})}
+    if name in SERVICES:
+        return [
+            components.serve_spec(
+                settings,
+                name,
+                name if i == 0 else f"{name}-{i + 1}",
+                tcp_probe(from_addr(address)),
+                {**env, "GRPC_LISTEN_ADDR": address},
+            )
+            for i, address in enumerate(settings.grpc_addr(name).split(","))
+        ]
+    first = replace(components.spec(settings, name), env=env)
+    if name == "flusher" and COPIES > 1:
+        return [first, components.serve_spec(settings, name, f"{name}-2", None, env)]
+    return [first]
+
+
 @pytest.fixture(scope="session")
 async def system(settings: config.Settings) -> AsyncIterator[System]:
     """ClickHouse ensured, fresh databases migrated, every service and the gateway running."""
-    devstack_clickhouse.ensure(replace(settings, run_dir=ROOT / ".run"))
+    if CLUSTER:
+        clickhouse_cluster.ensure_cluster(_LAYOUT)
+    else:
+        devstack_clickhouse.ensure(replace(settings, run_dir=ROOT / ".run"))
     await drop_databases(settings.database_url, settings.clickhouse_url)
-    await migrate(settings.database_url, settings.clickhouse_url)
+    await migrate(
+        settings.database_url,
+        settings.clickhouse_url,
+        settings.clickhouse_cluster,
+        settings.clickhouse_sharding,
+    )
     running = System(settings)
     for name in PROCESSES:
-        spec = components.spec(settings, name)
-        spec = replace(spec, env={**spec.env, **PROCESS_ENV.get(name, {})})
-        processes.start(spec)
-        running.specs[name] = spec
+        for spec in _copies(settings, name):
+            processes.start(spec)
+            running.specs[spec.name] = spec
     try:
         yield running
     finally:
@@ -144,7 +197,7 @@ async def pg(system: System) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture(scope="session")
 def ch(system: System) -> Iterator[ClickHouse]:
     """ClickHouse facade on the test database."""
-    store = ClickHouse.from_url(system.settings.clickhouse_url, pool_size=2)
+    store = ClickHouse.from_settings(system.settings, pool_size=2)
     yield store
     store.close()
 

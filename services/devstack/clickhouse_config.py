@@ -90,6 +90,12 @@ _CLUSTER_TEMPLATE = """\
   <distributed_ddl>
     <path>{ddl_path}</path>
   </distributed_ddl>
+  <!-- The test suites kill replicas: one whose last parts never reached ZooKeeper starts anyway
+       (those parts are detached and fetched again from another replica) instead of refusing to
+       start. A production node keeps the default and is restored with flags/force_restore_data. -->
+  <merge_tree>
+    <replicated_max_ratio_of_wrong_parts>1</replicated_max_ratio_of_wrong_parts>
+  </merge_tree>
 """
 
 _SHARD = """\

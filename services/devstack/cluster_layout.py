@@ -156,10 +156,10 @@ class ClusterLayout:
         return f"clickhouse://{auth}@{first}/{self.database}?alt_hosts={alt_hosts}"
 
     def env(self) -> dict[str, str]:
-        """Environment variables under which a linkpulse process uses the cluster. The HTTP
-        port is the first node's: left at its default, it would name the single-node server."""
+        """Environment variables under which a linkpulse process uses the cluster: the HTTP
+        ports are listed node by node, in the order of the URL's hosts."""
         return {
             "CLICKHOUSE_URL": self.url(),
             "CLICKHOUSE_CLUSTER": self.name,
-            "CLICKHOUSE_HTTP_PORT": str(self.nodes[0].server.http_port),
+            "CLICKHOUSE_HTTP_PORT": ",".join(str(node.server.http_port) for node in self.nodes),
         }

@@ -111,7 +111,7 @@ async def test_a_replica_down_reads_and_ingest_go_on_exactly(
     cluster_layout: ClusterLayout,
     nodes: list[str],
 ) -> None:
-    t = await tenant(links=1)
+    t = await tenant(links_count=1)
     await _send(http, t, 1_000, 40)
     assert await _overview_clicks(http, t) == 40
     # The first node of CLICKHOUSE_URL, replica 1 of its shard: clients fail over to another
@@ -136,7 +136,7 @@ async def test_a_shard_down_is_a_503_and_ingest_waits_in_redis(
     cluster_layout: ClusterLayout,
     nodes: list[str],
 ) -> None:
-    t = await tenant(links=1)
+    t = await tenant(links_count=1)
     # Not the suite's `http`: its hook waits for the flusher after every tracked batch.
     async with httpx.AsyncClient(base_url=system.gateway_url, timeout=30) as http:
         await _send(http, t, 1_000, 30)

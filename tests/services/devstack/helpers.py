@@ -17,6 +17,10 @@ def isolated_settings(run_dir: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "clickhouse_url": f"clickhouse://default@127.0.0.1:{free_port()}/linkpulse",
         "clickhouse_http_port": free_port(),
+        # One server of its own, whatever CLICKHOUSE_CLUSTER and CLICKHOUSE_HTTP_PORT the
+        # session runs with (the cluster suite sets both).
+        "clickhouse_http_ports": (),
+        "clickhouse_cluster": "",
         "query_addr": f"127.0.0.1:{free_port()}",
         "live_addr": f"127.0.0.1:{free_port()}",
         "export_addr": f"127.0.0.1:{free_port()}",
@@ -35,7 +39,10 @@ def process_env(settings: Settings, **extra: str) -> dict[str, str]:
     return {
         "DATABASE_URL": settings.database_url,
         "CLICKHOUSE_URL": settings.clickhouse_url,
-        "CLICKHOUSE_HTTP_PORT": str(settings.clickhouse_http_port),
+        "CLICKHOUSE_HTTP_PORT": ",".join(
+            map(str, settings.clickhouse_http_ports or (settings.clickhouse_http_port,))
+        ),
+        "CLICKHOUSE_CLUSTER": settings.clickhouse_cluster,
         "REDIS_URL": settings.redis_url,
         "QUERY_GRPC_ADDR": settings.query_addr,
         "LIVE_GRPC_ADDR": settings.live_addr,

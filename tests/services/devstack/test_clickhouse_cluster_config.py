@@ -66,7 +66,7 @@ def test_env_reaches_every_node(tmp_path: Path) -> None:
         "CLICKHOUSE_URL": "clickhouse://default@127.0.0.1:9101/linkpulse"
         "?alt_hosts=127.0.0.1:9102,127.0.0.1:9103,127.0.0.1:9104",
         "CLICKHOUSE_CLUSTER": "linkpulse",
-        "CLICKHOUSE_HTTP_PORT": "8201",
+        "CLICKHOUSE_HTTP_PORT": "8201,8202,8203,8204",
     }
 
 
