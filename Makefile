@@ -16,7 +16,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos up up-cluster down status test test-cluster fuzz chaos bench lint clean chromium
+.PHONY: help venv protos up up-cluster down status test test-cluster fuzz chaos bench lint clean chromium zookeeper
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,6 +51,13 @@ down: ## stop what `make up` or `make up-cluster` started (the cluster keeps run
 status: venv ## show what runs and what answers
 	$(BIN)/linkpulse stack status
 
+# The cluster-mode tests run ClickHouse replicas coordinated by Debian's ZooKeeper.
+zookeeper:
+	@[ -x /usr/share/zookeeper/bin/zkServer.sh ] || { \
+	  echo "make: installing zookeeper for the ClickHouse cluster tests" >&2; \
+	  $(APT) install -y --no-install-recommends zookeeper || \
+	  { $(APT) update && $(APT) install -y --no-install-recommends zookeeper; }; }
+
 # The embed page test drives Debian's chromium headless.
 chromium:
 	@command -v chromium >/dev/null || { \
@@ -58,7 +65,7 @@ chromium:
 	  $(APT) install -y --no-install-recommends chromium || \
 	  { $(APT) update && $(APT) install -y --no-install-recommends chromium; }; }
 
-test: protos chromium ## run the tests against real PostgreSQL, Redis and ClickHouse; PYTEST_ARGS=... is passed on
+test: protos chromium zookeeper ## run the tests against real PostgreSQL, Redis and ClickHouse; PYTEST_ARGS=... is passed on
 	$(BIN)/linkpulse stack clickhouse
 	@echo "$(BIN)/python -m pytest $(PYTEST_ARGS)"
 	@status=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; \
@@ -68,8 +75,8 @@ test: protos chromium ## run the tests against real PostgreSQL, Redis and ClickH
 # The end-to-end suite again on the dev ClickHouse cluster (ZooKeeper, 2 shards x 2 replicas,
 # started if needed and left running) with two copies of every gRPC service and of the flusher,
 # then the cluster suite: a replica killed, a shard down, a Redis Cluster of 3 nodes.
-CLUSTER_TESTS := tests/e2e tests/cluster $(wildcard tests/services/stores/test_cluster_*.py)
-test-cluster: protos chromium ## the end-to-end suite and cluster faults on the dev ClickHouse cluster and a Redis Cluster
+CLUSTER_TESTS := tests/e2e tests/cluster
+test-cluster: protos chromium zookeeper ## the end-to-end suite and cluster faults on the dev ClickHouse cluster and a Redis Cluster
 	@echo "LINKPULSE_TEST_CLUSTER=1 $(BIN)/python -m pytest -o addopts=-ra $(CLUSTER_TESTS) $(PYTEST_ARGS)"
 	@status=0; LINKPULSE_TEST_CLUSTER=1 $(BIN)/python -m pytest -o addopts=-ra $(CLUSTER_TESTS) \
 	  $(PYTEST_ARGS) || status=$$?; \

@@ -25,6 +25,7 @@ from services.auth import signing
 from services.config import Settings
 from services.devstack import clickhouse_server as devstack_clickhouse
 from services.devstack import components, processes
+from services.grpc_server.channels import open_channel
 from services.live.stream import Keys, click_slot
 from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
@@ -399,7 +400,7 @@ async def test_without_the_compiled_path_ingest_gives_the_same_answers(
     bad[1].country = "Germany"
     answers = []
     for address, first_id in ((system.settings.live_addr, 1_000), (own.settings.live_addr, 2_000)):
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with open_channel(system.settings, address) as channel:
             stub = protos.live_pb2_grpc.LiveServiceStub(channel)
             events = _varied_clicks(t.link_ids, first_id)
             reply = await stub.Ingest(
@@ -465,6 +466,8 @@ async def test_clickhouse_outage_then_recovery_counts_exactly(own, tenant, tmp_p
         own.settings,
         clickhouse_url=ch_run.clickhouse_url,
         clickhouse_http_port=ch_run.clickhouse_http_port,
+        clickhouse_http_ports=(),
+        clickhouse_cluster="",
     )
     own.settings = settings
     devstack_clickhouse.ensure(ch_run)
