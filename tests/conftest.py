@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import asyncpg
 import grpc
 import httpx
 import pytest
+from clickhouse_driver.errors import NetworkError
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
@@ -82,9 +83,11 @@ from services.devstack import clickhouse_cluster, components, processes  # noqa:
 from services.devstack import clickhouse_server as devstack_clickhouse  # noqa: E402
 from services.devstack.endpoints import from_addr  # noqa: E402
 from services.devstack.probes import tcp_probe  # noqa: E402
+from services.errors import StoreUnavailable  # noqa: E402
 from services.grpc_server.channels import service_channel  # noqa: E402
 from services.protos import SERVICES  # noqa: E402
-from services.stores.clickhouse import ClickHouse  # noqa: E402
+from services.stores.clickhouse import ClickHouse, ClickHouseTarget  # noqa: E402
+from services.stores.cluster import Cluster  # noqa: E402
 from services.stores.migrate import migrate  # noqa: E402
 from services.stores.redisclient import redis_of  # noqa: E402
 from tests import ingest_streams  # noqa: E402
@@ -134,6 +137,45 @@ async def wait_drained(settings: config.Settings, seconds: float = 30.0) -> None
             await asyncio.sleep(0.02)
     finally:
         await redis.aclose()
+    if settings.clickhouse_cluster:
+        target = ClickHouseTarget.from_url(settings.clickhouse_url, settings.clickhouse_cluster)
+        await replicas_synced(target, max(1.0, deadline - time.monotonic()))
+
+
+async def replicas_synced(target: ClickHouseTarget, seconds: float = 60.0) -> None:
+    """On a cluster, wait until every replica has what was written to its shard: the suite
+    reads right after writing, possibly through another replica than the one written. A node
+    that is down is skipped (it answers nothing); one rejoining (read-only until its old
+    ZooKeeper session expires, and behind) is waited for."""
+    deadline = time.monotonic() + seconds
+    cluster = await Cluster.open(target)
+    try:
+        for node in cluster.topology.nodes:
+            while True:
+                try:
+                    await cluster.sync_replica(node)
+                    break
+                except StoreUnavailable as exc:
+                    if isinstance(exc.__cause__, NetworkError):
+                        break  # down
+                    if time.monotonic() > deadline:
+                        raise
+                await asyncio.sleep(0.5)
+    finally:
+        cluster.close()
+
+
+class SyncedClickHouse(ClickHouse):
+    """The suite's ClickHouse facade: on a cluster, an insert returns once every replica has it."""
+
+    async def insert(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> int:
+        """Insert as ClickHouse.insert does, then wait for the replicas."""
+        count = await super().insert(table, columns, rows)
+        if self.target.cluster:
+            await replicas_synced(self.target)
+        return count
 
 
 def _copies(settings: config.Settings, name: str) -> list[processes.ProcessSpec]:
@@ -197,7 +239,12 @@ async def pg(system: System) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture(scope="session")
 def ch(system: System) -> Iterator[ClickHouse]:
     """ClickHouse facade on the test database."""
-    store = ClickHouse.from_settings(system.settings, pool_size=2)
+    store = SyncedClickHouse(
+        ClickHouseTarget.from_url(
+            system.settings.clickhouse_url, system.settings.clickhouse_cluster
+        ),
+        pool_size=2,
+    )
     yield store
     store.close()
 

@@ -200,6 +200,26 @@ class Cluster:
             raise StoreUnavailable(f"replica {node.name} of shard {node.shard} is {behind}")
         return await ch.fetch(sql, params)
 
+    async def sync_replicas(self) -> None:
+        """Wait until every replica holds every part committed to its shard so far: replication
+        is asynchronous, so a read through another replica may otherwise miss the newest rows
+        for a moment."""
+        for node in self.topology.nodes:
+            await self.sync_replica(node)
+
+    async def sync_replica(self, node: Node) -> None:
+        """Wait until node holds every part committed to its shard so far (SYSTEM SYNC REPLICA
+        of each of its replicated tables)."""
+        if not self.topology.zookeeper:
+            return
+        ch = self.client(node)
+        tables = await ch.fetch(
+            "SELECT table FROM system.replicas WHERE database = %(db)s",
+            {"db": self.local_database},
+        )
+        for (table,) in tables:
+            await ch.command(f"SYSTEM SYNC REPLICA {self.local_database}.{table}")
+
     def close(self) -> None:
         """Disconnect every node's client."""
         for ch in self._clients.values():
