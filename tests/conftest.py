@@ -288,32 +288,36 @@ class Tenant:
 DEFAULT_SCOPES = ("analytics:read", "events:write", "workspace:update")
 
 
+async def create_tenant(
+    pg: asyncpg.Pool,
+    plan: str = "business",
+    timezone: str = "UTC",
+    currency: str = "USD",
+    links_count: int = 2,
+    scopes: tuple[str, ...] = DEFAULT_SCOPES,
+) -> Tenant:
+    """A fresh workspace with an API key and links_count links."""
+    ws = await tenants.create_workspace(pg, "Test", plan=plan, timezone=timezone, currency=currency)
+    key = await credentials.create_api_key(pg, ws["id"], list(scopes))
+    made = [
+        await links.create_link(
+            pg,
+            ws["id"],
+            domain="t.lp",
+            slug=f"w{ws['id']}-{i}",
+            destination_url=f"https://example.com/{i}",
+        )
+        for i in range(links_count)
+    ]
+    return Tenant(ws["id"], key["key"], [m["id"] for m in made])
+
+
 @pytest.fixture
 def tenant(pg: asyncpg.Pool) -> Callable[..., Awaitable[Tenant]]:
-    """Factory of fresh tenants: `await tenant(plan=..., timezone=..., links=2, scopes=...)`."""
+    """Factory of fresh tenants: `await tenant(plan=..., links_count=2, scopes=...)`."""
 
-    async def make(
-        plan: str = "business",
-        timezone: str = "UTC",
-        currency: str = "USD",
-        links_count: int = 2,
-        scopes: tuple[str, ...] = DEFAULT_SCOPES,
-    ) -> Tenant:
-        ws = await tenants.create_workspace(
-            pg, "Test", plan=plan, timezone=timezone, currency=currency
-        )
-        key = await credentials.create_api_key(pg, ws["id"], list(scopes))
-        made = [
-            await links.create_link(
-                pg,
-                ws["id"],
-                domain="t.lp",
-                slug=f"w{ws['id']}-{i}",
-                destination_url=f"https://example.com/{i}",
-            )
-            for i in range(links_count)
-        ]
-        return Tenant(ws["id"], key["key"], [m["id"] for m in made])
+    async def make(**options: Any) -> Tenant:
+        return await create_tenant(pg, **options)
 
     return make
 

@@ -20,13 +20,12 @@ import pytest
 from redis import Redis as SyncRedis
 
 from services import config, protos
-from services.admin import credentials, links, tenants
 from services.devstack import clickhouse_server as devstack_clickhouse
 from services.devstack import components, processes
 from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
 from services.stores.redisclient import create_redis
-from tests.conftest import ROOT, wait_drained
+from tests.conftest import ROOT, create_tenant, wait_drained
 from tests.databases import drop_databases
 from tests.services.devstack.helpers import isolated_settings, process_env
 
@@ -199,18 +198,8 @@ async def http(system: ClusterSystem) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _tenant(pg: asyncpg.Pool, plan: str = "business") -> tuple[int, str, list[int]]:
-    ws = await tenants.create_workspace(pg, "Cluster", plan=plan, timezone="UTC", currency="USD")
-    key = await credentials.create_api_key(
-        pg, ws["id"], ["analytics:read", "events:write", "workspace:update"]
-    )
-    made = [
-        await links.create_link(
-            pg, ws["id"], domain="t.lp", slug=f"rc{ws['id']}-{i}",
-            destination_url=f"https://example.com/{i}",
-        )
-        for i in range(2)
-    ]  # fmt: skip
-    return ws["id"], key["key"], [m["id"] for m in made]
+    made = await create_tenant(pg, plan=plan)
+    return made.workspace_id, made.key, made.link_ids
 
 
 def _clicks(link_ids: list[int], first_id: int, n: int) -> list[protos.live_pb2.ClickEvent]:
