@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -15,6 +16,7 @@ from services.devstack import clickhouse_cluster
 from services.devstack.cluster_layout import ClusterLayout
 from services.stores.clickhouse import ClickHouse
 from tests.conftest import System, Tenant, replicas_synced
+from workers.rollups import refresh_daily_aggregates
 
 BATCH = "/api/track/batch"
 OVERVIEW = "/api/analytics/workspace/overview"
@@ -108,6 +110,7 @@ async def test_a_replica_down_reads_and_ingest_go_on_exactly(
 
 async def test_a_shard_down_is_a_503_and_ingest_waits_in_redis(
     system: System,
+    pg: asyncpg.Pool,
     ch: ClickHouse,
     tenant: Any,
     cluster_layout: ClusterLayout,
@@ -118,6 +121,9 @@ async def test_a_shard_down_is_a_503_and_ingest_waits_in_redis(
     async with httpx.AsyncClient(base_url=system.gateway_url, timeout=30) as http:
         await _send(http, t, 1_000, 30)
         await system.drained()
+        # The daily aggregates the PostgreSQL fallback answers from (the worker's job).
+        refreshed = await refresh_daily_aggregates({"pg": pg, "ch": ch}, [t.workspace_id])
+        assert t.workspace_id in refreshed["refreshed"], refreshed
         shard = await _shard_of(ch, t.workspace_id)
         for node in cluster_layout.shard_nodes(shard):
             clickhouse_cluster.stop_node(cluster_layout, node.name, kill=True)
@@ -129,6 +135,11 @@ async def test_a_shard_down_is_a_503_and_ingest_waits_in_redis(
         assert r.status_code == 503, r.text
         body = r.json()
         assert body["success"] is False and "ClickHouse" in body["error"]["message"]
+        # Whole days: the fallback answers, from the aggregates, with the exact count.
+        r = await http.get(OVERVIEW, params=DAY, headers={**t.headers, **FRESH})
+        assert r.status_code == 200, r.text
+        data = r.json()["data"]
+        assert data["meta"]["source"] == "aggregates" and data["totals"]["clicks"] == 30
         # Accepted while the shard is down, kept in Redis, and resent by an impatient client.
         await _send(http, t, 2_000, 30)
         await _send(http, t, 2_000, 30)
