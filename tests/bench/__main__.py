@@ -122,10 +122,11 @@ async def _cluster(
     try:
         bench = await cluster.measure(settings, env, options, dataset)
     except Exception as exc:  # noqa: BLE001 - the other sections' results are still written
-        say(f"cluster: FAILED: {exc!r}")
+        failure = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        say(f"cluster: FAILED: {failure}")
         return (
             "\n## Cluster: single node vs the dev ClickHouse cluster\n\n"
-            f"The section failed: `{exc!r}`.\n",
+            f"The section failed: `{failure}`.\n",
             2,
         )
     print(cluster_report.verdict(bench))
