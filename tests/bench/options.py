@@ -18,8 +18,9 @@ REDIS_DB = 14
 # The bench system listens on its own ports (BENCH_PORT_BASE + 51..54 for gRPC, + 80 for the
 # gateway), so a dev stack (`make up`) and a test run are left alone; ClickHouse, PostgreSQL and
 # Redis servers are shared, the databases are not. The multi-tenant section's two systems use
-# the base + 100 and + 200.
-PORT_BASE = 58000
+# the base + 100 and + 200, the cluster section's + 300 and + 400. The default is above Linux's
+# ephemeral range (32768-60999): an outgoing connection's local port there made a listen fail.
+PORT_BASE = 61000
 DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks.md"
 DEFAULT_CONNECTIONS = (16, 64, 256)
 
