@@ -96,6 +96,7 @@ class WhaleSpread:
     # The whale's clicks on each shard, by sharding key.
     shards: dict[str, list[int]]
     routes: list[Compared]
+    repeat: int
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,8 @@ class ClusterBench:
     """Everything the section measured."""
 
     copy: ClusterCopy
+    # Events of the demo workspace (the copy also holds the earlier sections' ingest workspaces).
+    demo: dict[str, int]
     version: str
     routes: list[Compared]
     ingest: list[IngestResult]
@@ -146,7 +149,7 @@ async def _get(http: httpx.AsyncClient, path: str, query: dict[str, Any]) -> htt
 
 
 async def _route(
-    route: Route, opened: list[_Open], caller: Any, link_id: int, options: BenchOptions
+    route: Route, opened: list[_Open], caller: Any, link_id: int, warmup: int, repeat: int
 ) -> Compared:
     """Check every side's answer against the first side's, then time them round by round."""
     path = route.url_path(link_id)
@@ -165,8 +168,8 @@ async def _route(
         if timed.mismatches:
             say(f"cluster: {route.name} ({side.name}): ANSWER MISMATCH {timed.mismatches}")
     # Interleaved: drift in the machine's load weighs on every side alike.
-    for round_ in range(options.warmup + options.repeat):
-        keep = round_ >= options.warmup
+    for round_ in range(warmup + repeat):
+        keep = round_ >= warmup
         for side in opened:
             call = functools.partial(_get, side.http, path, route.query)
             await by_side[side.name].gateway.time(call, keep=keep)
@@ -180,7 +183,7 @@ async def _route(
 
 
 async def compare(
-    sides: list[Side], database_url: str, workspace_id: int, options: BenchOptions
+    sides: list[Side], database_url: str, workspace_id: int, options: BenchOptions, repeat: int
 ) -> list[Compared]:
     """Start every side's query service and gateway, time the routes of the workspace on all."""
     routes = [r for r in ROUTES if r.name in options.only] or list(ROUTES)
@@ -207,7 +210,9 @@ async def compare(
                 _Open(side.name, http, ch, Deps(settings, pool, ch, redis, FxTable(pool)))
             )
         link_id = await top_link(opened[0].ch, workspace_id) or 0
-        return [await _route(route, opened, caller, link_id, options) for route in routes]
+        return [
+            await _route(route, opened, caller, link_id, options.warmup, repeat) for route in routes
+        ]
 
 
 def _cluster_env(
@@ -283,8 +288,10 @@ async def _spread(env: Mapping[str, str], options: BenchOptions) -> WhaleSpread:
         say(f"cluster: the whale's clicks per shard, {sharding} sharding: {shards[sharding]}")
         cluster_env = _cluster_env(env, tenant_data.TENANTS_DATABASE, copies[sharding], options)
         sides.append(Side(f"cluster, {sharding}", cluster_env))
-    routes = await compare(sides, settings.database_url, whale, options)
-    return WhaleSpread(data, copies, shards, routes)
+    # The multi-tenant section's samples per route and workspace (BENCH_TENANT_REPEAT).
+    repeat = options.tenant_repeat
+    routes = await compare(sides, settings.database_url, whale, options, repeat)
+    return WhaleSpread(data, copies, shards, routes, repeat)
 
 
 async def _version(copy: ClusterCopy) -> str:
@@ -308,11 +315,14 @@ async def measure(
     )
     cluster_env = _cluster_env(env, options.database, copy, options)
     sides = [Side(SINGLE, dict(env)), Side("cluster", cluster_env)]
-    routes = await compare(sides, settings.database_url, dataset.workspace_id, options)
+    routes = await compare(
+        sides, settings.database_url, dataset.workspace_id, options, options.repeat
+    )
     ingested = await _ingest(cluster_env)
     spread = await _spread(env, options) if options.tenants else None
     return ClusterBench(
         copy=copy,
+        demo=dataset.counts,
         version=await _version(copy),
         routes=routes,
         ingest=ingested,

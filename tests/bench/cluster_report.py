@@ -98,6 +98,7 @@ def spread_markdown(spread: WhaleSpread, options: BenchOptions) -> list[str]:
     """The whale spread subsection."""
     whale = spread.dataset.tenants[0]
     counts = spread.dataset.counts
+    copied = next(iter(spread.copies.values())).counts["clicks"]
     shards = "; ".join(
         f"`{copy.database}` ({sharding} sharding): "
         + " + ".join(f"{n:,}" for n in spread.shards[sharding])
@@ -107,13 +108,15 @@ def spread_markdown(spread: WhaleSpread, options: BenchOptions) -> list[str]:
         "### Spreading a whale: `CLICKHOUSE_SHARDING=workspace` vs `event`",
         "",
         f"- **Data:** the multi-tenant dataset (`linkpulse_bench_tenants`, {counts['clicks']:,}"
-        f" clicks over {len(spread.dataset.tenants):,} workspaces) copied twice onto the cluster,"
-        " once per sharding key (the key places rows as they are inserted). The whale, workspace"
+        f" clicks over {len(spread.dataset.tenants):,} workspaces; {copied:,} clicks with the"
+        " concurrency section's ingest workspaces) copied twice onto the cluster, once per sharding"
+        " key (the key places rows as they are inserted). The whale, workspace"
         f" {whale.workspace_id} ({whale.clicks:,} clicks), has per shard {shards}.",
         "- **Method:** as above, three systems side by side (the multi-tenant section's single-node"
         " system and one cluster system per copy), the whale's uncached routes and their"
-        " statements straight on ClickHouse, interleaved round by round; answers compared with"
-        " the single node's.",
+        f" statements straight on ClickHouse, {options.warmup} warm-up and {spread.repeat}"
+        " measured rounds (BENCH_TENANT_REPEAT) interleaved; answers compared with the single"
+        " node's.",
         "",
         "| route | single node gateway | workspace gateway | event gateway | event / workspace"
         " | single node ClickHouse | workspace ClickHouse | event ClickHouse | event / workspace"
@@ -151,6 +154,7 @@ def markdown(
     first = layout.port_base + 1
     last = first + layout.shards * layout.replicas - 1
     counts = ", ".join(f"{n:,} {table}" for table, n in copy.counts.items())
+    demo = ", ".join(f"{n:,} {kind}" for kind, n in bench.demo.items())
     lines = [
         "## Cluster: single node vs the dev ClickHouse cluster",
         "",
@@ -163,9 +167,11 @@ def markdown(
         " 2 cores**, so the cluster cannot be faster than the one server for CPU-bound queries:"
         " these figures show the overhead of a Distributed query (the entry node fans out to one"
         " replica of each shard and merges their partial results) and of inserting through one.",
-        f"- **Data:** the route bench's ClickHouse tables copied into `{copy.database}` ({counts};"
-        f" `{copy.sharding}` sharding, so the demo workspace is on one shard; copied, merged and"
-        f" replicated in {copy.seconds:.0f} s); the same PostgreSQL database `{options.database}`.",
+        f"- **Data:** the route bench's ClickHouse tables copied whole into `{copy.database}`"
+        f" ({counts}: the demo workspace's {demo} and the live and concurrency sections' ingest"
+        f" workspaces; `{copy.sharding}` sharding, so the demo workspace is on one shard; copied,"
+        f" merged and replicated in {copy.seconds:.0f} s); the same PostgreSQL database"
+        f" `{options.database}`.",
         f"- **Method:** the single-node system and a cluster system (query service and gateway,"
         f" `CLICKHOUSE_CLUSTER={layout.name}`) run side by side; each route's first answer on the"
         f" cluster must equal the single node's (every count and amount exact, visitors within"
