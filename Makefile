@@ -95,7 +95,7 @@ chaos: protos ## inject faults (kills, freezes, outages) into an isolated stack;
 	$(BIN)/linkpulse stack clickhouse
 	$(BIN)/python -m pytest -o addopts=-ra -p no:cacheprovider tests/chaos $(PYTEST_ARGS)
 
-bench: protos ## time the routes (gateway vs ClickHouse vs PostgreSQL), live, export, wrk concurrency into docs/benchmarks.md (BENCH_CLICKS=N; BENCH_TENANTS=N adds the multi-tenant section)
+bench: protos ## time the routes (gateway vs ClickHouse vs PostgreSQL), live, export, wrk concurrency into docs/benchmarks.md (BENCH_CLICKS=N; BENCH_TENANTS=N adds the multi-tenant section; BENCH_CLUSTER=1 the same on the dev ClickHouse cluster)
 	$(BIN)/linkpulse stack clickhouse
 	$(BIN)/python -m tests.bench
 

@@ -17,11 +17,22 @@ from services.money import FxTable
 from services.stores.clickhouse import ClickHouse, ClickHouseTarget
 from services.stores.deps import Deps
 from services.stores.redisclient import create_redis
-from tests.bench import concurrency, pgtables, platform_report, report, system, tenant_data, tenants
+from tests.bench import (
+    cluster,
+    cluster_report,
+    concurrency,
+    pgtables,
+    platform_report,
+    report,
+    system,
+    tenant_data,
+    tenants,
+)
 from tests.bench import dataset as dataset_mod
 from tests.bench import export as export_bench
 from tests.bench import live as live_bench
 from tests.bench.baseline import PostgresBaseline
+from tests.bench.ingest import IngestResult
 from tests.bench.options import BenchOptions, parse, system_env
 from tests.bench.progress import say
 from tests.bench.routes import ROUTES
@@ -100,6 +111,30 @@ async def _platform(options: BenchOptions, env: dict[str, str]) -> tuple[str, in
     return text, trouble
 
 
+async def _cluster(
+    options: BenchOptions, env: dict[str, str], single_ingest: list[IngestResult] | None
+) -> tuple[str, int]:
+    """The cluster section when wanted: its markdown, and 2 when a cluster answer differed."""
+    if not cluster.wanted(options):
+        return "", 0
+    settings = config.load()
+    dataset = await dataset_mod.ensure(settings, options)
+    try:
+        bench = await cluster.measure(settings, env, options, dataset)
+    except Exception as exc:  # noqa: BLE001 - the other sections' results are still written
+        failure = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        say(f"cluster: FAILED: {failure}")
+        return (
+            "\n## Cluster: single node vs the dev ClickHouse cluster\n\n"
+            f"The section failed: `{failure}`.\n",
+            2,
+        )
+    print(cluster_report.verdict(bench))
+    return "\n" + cluster_report.markdown(bench, options, single_ingest), (
+        2 if bench.mismatches() else 0
+    )
+
+
 async def run(options: BenchOptions) -> int:
     """The whole benchmark; 0 when every answer matched the expected one, 2 otherwise."""
     env = system_env(database=options.database, port_base=options.port_base)
@@ -108,8 +143,9 @@ async def run(options: BenchOptions) -> int:
     await _clickhouse_answers(settings.clickhouse_url)
     if _platform_only(options):
         text, trouble = await _platform(options, env)
-        _write(options, f"# Benchmarks\n\n{report.generated()}\n" + text)
-        return trouble
+        cluster_text, cluster_trouble = await _cluster(options, env, None)
+        _write(options, f"# Benchmarks\n\n{report.generated()}\n" + text + cluster_text)
+        return trouble | cluster_trouble
     dataset = await dataset_mod.ensure(settings, options)
     say(
         f"dataset: workspace {dataset.workspace_id}, {dataset.counts['clicks']:,} clicks,"
@@ -121,6 +157,7 @@ async def run(options: BenchOptions) -> int:
         or live_bench.wanted(options.only)
         or tenants.wanted(options)
         or concurrency.wanted(options)
+        or cluster.wanted(options)
     ):
         raise SystemExit(f"bench: no route named {options.only}; see tests/bench/routes.py")
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=6)
@@ -180,13 +217,16 @@ async def run(options: BenchOptions) -> int:
     if problems:
         print(problems)
     platform_text, platform_trouble = await _platform(options, env)
-    _write(options, text + platform_text)
-    return 2 if any(r.mismatches for r in results) else platform_trouble
+    cluster_text, cluster_trouble = await _cluster(options, env, live.ingest if live else None)
+    _write(options, text + platform_text + cluster_text)
+    return 2 if any(r.mismatches for r in results) else platform_trouble | cluster_trouble
 
 
 def _write(options: BenchOptions, text: str) -> None:
+    """Write the report, keeping the hand-written sections at the end of the one it replaces."""
     options.output.parent.mkdir(parents=True, exist_ok=True)
-    options.output.write_text(text)
+    kept = report.handwritten(options.output)
+    options.output.write_text(text + ("\n" + kept if kept else ""))
     say(f"wrote {options.output}")
 
 

@@ -75,7 +75,7 @@ class IngestResult:
 
 async def tenant(pool: asyncpg.Pool, label: str, links: int = LINKS) -> Tenant:
     """A fresh workspace with `links` links and a key that may ingest."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")  # unique within a second too
     workspace = await create_workspace(pool, f"bench {label} {stamp}", plan="enterprise")
     made = []
     for n in range(links):

@@ -18,8 +18,9 @@ REDIS_DB = 14
 # The bench system listens on its own ports (BENCH_PORT_BASE + 51..54 for gRPC, + 80 for the
 # gateway), so a dev stack (`make up`) and a test run are left alone; ClickHouse, PostgreSQL and
 # Redis servers are shared, the databases are not. The multi-tenant section's two systems use
-# the base + 100 and + 200.
-PORT_BASE = 58000
+# the base + 100 and + 200, the cluster section's + 300 and + 400. The default is above Linux's
+# ephemeral range (32768-60999): an outgoing connection's local port there made a listen fail.
+PORT_BASE = 61000
 DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks.md"
 DEFAULT_CONNECTIONS = (16, 64, 256)
 
@@ -51,6 +52,8 @@ class BenchOptions:
     # The database of the route bench's demo dataset (PostgreSQL and ClickHouse).
     database: str = "linkpulse_bench"
     port_base: int = PORT_BASE
+    # The cluster section (tests/bench/cluster.py): the same data on the dev ClickHouse cluster.
+    cluster: bool = False
 
     def command(self) -> str:
         """The make invocation that repeats this run."""
@@ -66,6 +69,8 @@ class BenchOptions:
         command += f" BENCH_WRK_SECONDS={self.wrk_seconds}"
         if self.connections != DEFAULT_CONNECTIONS:
             command += f" BENCH_CONNECTIONS={','.join(map(str, self.connections))}"
+        if self.cluster:
+            command += " BENCH_CLUSTER=1"
         if self.database != DATABASE:
             command += f" BENCH_DATABASE={self.database}"
         if self.port_base != PORT_BASE:
@@ -113,7 +118,8 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ
     parser.add_argument(
         "--only",
         default=env.get("BENCH_ONLY", ""),
-        help="comma-separated route names and sections (export, live, tenants, concurrency)",
+        help="comma-separated route names and sections (export, live, tenants, concurrency,"
+        " cluster)",
     )
     parser.add_argument(
         "--tenants",
@@ -141,6 +147,12 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ
         "--connections",
         default=env.get("BENCH_CONNECTIONS", "16,64,256"),
         help="comma-separated wrk connection counts",
+    )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        default=env.get("BENCH_CLUSTER", "") not in ("", "0", "no", "false"),
+        help="add the cluster section: the same data and routes on the dev ClickHouse cluster",
     )
     parser.add_argument("--database", default=env.get("BENCH_DATABASE") or DATABASE)
     parser.add_argument(
@@ -174,6 +186,7 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ
         connections=tuple(int(c) for c in args.connections.split(",") if c.strip()),
         database=args.database,
         port_base=args.port_base,
+        cluster=args.cluster,
     )
 
 

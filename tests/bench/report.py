@@ -147,6 +147,20 @@ def problems(results: list[RouteResult]) -> str:
     return "\n".join(lines)
 
 
+# A heading of a section written by hand, kept at the end when the report is regenerated.
+HANDWRITTEN = "(by hand"
+
+
+def handwritten(path: Path) -> str:
+    """The hand-written sections of an existing report (from the first `## …(by hand…` heading
+    to the end), empty when there are none."""
+    lines = _read(str(path)).splitlines(keepends=True)
+    for at, line in enumerate(lines):
+        if line.startswith("## ") and HANDWRITTEN in line:
+            return "".join(lines[at:])
+    return ""
+
+
 def generated() -> str:
     """The line saying when and by what the file was generated."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
