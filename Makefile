@@ -19,7 +19,7 @@ APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 .PHONY: help venv protos up up-cluster down status test test-cluster fuzz chaos bench lint clean chromium zookeeper
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  variables: PY=$(PY) VENV=$(VENV) PYTEST_ARGS='$(PYTEST_ARGS)'"
 
 # Debian's python3 cannot create a venv until python3-venv (ensurepip) is installed.

@@ -77,6 +77,10 @@ class BenchOptions:
             command += f" BENCH_PORT_BASE={self.port_base}"
         if self.only:
             command += f" BENCH_ONLY='{','.join(self.only)}'"
+        output = self.output.resolve()
+        if output != DEFAULT_OUTPUT:
+            shown = output.relative_to(ROOT) if output.is_relative_to(ROOT) else output
+            command += f" BENCH_OUTPUT={shown}"
         return command
 
 

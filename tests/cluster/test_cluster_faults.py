@@ -72,6 +72,16 @@ async def _shard_of(ch: ClickHouse, workspace_id: int) -> int:
     return shards[int(found[0][0])]
 
 
+def _kill(layout: ClusterLayout, name: str, stopped: list[str]) -> None:
+    """SIGKILL one node of the cluster this checkout started (noted for the restart)."""
+    state = clickhouse_cluster.stop_node(layout, name, kill=True)
+    assert state.state == "killed", (
+        f"cluster node {name} was not started from {layout.root} (another checkout's?): stop that"
+        " cluster (`linkpulse stack clickhouse --cluster --stop` there) and run again"
+    )
+    stopped.append(name)
+
+
 @pytest.fixture
 def nodes(cluster_layout: ClusterLayout) -> Iterator[list[str]]:
     """Nodes a test stopped (started again afterwards, whatever happened)."""
@@ -95,8 +105,7 @@ async def test_a_replica_down_reads_and_ingest_go_on_exactly(
     # The first node of CLICKHOUSE_URL, replica 1 of its shard: clients fail over to another
     # entry node and the Distributed tables to the shard's other replica.
     victim = cluster_layout.nodes[0].name
-    clickhouse_cluster.stop_node(cluster_layout, victim, kill=True)
-    nodes.append(victim)
+    _kill(cluster_layout, victim, nodes)
     await _send(http, t, 2_000, 40)
     await _send(http, t, 2_000, 40)  # a resend: counted once
     assert await _overview_clicks(http, t) == 80
@@ -126,8 +135,7 @@ async def test_a_shard_down_is_a_503_and_ingest_waits_in_redis(
         assert t.workspace_id in refreshed["refreshed"], refreshed
         shard = await _shard_of(ch, t.workspace_id)
         for node in cluster_layout.shard_nodes(shard):
-            clickhouse_cluster.stop_node(cluster_layout, node.name, kill=True)
-            nodes.append(node.name)
+            _kill(cluster_layout, node.name, nodes)
         # Hourly buckets have no PostgreSQL fallback: a 503 in the envelope, never partial.
         r = await http.get(
             TIMESERIES, params={**DAY, "granularity": "hour"}, headers={**t.headers, **FRESH}
