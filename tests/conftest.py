@@ -289,7 +289,7 @@ DEFAULT_SCOPES = ("analytics:read", "events:write", "workspace:update")
 
 
 async def create_tenant(
-    pg: asyncpg.Pool,
+    pg: asyncpg.Pool | asyncpg.Connection,
     plan: str = "business",
     timezone: str = "UTC",
     currency: str = "USD",

@@ -19,7 +19,6 @@ import httpx
 import pytest
 
 from services import protos
-from services.admin import credentials, links, tenants
 from services.config import Settings
 from services.devstack import clickhouse_server as devstack_clickhouse
 from services.devstack import components, processes
@@ -28,7 +27,7 @@ from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
 from tests.chaos.report import Recorder
 from tests.chaos.servers import PostgresCluster, RedisServer, postgres_bin
-from tests.conftest import Tenant, wait_drained
+from tests.conftest import Tenant, create_tenant, wait_drained
 from tests.services.devstack.helpers import isolated_settings, process_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -279,22 +278,9 @@ def tenant(stack: Stack) -> Callable[..., Awaitable[Tenant]]:
     async def make(links_count: int = 2) -> Tenant:
         conn = await asyncpg.connect(stack.settings.database_url)
         try:
-            ws = await tenants.create_workspace(conn, "Chaos", plan="business", timezone="UTC")
-            scopes = ["analytics:read", "events:write", "workspace:update"]
-            key = await credentials.create_api_key(conn, ws["id"], scopes)
-            made = [
-                await links.create_link(
-                    conn,
-                    ws["id"],
-                    domain="c.lp",
-                    slug=f"c{ws['id']}-{i}",
-                    destination_url=f"https://example.com/{i}",
-                )
-                for i in range(links_count)
-            ]
+            return await create_tenant(conn, links_count=links_count)
         finally:
             await conn.close()
-        return Tenant(ws["id"], key["key"], [m["id"] for m in made])
 
     return make
 
