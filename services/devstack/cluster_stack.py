@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.config import Settings
-from services.devstack import clickhouse_cluster, components, copies, local_stores, processes
+from services.devstack import clickhouse_cluster, copies, local_stores, processes
 from services.devstack.clickhouse_cluster import ClusterState
 from services.devstack.cluster_layout import ClusterLayout
 from services.devstack.failures import DevstackError
@@ -13,12 +13,12 @@ from services.devstack.processes import ProcessState
 from services.devstack.stack import (
     DEMO_FILE,
     STATE_FILE,
-    curl_line,
     external,
     parse_json_object,
     read_json,
     run_linkpulse,
     say,
+    summary_fields,
     tolerate_a_volatile_redis,
     write_json,
 )
@@ -73,20 +73,14 @@ def summary(
     settings: Settings, demo: dict[str, Any], cluster: ClusterState, procs: list[ProcessState]
 ) -> dict[str, Any]:
     """What a developer needs after `up --cluster`: URLs, address lists, nodes, the demo key."""
-    api_key = str(demo.get("api_key", ""))
+    grpc = {
+        service: [str(e) for e in copies.service_endpoints(settings, service)]
+        for service in SERVICES
+    }
     return {
         "mode": MODE,
-        "gateway": components.gateway_url(settings),
-        "grpc": {
-            service: [str(e) for e in copies.service_endpoints(settings, service)]
-            for service in SERVICES
-        },
-        "workspace_id": demo.get("workspace_id"),
-        "api_key": api_key,
-        "curl": curl_line(settings, api_key or "<API_KEY>"),
+        **summary_fields(settings, demo, grpc, procs),
         "cluster": cluster.as_dict(),
-        "processes": [p.as_dict() for p in procs],
-        "logs": str(settings.run_dir / "logs"),
     }
 
 

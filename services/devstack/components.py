@@ -38,7 +38,8 @@ def endpoint_of(settings: Settings, name: str) -> Endpoint | None:
     return None
 
 
-def _probe(settings: Settings, name: str) -> Probe | None:
+def probe(settings: Settings, name: str) -> Probe | None:
+    """How to tell a component is ready (None for those that listen nowhere)."""
     endpoint = endpoint_of(settings, name)
     if endpoint is None:
         return None
@@ -74,7 +75,7 @@ def serve_spec(
 
 def spec(settings: Settings, name: str, ready_timeout: float = 60.0) -> ProcessSpec:
     """How to run `linkpulse serve <name>` in the background."""
-    return serve_spec(settings, name, name, _probe(settings, name), ready_timeout=ready_timeout)
+    return serve_spec(settings, name, name, probe(settings, name), ready_timeout=ready_timeout)
 
 
 def specs(settings: Settings, ready_timeout: float = 60.0) -> list[ProcessSpec]:

@@ -148,14 +148,22 @@ def summary(
     procs: list[ProcessState],
 ) -> dict[str, Any]:
     """What a developer needs after `up`: URLs, addresses, the demo key and a curl line."""
+    grpc = {name: settings.grpc_addr(name) for name in SERVICES}
+    return {**summary_fields(settings, demo, grpc, procs), "clickhouse": ch.as_dict()}
+
+
+def summary_fields(
+    settings: Settings, demo: dict[str, Any], grpc: dict[str, Any], procs: list[ProcessState]
+) -> dict[str, Any]:
+    """The summary of either stack: the gateway, grpc addresses, the demo key and a curl line,
+    the processes and where their logs are."""
     api_key = str(demo.get("api_key", ""))
     return {
         "gateway": components.gateway_url(settings),
-        "grpc": {name: settings.grpc_addr(name) for name in SERVICES},
+        "grpc": grpc,
         "workspace_id": demo.get("workspace_id"),
         "api_key": api_key,
         "curl": curl_line(settings, api_key or "<API_KEY>"),
-        "clickhouse": ch.as_dict(),
         "processes": [p.as_dict() for p in procs],
         "logs": str(settings.run_dir / "logs"),
     }

@@ -29,13 +29,12 @@ class Copies:
         if listen is not None:
             probed = replace(self.settings, **{f"{name}_addr": listen})
             env = {"GRPC_LISTEN_ADDR": listen, **env}
-        base = components.spec(probed, name)
-        spec = replace(
-            base,
-            name=label,
-            pid_path=self.settings.run_dir / "pids" / f"{label}.pid",
-            log_path=self.settings.run_dir / "logs" / f"{label}.log",
-            env=process_env(self.settings, SIGNING_KEY=self.secret, **env),
+        spec = components.serve_spec(
+            self.settings,
+            name,
+            label,
+            components.probe(probed, name),
+            process_env(self.settings, SIGNING_KEY=self.secret, **env),
         )
         processes.start(spec)
         self.specs.append(spec)

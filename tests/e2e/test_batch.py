@@ -16,26 +16,9 @@ WINDOW = {"start": START, "end": END, "timezone": "UTC"}
 @pytest.fixture(scope="module")
 async def clicked(pg, ch, system):
     """A business workspace with clicks, and a free one (no device analytics)."""
-    from services.admin import credentials, links, tenants
-    from tests.conftest import DEFAULT_SCOPES, Tenant
+    from tests.conftest import create_tenant
 
-    made = []
-    for plan in ("business", "free"):
-        ws = await tenants.create_workspace(pg, "Batch", plan=plan, timezone="UTC")
-        key = await credentials.create_api_key(pg, ws["id"], list(DEFAULT_SCOPES))
-        link_ids = [
-            (
-                await links.create_link(
-                    pg,
-                    ws["id"],
-                    domain="b.lp",
-                    slug=f"b{ws['id']}-{i}",
-                    destination_url="https://e",
-                )
-            )["id"]
-            for i in range(2)
-        ]
-        made.append(Tenant(ws["id"], key["key"], link_ids))
+    made = [await create_tenant(pg, plan=plan) for plan in ("business", "free")]
     await insert_clicks(ch, made[0].workspace_id, made[0].link_ids, 3_000, 50_000_000, T0)
     return made
 

@@ -275,14 +275,12 @@ class Own:
 
     def start(self, name: str, label: str | None = None, **env: str) -> processes.ProcessSpec:
         """Start `linkpulse serve name` as label (default name) with extra env."""
-        base = components.spec(self.settings, name)
-        label = label or name
-        spec = replace(
-            base,
-            name=label,
-            pid_path=self.settings.run_dir / "pids" / f"{label}.pid",
-            log_path=self.settings.run_dir / "logs" / f"{label}.log",
-            env=_env(self.settings, SIGNING_KEY=self.secret, **env),
+        spec = components.serve_spec(
+            self.settings,
+            name,
+            label or name,
+            components.probe(self.settings, name),
+            _env(self.settings, SIGNING_KEY=self.secret, **env),
         )
         processes.start(spec)
         self.specs.append(spec)
