@@ -9,6 +9,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Values of CLICKHOUSE_SHARDING (see services/stores/cluster.py for the keys they stand for).
 CLICKHOUSE_SHARDINGS = ("workspace", "event")
+LOG_FORMATS = ("json", "text")
+# Default Prometheus ports of the processes that serve no HTTP of their own.
+METRICS_PORTS = {
+    "query": 9471,
+    "live": 9472,
+    "export": 9473,
+    "audit": 9474,
+    "worker": 9475,
+    "flusher": 9476,
+}
 
 
 def env_str(name: str, default: str) -> str:
@@ -299,7 +309,36 @@ class Settings:
         default_factory=lambda: env_int("ROLLUP_TIMEOUT_SECONDS", 3600)
     )
 
+    # Operating it. Prometheus metrics: the gateway serves them on its own port at /metrics;
+    # every other process on METRICS_HOST and a port of its own: METRICS_PORT when set (one
+    # copy of a component on a machine shared with others), else its component's
+    # <COMPONENT>_METRICS_PORT (query 9471, live 9472, export 9473, audit 9474, worker 9475,
+    # flusher 9476); 0 serves none. PROMETHEUS_MULTIPROC_DIR (prometheus-client's own variable)
+    # is where processes that fork share their values (default RUN_DIR/metrics/<component>).
+    metrics_host: str = field(default_factory=lambda: env_str("METRICS_HOST", "127.0.0.1"))
+    metrics_port_override: int | None = field(
+        default_factory=lambda: (
+            int(os.environ["METRICS_PORT"]) if os.environ.get("METRICS_PORT") else None
+        )
+    )
+    # Logs: `json` (one object per line; the default) or `text` (readable, the dev stack's),
+    # and the level of every logger.
+    log_format: str = field(default_factory=lambda: env_str("LOG_FORMAT", "json"))
+    log_level: str = field(default_factory=lambda: env_str("LOG_LEVEL", "INFO"))
+    # Readiness (/readyz, gRPC health): deadline of each dependency check, and seconds a
+    # result is reused before the dependencies are asked again.
+    readiness_timeout_seconds: float = field(
+        default_factory=lambda: env_float("READINESS_TIMEOUT_SECONDS", 1.0)
+    )
+    readiness_interval_seconds: float = field(
+        default_factory=lambda: env_float("READINESS_INTERVAL_SECONDS", 2.0)
+    )
+
     def __post_init__(self) -> None:
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(
+                f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {self.log_format!r}"
+            )
         if self.clickhouse_sharding not in CLICKHOUSE_SHARDINGS:
             raise ValueError(
                 f"CLICKHOUSE_SHARDING must be one of {', '.join(CLICKHOUSE_SHARDINGS)},"
@@ -334,6 +373,12 @@ class Settings:
             "export": self.export_addr,
             "audit": self.audit_addr,
         }[service]
+
+    def metrics_port(self, component: str) -> int:
+        """Port of the Prometheus endpoint of a process of component (0: none)."""
+        if self.metrics_port_override is not None:
+            return self.metrics_port_override
+        return env_int(f"{component.upper()}_METRICS_PORT", METRICS_PORTS[component])
 
     def grpc_listen(self, service: str) -> str:
         """The one address a process of service listens on (GRPC_LISTEN_ADDR, else its own)."""
