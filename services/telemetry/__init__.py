@@ -1,0 +1,1 @@
+"""Operating it: metrics, traces and logs shared by every process."""
