@@ -86,9 +86,9 @@ def default_granularity(start: datetime, end: datetime, tz: ZoneInfo) -> str:
 
 
 def bucket_count(start: datetime, end: datetime, granularity: str) -> int:
-    """Approximate number of buckets (exact for hour and day, upper bound for month)."""
+    """Approximate number of buckets (exact for hour and day, upper bound for week and month)."""
     seconds = (end - start).total_seconds()
-    per = {"hour": 3600, "day": 86400, "month": 28 * 86400}[granularity]
+    per = {"hour": 3600, "day": 86400, "week": 7 * 86400, "month": 28 * 86400}[granularity]
     return int(seconds // per) + 1
 
 

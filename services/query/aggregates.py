@@ -89,10 +89,10 @@ def _shape(q: EventQuery) -> _Shape:
         raise ValueError(f"unknown event kind {q.kind!r}")
     if q.order_by not in METRIC_ORDER:
         raise ValueError(f"unknown order {q.order_by!r}")
-    if "time" in q.group_by and q.granularity not in ("day", "month"):
+    if "time" in q.group_by and q.granularity not in ("day", "week", "month"):
         raise _unavailable(
-            f"{q.granularity}ly buckets need it (the daily aggregates answer granularity=day "
-            "or month)"
+            f"{q.granularity}ly buckets need it (the daily aggregates answer granularity=day, "
+            "week or month)"
         )
     known = ("time", *_LINK_KEYS, *AGGREGATED_DIMENSIONS)
     unknown = [g for g in q.group_by if g not in known]
@@ -170,9 +170,12 @@ class _Sql:
 
 
 def _key_columns(q: EventQuery) -> list[str]:
-    month = "date_trunc('month', day)::date"
+    coarser = {
+        "month": "date_trunc('month', day)::date",
+        "week": "date_trunc('week', day)::date",  # ISO weeks: Mondays
+    }
     return [
-        (month if q.granularity == "month" else "day")
+        coarser.get(q.granularity, "day")
         if g == "time"
         else ("link_id" if g in _LINK_KEYS else "value")
         for g in q.group_by

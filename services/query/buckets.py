@@ -3,7 +3,8 @@
 An hour bucket starts at every instant whose local wall-clock time is on the hour and at every
 instant where the zone's UTC offset changes; it runs to the next such instant and is labelled
 with the local time of its start. Days start at local midnight (at the change when midnight is
-skipped), months at the local midnight of their first day.
+skipped), weeks (ISO weeks) at the local midnight of their Monday, months at the local midnight
+of their first day.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ HOUR = 3600
 BUCKET_SQL = {
     "hour": "toUInt32(toStartOfHour({col}, %(tz)s))",
     "day": "toUInt32(toStartOfDay({col}, %(tz)s))",
+    "week": "toUInt32(toDateTime(toMonday({col}, %(tz)s), %(tz)s))",
     "month": "toUInt32(toDateTime(toStartOfMonth({col}, %(tz)s), %(tz)s))",
 }
 
@@ -75,6 +77,8 @@ def floor(instant: datetime, granularity: str, tz: ZoneInfo) -> datetime:
     local = instant.astimezone(tz)
     if granularity == "day":
         return local_midnight(local.date(), tz)
+    if granularity == "week":
+        return local_midnight(local.date() - timedelta(days=local.weekday()), tz)
     return local_midnight(local.date().replace(day=1), tz)
 
 
@@ -84,6 +88,8 @@ def _next(start: datetime, granularity: str, tz: ZoneInfo) -> datetime:
     local = start.astimezone(tz).date()
     if granularity == "day":
         return local_midnight(local + timedelta(days=1), tz)
+    if granularity == "week":
+        return local_midnight(local + timedelta(days=7), tz)
     year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
     return local_midnight(local.replace(year=year, month=month, day=1), tz)
 

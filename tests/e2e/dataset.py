@@ -512,12 +512,16 @@ def ratio(numerator: int, denominator: int) -> float:
 
 
 def bucket_start(instant: datetime, granularity: str, tz: ZoneInfo) -> datetime:
-    """The local wall-clock floor of instant (hour, day or month), as an aware datetime in tz."""
+    """The local wall-clock floor of instant (hour, day, ISO week or month), as an aware datetime
+    in tz."""
     local = instant.astimezone(tz)
     if granularity == "hour":
         return local.replace(minute=0, second=0, microsecond=0)
     if granularity == "day":
         return datetime(local.year, local.month, local.day, tzinfo=tz)
+    if granularity == "week":
+        monday = local.date() - timedelta(days=local.weekday())
+        return datetime(monday.year, monday.month, monday.day, tzinfo=tz)
     return datetime(local.year, local.month, 1, tzinfo=tz)
 
 
@@ -529,8 +533,8 @@ def bucket_labels(start: datetime, end: datetime, granularity: str, tz: ZoneInfo
         out.append(current.isoformat())
         if granularity == "hour":
             current = (current.astimezone(UTC) + timedelta(hours=1)).astimezone(tz)
-        elif granularity == "day":
-            day = current.date() + timedelta(days=1)
+        elif granularity in ("day", "week"):
+            day = current.date() + timedelta(days=1 if granularity == "day" else 7)
             current = datetime(day.year, day.month, day.day, tzinfo=tz)
         else:
             year, month = divmod(current.month, 12)

@@ -138,7 +138,8 @@ def transitions(tz: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
 @lru_cache(maxsize=64)
 def bucket_starts(q: Query) -> list[datetime]:
     """Every bucket start (UTC) of the window: local wall-clock hours (plus, for hours, every
-    offset change: the hour that follows starts at the change), local days or local months."""
+    offset change: the hour that follows starts at the change), local days, local ISO weeks
+    (from Monday) or local months."""
     tz = q.tz
     if q.granularity == "hour":
         out = []
@@ -152,6 +153,13 @@ def bucket_starts(q: Query) -> list[datetime]:
     if q.granularity == "day":
         days = (q.last - q.first).days + 1
         return [local_midnight(q.first + timedelta(days=n), tz) for n in range(days)]
+    if q.granularity == "week":
+        monday = q.first - timedelta(days=q.first.weekday())
+        out = []
+        while local_midnight(monday, tz) < q.end:
+            out.append(local_midnight(monday, tz))
+            monday += timedelta(days=7)
+        return out
     out = []
     month = q.first.replace(day=1)
     while local_midnight(month, tz) < q.end:

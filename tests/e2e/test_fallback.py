@@ -167,6 +167,7 @@ def _visitors(data: Any) -> list[int]:
 COMPARED = (
     (OVERVIEW, {}),
     (TIMESERIES, {"granularity": "day"}),
+    (TIMESERIES, {"granularity": "week"}),
     (TIMESERIES, {"granularity": "month"}),
 )
 

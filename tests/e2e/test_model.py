@@ -201,7 +201,7 @@ def conversion_specs(clicks: int) -> st.SearchStrategy[ConversionSpec]:
 def request_specs(draw: st.DrawFn, links: int, focus_zone: str) -> RequestSpec:
     """A round of request parameters."""
     days = draw(st.one_of(st.integers(1, 3), st.integers(1, 12), st.integers(20, 70)))
-    grains = ("hour", "day", "month", None) if days <= 7 else ("day", "month", None)
+    grains = ("hour", "day", "week", "month", None) if days <= 7 else ("day", "week", "month", None)
     sizes = {"linkId": links, "campaignId": CAMPAIGNS, "folderId": FOLDERS, "tagId": TAGS}
     scope = draw(st.dictionaries(st.sampled_from(tuple(sizes)), st.integers(0, 3), max_size=2))
     filters = draw(

@@ -192,7 +192,7 @@ def test_declared_bounds_are_in_the_document(document) -> None:
     limit = _param(document, "/api/analytics/workspace/regions", "limit")["schema"]
     assert (limit["minimum"], limit["maximum"]) == (1, 1000)
     granularity = _param(document, "/api/analytics/workspace/timeseries", "granularity")
-    assert granularity["schema"]["enum"] == ["hour", "day", "month"]
+    assert granularity["schema"]["enum"] == ["hour", "day", "week", "month"]
     schemas = document["components"]["schemas"]
     ttl = schemas["LiveTokenRequest"]["properties"]["ttlSeconds"]
     assert (ttl["minimum"], ttl["maximum"]) == (1, 300)

@@ -117,6 +117,30 @@ def test_day_and_month_floors_are_the_first_instants_of_the_local_day_and_month(
             assert buckets.floor(instant, "month", tz) == zc.first_instant_of(instant, tz, True)
 
 
+@pytest.mark.parametrize("zone", zc.ZONES)
+def test_week_floors_are_the_first_instants_of_the_local_monday(zone):
+    tz = ZoneInfo(zone)
+    for change in zc.changes(zone) or [datetime(2026, 6, 1, tzinfo=UTC)]:
+        for instant in zc.every(change - timedelta(days=8), change + timedelta(days=8), 97):
+            floor = buckets.floor(instant, "week", tz)
+            assert floor == zc.first_instant_of(instant, tz, week=True), (zone, instant)
+            assert floor.astimezone(tz).weekday() == 0
+
+
+def test_week_starts_follow_mondays_across_a_year_end():
+    tz = ZoneInfo("Europe/Berlin")
+    series = buckets.starts(
+        datetime(2026, 12, 24, tzinfo=UTC), datetime(2027, 1, 20, tzinfo=UTC), "week", tz
+    )
+    assert [buckets.label(s, tz)[:10] for s in series] == [
+        "2026-12-21",
+        "2026-12-28",
+        "2027-01-04",
+        "2027-01-11",
+        "2027-01-18",
+    ]
+
+
 def test_offsets_list_the_changes_of_the_window():
     found = buckets.offsets(
         "Australia/Lord_Howe", datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 10, tzinfo=UTC)

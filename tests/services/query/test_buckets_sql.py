@@ -121,3 +121,17 @@ async def test_month_buckets(run, zone):
     windows = _around_changes(zone, timedelta(hours=3), timedelta(hours=3), 15)
     instants += [i for w in windows for i in w]
     assert await _mismatches(run, zone, "month", sorted(set(instants))) == []
+
+
+@pytest.mark.parametrize("zone", [*zc.ZONES, "Europe/Berlin"])
+async def test_week_buckets(run, zone):
+    tz = ZoneInfo(zone)
+    mondays = [
+        datetime(2026, 1, 5, tzinfo=tz).astimezone(UTC) + timedelta(weeks=n) for n in range(53)
+    ]
+    instants = [
+        i for m in mondays for i in zc.every(m - timedelta(hours=2), m + timedelta(hours=2), 30)
+    ]
+    windows = _around_changes(zone, timedelta(days=4), timedelta(days=4), 180)
+    instants += [i for w in windows for i in w]
+    assert await _mismatches(run, zone, "week", sorted(set(instants))) == []

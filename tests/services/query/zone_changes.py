@@ -56,10 +56,14 @@ def hour_bucket(instant: datetime, tz: ZoneInfo) -> datetime:
     return start
 
 
-def first_instant_of(instant: datetime, tz: ZoneInfo, month: bool = False) -> datetime:
-    """The first instant (a whole minute) of instant's local day, or month."""
+def first_instant_of(
+    instant: datetime, tz: ZoneInfo, month: bool = False, week: bool = False
+) -> datetime:
+    """The first instant (a whole minute) of instant's local day, ISO week, or month."""
     local_day = instant.astimezone(tz).date()
     target = local_day.replace(day=1) if month else local_day
+    if week:
+        target = local_day - timedelta(days=local_day.weekday())
     start = instant.replace(second=0, microsecond=0)
     # Step back by hours while still in the period, then by minutes.
     for step in (timedelta(hours=1), MINUTE):
