@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -20,10 +19,10 @@ from gateway.comments import load_comments
 from gateway.downloads import download_endpoint
 from gateway.health import HealthMonitor, check_backends, health_body
 from gateway.http_errors import GatewayError, internal_error
-from gateway.limits import QueryLimit
 from gateway.openapi import build_openapi
 from gateway.pipeline import BackendsRef, PipelineWrapper, UnaryPipeline
 from gateway.responses import OrjsonResponse, error_response
+from gateway.web_middleware import web_middleware
 from gateway.websocket import WebSocketConfig, websocket_endpoint
 from services.codegen import DESCRIPTOR_SET
 from services.config import Settings
@@ -158,7 +157,7 @@ def create_app(
         routes=routes,
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
         lifespan=lifespan,
-        middleware=[Middleware(QueryLimit, max_bytes=settings.gateway_max_query_bytes)],
+        middleware=web_middleware(settings),
     )
     app.state.route_table = table
     return app

@@ -126,6 +126,21 @@ class Settings:
     gateway_health_interval_seconds: float = field(
         default_factory=lambda: env_float("GATEWAY_HEALTH_INTERVAL_SECONDS", 1.0)
     )
+    # Answers of at least GATEWAY_GZIP_MIN_BYTES are gzip-compressed for clients that accept it
+    # (0: never). Browsers on the origins of GATEWAY_CORS_ORIGINS (comma-separated, `*` for
+    # any; empty, the default: no CORS headers) may call the API; preflights are cached for
+    # GATEWAY_CORS_MAX_AGE_SECONDS.
+    gateway_gzip_min_bytes: int = field(
+        default_factory=lambda: env_int("GATEWAY_GZIP_MIN_BYTES", 1024)
+    )
+    gateway_cors_origins: tuple[str, ...] = field(
+        default_factory=lambda: tuple(
+            o.strip() for o in env_str("GATEWAY_CORS_ORIGINS", "").split(",") if o.strip()
+        )
+    )
+    gateway_cors_max_age_seconds: int = field(
+        default_factory=lambda: env_int("GATEWAY_CORS_MAX_AGE_SECONDS", 600)
+    )
     snapshot_revalidate_seconds: int = field(
         default_factory=lambda: env_int("SNAPSHOT_REVALIDATE_SECONDS", 30)
     )
