@@ -34,7 +34,9 @@ async def gateway(backend_address: str, **options) -> AsyncIterator[httpx.AsyncC
             yield client
 
 
-async def _raw(client: httpx.AsyncClient, path: str, **headers: str) -> tuple[httpx.Response, bytes]:
+async def _raw(
+    client: httpx.AsyncClient, path: str, **headers: str
+) -> tuple[httpx.Response, bytes]:
     async with client.stream("GET", path, headers=headers) as response:
         return response, b"".join([chunk async for chunk in response.aiter_raw()])
 
