@@ -8,11 +8,9 @@ from typing import Any
 
 from services import config
 from services.audit.verification import verify_workspace
+from services.cli.errors import AUDIT_BROKEN_EXIT
 from services.cli.output import print_json
 from services.stores.postgres import create_pool
-
-# Exit status when the chain does not verify (1 is any other failure of the command).
-BROKEN_EXIT = 3
 
 
 async def _verify(workspace_id: int) -> dict[str, Any]:
@@ -29,7 +27,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> None:
     result = asyncio.run(_verify(args.workspace))
     print_json(result)
     if not result["ok"]:
-        raise SystemExit(BROKEN_EXIT)
+        raise SystemExit(AUDIT_BROKEN_EXIT)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -7,16 +7,36 @@ import asyncio
 import inspect
 import sys
 from collections.abc import Sequence
+from importlib import metadata
+from typing import NoReturn
 
-from services.cli import admin, audit, embed, serve, stack
+from services.cli import admin, audit, embed, jobs, serve, stack
+from services.cli.errors import INTERRUPTED_EXIT, UsageError, classify, report
 from services.cli.output import print_json
 
-GROUPS = (admin, audit, embed, serve, stack)
+GROUPS = (admin, audit, embed, jobs, serve, stack)
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are raised, to be reported like any other."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise the usage error instead of printing it and exiting."""
+        raise UsageError(message, self.format_usage().strip())
+
+
+def version() -> str:
+    """The installed distribution's version (from its package metadata)."""
+    try:
+        return metadata.version("linkpulse")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Parser with every group's sub-commands registered."""
-    parser = argparse.ArgumentParser(prog="linkpulse", description="linkpulse click analytics")
+    parser = Parser(prog="linkpulse", description="linkpulse click analytics")
+    parser.add_argument("--version", action="version", version=f"linkpulse {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.register(sub)
@@ -24,17 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one sub-command; JSON results go to stdout, errors to stderr with exit status 1."""
-    args = build_parser().parse_args(argv)
+    """Run one sub-command: its JSON result on stdout; a failure as JSON on stderr with the exit
+    status of its class (services/cli/errors.py)."""
     try:
+        args = build_parser().parse_args(argv)
         result = args.handler(args)
         if inspect.iscoroutine(result):
             result = asyncio.run(result)
     except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # noqa: BLE001 - the CLI reports every failure the same way
-        print(f"linkpulse {args.command}: {exc}", file=sys.stderr)
-        return 1
+        return INTERRUPTED_EXIT
+    except Exception as exc:  # noqa: BLE001 - every failure is reported by its class
+        return report(classify(exc))
     if result is not None:
         print_json(result)
     return 0
