@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
+import logging
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -15,6 +16,8 @@ from services.cli.errors import INTERRUPTED_EXIT, UsageError, classify, report
 from services.cli.output import print_json
 
 GROUPS = (admin, audit, embed, jobs, serve, stack)
+# Commands that set up logging themselves.
+LOGGING_COMMANDS = ("serve",)
 
 
 class Parser(argparse.ArgumentParser):
@@ -46,8 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one sub-command: its JSON result on stdout; a failure as JSON on stderr with the exit
     status of its class (services/cli/errors.py)."""
+    # Until a command sets up logging itself (serve), libraries' log records (clickhouse-driver's
+    # tracebacks on a refused connection) would interleave with the JSON error on stderr.
+    quiet = logging.NullHandler()
+    root = logging.getLogger()
+    root.addHandler(quiet)
     try:
         args = build_parser().parse_args(argv)
+        if args.command in LOGGING_COMMANDS:
+            root.removeHandler(quiet)
         result = args.handler(args)
         if inspect.iscoroutine(result):
             result = asyncio.run(result)
@@ -55,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return INTERRUPTED_EXIT
     except Exception as exc:  # noqa: BLE001 - every failure is reported by its class
         return report(classify(exc))
+    finally:
+        root.removeHandler(quiet)
     if result is not None:
         print_json(result)
     return 0

@@ -117,6 +117,23 @@ def test_stores_down_are_unavailable(cli: Cli) -> None:
     assert error["code"] == "unavailable" and "unreachable" in error["message"]
 
 
+def test_clickhouse_down_is_unavailable_in_one_line(cli: Cli) -> None:
+    down = f"clickhouse://default@127.0.0.1:{free_port()}/linkpulse"
+    done = cli.process("migrate", CLICKHOUSE_URL=down)
+    assert done.status == 6
+    error = done.error  # the only line: no library traceback around it
+    assert error["code"] == "unavailable" and "ClickHouse is unreachable" in error["message"]
+
+
+def test_any_other_failure_is_an_error(cli: Cli) -> None:
+    done = cli("stack", "clickhouse", "--stop-node", "ch1")
+    assert done.status == errors.OTHER.exit_status == 1
+    assert done.error == {
+        "code": "error",
+        "message": "DevstackError: --stop-node and --start-node go with --cluster",
+    }
+
+
 def test_the_console_script_reports_like_main(cli: Cli) -> None:
     done = cli.process("apikey", "revoke", "--id", "987654")
     assert done.status == 4
