@@ -12,7 +12,14 @@ from importlib import metadata
 from typing import NoReturn
 
 from services.cli import admin, audit, embed, jobs, serve, stack
-from services.cli.errors import INTERRUPTED_EXIT, UsageError, classify, report
+from services.cli.errors import (
+    AUDIT_BROKEN_EXIT,
+    CLASSES,
+    INTERRUPTED_EXIT,
+    UsageError,
+    classify,
+    report,
+)
 from services.cli.output import print_json
 
 GROUPS = (admin, audit, embed, jobs, serve, stack)
@@ -36,9 +43,26 @@ def version() -> str:
         return "0+unknown"
 
 
+def exit_statuses() -> str:
+    """The help text that lists the exit statuses."""
+    lines = [f"  {c.exit_status}  {c.code}: {c.meaning}" for c in CLASSES]
+    lines.append(f"  {AUDIT_BROKEN_EXIT}  audit verify: an entry was altered or removed")
+    lines.sort(key=lambda line: int(line.split()[0]))
+    return (
+        "Results are JSON on stdout. A failure is a line of JSON, the last on stderr,\n"
+        '{"error": {"code": ..., "message": ...}}, with the exit status of its class:\n'
+        "  0  success\n" + "\n".join(lines) + f"\n  {INTERRUPTED_EXIT}  interrupted"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Parser with every group's sub-commands registered."""
-    parser = Parser(prog="linkpulse", description="linkpulse click analytics")
+    parser = Parser(
+        prog="linkpulse",
+        description="linkpulse click analytics",
+        epilog=exit_statuses(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"linkpulse {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for group in GROUPS:

@@ -147,3 +147,10 @@ def test_version_is_the_package_version(cli: Cli) -> None:
 
     done = cli.process("--version")
     assert done.status == 0 and done.out.strip() == f"linkpulse {version('linkpulse')}"
+
+
+def test_help_lists_every_exit_status(cli: Cli) -> None:
+    done = cli.process("--help")
+    assert done.status == 0
+    for kind in errors.CLASSES:
+        assert f"  {kind.exit_status}  {kind.code}: {kind.meaning}" in done.out
