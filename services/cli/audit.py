@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 from services import config
+from services.admin import checks
 from services.audit.verification import verify_workspace
 from services.cli.errors import AUDIT_BROKEN_EXIT
 from services.cli.output import print_json
@@ -16,7 +17,11 @@ from services.stores.postgres import create_pool
 async def _verify(workspace_id: int) -> dict[str, Any]:
     pool = await create_pool(config.load().database_url, max_size=2)
     try:
-        return await verify_workspace(pool, workspace_id)
+        result = await verify_workspace(pool, workspace_id)
+        # A deleted workspace's log stays (and verifies); a workspace never seen is not found.
+        if not result["checked"]:
+            await checks.workspace(pool, workspace_id)
+        return result
     finally:
         await pool.close()
 

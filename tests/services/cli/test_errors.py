@@ -60,6 +60,8 @@ def test_not_found_is_the_same_for_an_api_key_an_embed_token_and_a_session(cli: 
         ("workspace", "plan", "--workspace", "987654", "--plan", "pro"),
         ("session", "create", "--workspace", "987654", "--email", "a@b.c"),
         ("workspace", "create", "--name", "N", "--organization", "987654"),
+        ("audit", "verify", "--workspace", "987654"),
+        ("embed", "create", "--workspace", "987654"),
     ],
 )
 def test_missing_things_are_not_found(cli: Cli, args: tuple[str, ...]) -> None:
