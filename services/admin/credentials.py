@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from services import errors
+from services.admin import checks
 from services.auditlog.recorder import record, transaction
 from services.auditlog.revocations import Revocable, revoke
 from services.auth.tokens import (
@@ -33,9 +35,10 @@ async def create_api_key(
     """A new key for workspace_id with scopes; the returned `key` is never stored or shown again."""
     unknown = sorted(set(scopes) - set(KNOWN_SCOPES))
     if unknown or not scopes:
-        raise ValueError(f"unknown or missing scopes {unknown}; known: {', '.join(KNOWN_SCOPES)}")
-    if await conn.fetchval("SELECT 1 FROM workspaces WHERE id = $1", workspace_id) is None:
-        raise ValueError(f"workspace {workspace_id} not found")
+        raise errors.invalid_argument(
+            "scopes", f"unknown or missing scopes {unknown}; known: {', '.join(KNOWN_SCOPES)}"
+        )
+    await checks.workspace(conn, workspace_id)
     key = new_api_key()
     async with transaction(conn) as tx:
         row = await tx.fetchrow(

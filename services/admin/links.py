@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+import grpc
+
+from services import errors
+from services.admin import checks
 
 _GROUP_TABLES = ("campaigns", "folders", "tags")
 
@@ -39,20 +43,27 @@ async def create_link(
     folder_id: int | None = None,
     tag_ids: list[int] | None = None,
 ) -> dict[str, Any]:
-    """A new link of the workspace; campaign, folder and tags must belong to the same workspace."""
-    if not destination_url.startswith(("http://", "https://")):
-        raise ValueError("destination_url must be an http(s) URL")
-    row = await conn.fetchrow(
-        "INSERT INTO links (workspace_id, domain, slug, destination_url, campaign_id, folder_id)"
-        " VALUES ($1, $2, $3, $4, $5, $6)"
-        " RETURNING id, workspace_id, domain, slug, destination_url, campaign_id, folder_id",
-        workspace_id,
-        domain,
-        slug,
-        destination_url,
-        campaign_id,
-        folder_id,
-    )
+    """A new link of the workspace; campaign, folder and tags must belong to the same workspace.
+    Slug, domain and URL are checked first; a slug taken on the domain is ALREADY_EXISTS."""
+    checks.slug(slug)
+    domain = checks.domain(domain)
+    checks.url(destination_url)
+    await _slug_free(conn, domain, slug)
+    try:
+        row = await conn.fetchrow(
+            "INSERT INTO links (workspace_id, domain, slug, destination_url, campaign_id,"
+            " folder_id) VALUES ($1, $2, $3, $4, $5, $6)"
+            " RETURNING id, workspace_id, domain, slug, destination_url, campaign_id, folder_id",
+            workspace_id,
+            domain,
+            slug,
+            destination_url,
+            campaign_id,
+            folder_id,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        # Taken between the check and the insert (the transaction, if any, is aborted now).
+        raise _slug_taken(domain, slug) from exc
     for tag_id in tag_ids or []:
         await conn.execute(
             "INSERT INTO link_tags (link_id, tag_id, workspace_id) VALUES ($1, $2, $3)",
@@ -61,6 +72,26 @@ async def create_link(
             workspace_id,
         )
     return {**dict(row), "tag_ids": list(tag_ids or [])}
+
+
+async def _slug_free(conn: asyncpg.Connection | asyncpg.Pool, domain: str, slug: str) -> None:
+    """ALREADY_EXISTS naming the link that has slug on domain, if one does."""
+    taken = await conn.fetchrow(
+        "SELECT id, workspace_id FROM links WHERE domain = $1 AND slug = $2", domain, slug
+    )
+    if taken is not None:
+        raise _slug_taken(
+            domain, slug, f" (link {taken['id']} of workspace {taken['workspace_id']})"
+        )
+
+
+def _slug_taken(domain: str, slug: str, which: str = "") -> errors.ApiError:
+    return errors.ApiError(
+        grpc.StatusCode.ALREADY_EXISTS,
+        "already_exists",
+        f"slug {slug!r} already exists on domain {domain!r}{which}",
+        "slug",
+    )
 
 
 async def create_rule(

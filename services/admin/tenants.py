@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 
+from services import errors
+from services.admin import checks
 from services.auditlog.recorder import record, transaction
 
 
@@ -26,15 +27,17 @@ async def create_workspace(
     organization_id: int | None = None,
     slug: str | None = None,
 ) -> dict[str, Any]:
-    """A new workspace (in a new organization unless one is given)."""
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {timezone!r}") from exc
-    if await conn.fetchval("SELECT 1 FROM plans WHERE code = $1", plan) is None:
-        raise ValueError(f"unknown plan {plan!r}")
-    if await conn.fetchval("SELECT 1 FROM currencies WHERE code = $1", currency.upper()) is None:
-        raise ValueError(f"unsupported currency {currency!r}")
+    """A new workspace (in a new organization unless one is given); its name, time zone, plan,
+    currency and organization checked first."""
+    if not name.strip():
+        raise errors.invalid_argument("name", "name must not be empty")
+    checks.timezone(timezone)
+    await checks.plan(conn, plan)
+    currency = await checks.currency(conn, currency)
+    if organization_id is not None and (
+        await conn.fetchval("SELECT 1 FROM organizations WHERE id = $1", organization_id) is None
+    ):
+        raise errors.not_found(f"organization {organization_id}", "organization")
     if organization_id is None:
         organization_id = await conn.fetchval(
             "INSERT INTO organizations (name) VALUES ($1) RETURNING id", name
@@ -52,7 +55,7 @@ async def create_workspace(
         name,
         candidate,
         plan,
-        currency.upper(),
+        currency,
         timezone,
     )
     return {**dict(row), "default_currency": row["default_currency"].strip()}
@@ -66,14 +69,13 @@ async def set_plan(
     actor: str = "system",
 ) -> dict[str, Any]:
     """Move a workspace to another plan (audited as workspace.plan_changed)."""
-    if await conn.fetchval("SELECT 1 FROM plans WHERE code = $1", plan) is None:
-        raise ValueError(f"unknown plan {plan!r}")
+    await checks.plan(conn, plan)
     async with transaction(conn) as tx:
         old = await tx.fetchval(
             "SELECT plan FROM workspaces WHERE id = $1 FOR UPDATE", workspace_id
         )
         if old is None:
-            raise ValueError(f"workspace {workspace_id} not found")
+            raise errors.not_found(f"workspace {workspace_id}", "workspace")
         await tx.execute("UPDATE workspaces SET plan = $2 WHERE id = $1", workspace_id, plan)
         if old != plan:
             await record(
@@ -95,13 +97,13 @@ async def set_extra_features(
 ) -> dict[str, Any]:
     """Replace the features a workspace has beyond its plan's (audited as
     workspace.features_changed)."""
-    chosen = sorted({f.strip() for f in features if f.strip()})
+    chosen = await checks.features(conn, features)
     async with transaction(conn) as tx:
         old = await tx.fetchval(
             "SELECT extra_features FROM workspaces WHERE id = $1 FOR UPDATE", workspace_id
         )
         if old is None:
-            raise ValueError(f"workspace {workspace_id} not found")
+            raise errors.not_found(f"workspace {workspace_id}", "workspace")
         await tx.execute(
             "UPDATE workspaces SET extra_features = $2 WHERE id = $1", workspace_id, chosen
         )

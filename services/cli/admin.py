@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import getpass
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from services import config
-from services.admin import credentials, links, tenants
+import asyncpg
+
+from services import config, errors
+from services.admin import checks, credentials, inventory, links, tenants
+from services.cli.options import add_page_options
+from services.cli.pools import with_pool
 from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import migrate
-from services.stores.postgres import create_pool
+
+DEMO_CLICKS = 1_000_000
+DEMO_DAYS = 90
 
 
 def cli_actor() -> str:
@@ -20,14 +25,6 @@ def cli_actor() -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
         return "cli"
-
-
-async def _with_pool(fn: Callable[[Any], Awaitable[Any]]) -> Any:
-    pool = await create_pool(config.load().database_url, max_size=2)
-    try:
-        return await fn(pool)
-    finally:
-        await pool.close()
 
 
 async def cmd_migrate(_args: argparse.Namespace) -> dict[str, Any]:
@@ -43,14 +40,28 @@ async def cmd_migrate(_args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def cmd_demo(args: argparse.Namespace) -> dict[str, Any]:
-    """Create (or reuse) the demo workspace and its data; print a fresh API key."""
+    """Load the demo workspace, or reuse the one there is; say which, and whether a key was
+    minted. --clicks/--days on an existing demo without --reset is a conflict, not ignored."""
     from services.demo import load_demo
 
+    if args.workspace is not None and (args.clicks is not None or args.days is not None):
+        raise errors.invalid_argument(
+            "workspace", "--workspace reuses the demo as it is: --clicks and --days need --reset"
+        )
     settings = config.load()
     ch = ClickHouse.from_settings(settings)
     try:
-        return await _with_pool(
-            lambda pool: load_demo(pool, ch, clicks=args.clicks, days=args.days, reset=args.reset)
+        return await with_pool(
+            lambda pool: load_demo(
+                pool,
+                ch,
+                clicks=DEMO_CLICKS if args.clicks is None else args.clicks,
+                days=DEMO_DAYS if args.days is None else args.days,
+                reset=args.reset,
+                mint_key=not args.no_key,
+                reuse_only=args.workspace,
+                refuse_existing=args.clicks is not None or args.days is not None,
+            )
         )
     finally:
         ch.close()
@@ -58,7 +69,7 @@ async def cmd_demo(args: argparse.Namespace) -> dict[str, Any]:
 
 async def cmd_workspace_create(args: argparse.Namespace) -> dict[str, Any]:
     """Create a workspace in a new organization (or the one given)."""
-    return await _with_pool(
+    return await with_pool(
         lambda pool: tenants.create_workspace(
             pool,
             args.name,
@@ -70,10 +81,28 @@ async def cmd_workspace_create(args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
+async def cmd_workspace_list(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Workspaces, newest first."""
+    return await with_pool(
+        lambda pool: inventory.list_workspaces(
+            pool,
+            organization_id=args.organization,
+            plan=args.plan,
+            limit=args.limit,
+            after=args.after,
+        )
+    )
+
+
+async def cmd_workspace_show(args: argparse.Namespace) -> dict[str, Any]:
+    """One workspace with its plan, features and counts."""
+    return await with_pool(lambda pool: inventory.workspace(pool, args.id))
+
+
 async def cmd_apikey_create(args: argparse.Namespace) -> dict[str, Any]:
     """Create an API key; the key is printed once and only its hash is kept."""
     scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
-    return await _with_pool(
+    return await with_pool(
         lambda pool: credentials.create_api_key(
             pool, args.workspace, scopes, name=args.name, actor=cli_actor()
         )
@@ -81,53 +110,91 @@ async def cmd_apikey_create(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def cmd_apikey_revoke(args: argparse.Namespace) -> dict[str, Any]:
-    """Revoke an API key by id."""
-    revoked = await _with_pool(
-        lambda pool: credentials.revoke_api_key(pool, args.id, actor=cli_actor())
-    )
-    return {"id": args.id, "revoked": revoked}
+    """Revoke an API key by id (`revoked` is false if it was revoked already); not found if
+    there is no such key."""
+
+    async def revoke(pool: asyncpg.Pool) -> dict[str, Any]:
+        await inventory.api_key(pool, args.id)
+        revoked = await credentials.revoke_api_key(pool, args.id, actor=cli_actor())
+        return {**await inventory.api_key(pool, args.id), "revoked": revoked}
+
+    return await with_pool(revoke)
 
 
-async def cmd_session_create(args: argparse.Namespace) -> dict[str, Any]:
-    """Create a session token for a user (created if new) who is a member of the workspace."""
-    return await _with_pool(
-        lambda pool: credentials.create_session(
-            pool, args.email, args.workspace, role=args.role, actor=cli_actor()
+async def cmd_apikey_list(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """API keys by id and prefix (never the key or its hash), newest first."""
+    return await with_pool(
+        lambda pool: inventory.list_api_keys(
+            pool,
+            workspace_id=args.workspace,
+            include_inactive=args.all,
+            limit=args.limit,
+            after=args.after,
         )
     )
 
 
+async def cmd_apikey_show(args: argparse.Namespace) -> dict[str, Any]:
+    """One API key by id (never the key or its hash)."""
+    return await with_pool(lambda pool: inventory.api_key(pool, args.id))
+
+
+async def cmd_session_create(args: argparse.Namespace) -> dict[str, Any]:
+    """Create a session token for a user (created if new) who is a member of the workspace."""
+
+    async def create(pool: asyncpg.Pool) -> dict[str, Any]:
+        await checks.workspace(pool, args.workspace)
+        return await credentials.create_session(
+            pool, args.email, args.workspace, role=args.role, actor=cli_actor()
+        )
+
+    return await with_pool(create)
+
+
 async def cmd_session_revoke(args: argparse.Namespace) -> dict[str, Any]:
-    """Revoke a session by id."""
-    revoked = await _with_pool(
-        lambda pool: credentials.revoke_session(pool, args.id, actor=cli_actor())
-    )
-    return {"id": args.id, "revoked": revoked}
+    """Revoke a session by id; not found if there is no such session."""
+
+    async def revoke(pool: asyncpg.Pool) -> dict[str, Any]:
+        if await pool.fetchval("SELECT 1 FROM sessions WHERE id = $1", args.id) is None:
+            raise errors.not_found(f"session {args.id}")
+        revoked = await credentials.revoke_session(pool, args.id, actor=cli_actor())
+        return {"id": args.id, "revoked": revoked}
+
+    return await with_pool(revoke)
 
 
 async def cmd_workspace_plan(args: argparse.Namespace) -> dict[str, Any]:
     """Change a workspace's plan and/or the features it has beyond the plan's."""
     if args.plan is None and args.features is None:
-        raise ValueError("give --plan and/or --features")
+        raise errors.invalid_argument("plan", "give --plan and/or --features")
 
-    async def change(pool: Any) -> dict[str, Any]:
+    async def change(pool: asyncpg.Pool) -> dict[str, Any]:
+        await checks.workspace(pool, args.workspace)
+        if args.plan is not None:
+            await checks.plan(pool, args.plan)
+        features = None if args.features is None else args.features.split(",")
+        if features is not None:
+            await checks.features(pool, features)
         result: dict[str, Any] = {"id": args.workspace}
         if args.plan is not None:
             result |= await tenants.set_plan(pool, args.workspace, args.plan, actor=cli_actor())
-        if args.features is not None:
-            features = args.features.split(",")
+        if features is not None:
             result |= await tenants.set_extra_features(
                 pool, args.workspace, features, actor=cli_actor()
             )
         return result
 
-    return await _with_pool(change)
+    return await with_pool(change)
 
 
 async def cmd_link_create(args: argparse.Namespace) -> dict[str, Any]:
     """Create a link, creating its campaign, folder and tags by name when needed."""
+    checks.slug(args.slug)
+    checks.domain(args.domain)
+    checks.url(args.url)
 
-    async def create(pool: Any) -> dict[str, Any]:
+    async def create(pool: asyncpg.Pool) -> dict[str, Any]:
+        await checks.workspace(pool, args.workspace)
         async with pool.acquire() as conn, conn.transaction():
             ws = args.workspace
             campaign = (
@@ -152,7 +219,31 @@ async def cmd_link_create(args: argparse.Namespace) -> dict[str, Any]:
                 tag_ids=tags,
             )
 
-    return await _with_pool(create)
+    return await with_pool(create)
+
+
+async def cmd_link_list(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Links, newest first."""
+    return await with_pool(
+        lambda pool: inventory.list_links(
+            pool,
+            workspace_id=args.workspace,
+            domain=args.domain,
+            limit=args.limit,
+            after=args.after,
+        )
+    )
+
+
+async def cmd_link_show(args: argparse.Namespace) -> dict[str, Any]:
+    """One link with its campaign, folder, tags and number of rules."""
+    return await with_pool(lambda pool: inventory.link(pool, args.id))
+
+
+def _show(group: Any, noun: str, handler: Any) -> None:
+    p = group.add_parser("show", help=f"show one {noun}")
+    p.add_argument("id", type=int, metavar="ID")
+    p.set_defaults(handler=handler)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -160,10 +251,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("migrate", help="create databases and apply migrations")
     p.set_defaults(handler=cmd_migrate)
 
-    p = sub.add_parser("demo", help="load the demo workspace and print its API key")
-    p.add_argument("--clicks", type=int, default=1_000_000)
-    p.add_argument("--days", type=int, default=90)
-    p.add_argument("--reset", action="store_true", help="regenerate the demo data")
+    p = sub.add_parser(
+        "demo",
+        help="load the demo workspace (or reuse it) and print a new API key",
+        description="Without options: reuse the demo workspace if there is one, else load it. "
+        "--clicks/--days apply to a new load only: on an existing demo they need --reset.",
+    )
+    p.add_argument("--clicks", type=int, help=f"clicks to generate (default {DEMO_CLICKS:,})")
+    p.add_argument("--days", type=int, help=f"days of history (default {DEMO_DAYS})")
+    p.add_argument("--reset", action="store_true", help="replace the demo with a new load")
+    p.add_argument(
+        "--workspace", type=int, help="reuse this demo workspace (not found if it is not the demo)"
+    )
+    p.add_argument("--no-key", action="store_true", help="do not mint an API key")
     p.set_defaults(handler=cmd_demo)
 
     ws = sub.add_parser("workspace", help="workspaces").add_subparsers(dest="action", required=True)
@@ -179,6 +279,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plan", help="free, pro, business or enterprise")
     p.add_argument("--features", help="comma-separated features beyond the plan's ('' for none)")
     p.set_defaults(handler=cmd_workspace_plan)
+    p = ws.add_parser("list", help="list workspaces, newest first")
+    p.add_argument("--organization", type=int)
+    p.add_argument("--plan")
+    add_page_options(p)
+    p.set_defaults(handler=cmd_workspace_list)
+    _show(ws, "workspace", cmd_workspace_show)
 
     keys = sub.add_parser("apikey", help="API keys").add_subparsers(dest="action", required=True)
     p = keys.add_parser("create", help="create an API key")
@@ -189,6 +295,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = keys.add_parser("revoke", help="revoke an API key")
     p.add_argument("--id", type=int, required=True)
     p.set_defaults(handler=cmd_apikey_revoke)
+    p = keys.add_parser("list", help="list API keys (id, prefix, scopes; never the key)")
+    p.add_argument("--workspace", type=int)
+    p.add_argument("--all", action="store_true", help="include revoked and expired keys")
+    add_page_options(p)
+    p.set_defaults(handler=cmd_apikey_list)
+    _show(keys, "API key (never the key itself)", cmd_apikey_show)
 
     sessions = sub.add_parser("session", help="sessions").add_subparsers(
         dest="action", required=True
@@ -212,3 +324,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folder", help="folder name (created if missing)")
     p.add_argument("--tags", default="", help="comma-separated tag names (created if missing)")
     p.set_defaults(handler=cmd_link_create)
+    p = lk.add_parser("list", help="list links, newest first")
+    p.add_argument("--workspace", type=int)
+    p.add_argument("--domain")
+    add_page_options(p)
+    p.set_defaults(handler=cmd_link_list)
+    _show(lk, "link", cmd_link_show)

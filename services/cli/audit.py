@@ -7,18 +7,21 @@ import asyncio
 from typing import Any
 
 from services import config
+from services.admin import checks
 from services.audit.verification import verify_workspace
+from services.cli.errors import AUDIT_BROKEN_EXIT
 from services.cli.output import print_json
 from services.stores.postgres import create_pool
-
-# Exit status when the chain does not verify (1 is any other failure of the command).
-BROKEN_EXIT = 3
 
 
 async def _verify(workspace_id: int) -> dict[str, Any]:
     pool = await create_pool(config.load().database_url, max_size=2)
     try:
-        return await verify_workspace(pool, workspace_id)
+        result = await verify_workspace(pool, workspace_id)
+        # A deleted workspace's log stays (and verifies); a workspace never seen is not found.
+        if not result["checked"]:
+            await checks.workspace(pool, workspace_id)
+        return result
     finally:
         await pool.close()
 
@@ -29,7 +32,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> None:
     result = asyncio.run(_verify(args.workspace))
     print_json(result)
     if not result["ok"]:
-        raise SystemExit(BROKEN_EXIT)
+        raise SystemExit(AUDIT_BROKEN_EXIT)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,4 +1,4 @@
-"""`linkpulse embed create|list|revoke`: embed tokens for the iframe widget."""
+"""`linkpulse embed create|list|show|revoke`: embed tokens for the iframe widget."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Any
 from services import config
 from services.auth.signing import signer
 from services.cli.admin import cli_actor
+from services.cli.options import add_page_options
+from services.cli.pools import with_pool
 from services.query import embed_tokens
 from services.stores.postgres import create_pool
 
@@ -43,25 +45,23 @@ async def cmd_embed_create(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def cmd_embed_list(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """The workspace's embed tokens (without the tokens themselves)."""
-    pool = await create_pool(config.load().database_url, max_size=2)
-    try:
-        return await embed_tokens.list_tokens(pool, args.workspace, args.all)
-    finally:
-        await pool.close()
+    """The workspace's embed tokens (without the tokens themselves), newest first."""
+    found = await with_pool(lambda pool: embed_tokens.list_tokens(pool, args.workspace, args.all))
+    return [t for t in found if args.after is None or t["id"] < args.after][: args.limit]
+
+
+async def cmd_embed_show(args: argparse.Namespace) -> dict[str, Any]:
+    """One embed token by id (without the token itself)."""
+    return await with_pool(lambda pool: embed_tokens.get(pool, args.id))
 
 
 async def cmd_embed_revoke(args: argparse.Namespace) -> dict[str, Any]:
     """Revoke an embed token by id; the widget stops answering within seconds."""
-    pool = await create_pool(config.load().database_url, max_size=2)
-    try:
-        return await embed_tokens.revoke(pool, args.id, actor=cli_actor())
-    finally:
-        await pool.close()
+    return await with_pool(lambda pool: embed_tokens.revoke(pool, args.id, actor=cli_actor()))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add `embed create`, `embed list` and `embed revoke`."""
+    """Add `embed create`, `embed list`, `embed show` and `embed revoke`."""
     embeds = sub.add_parser("embed", help="embed tokens").add_subparsers(
         dest="action", required=True
     )
@@ -79,7 +79,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = embeds.add_parser("list", help="list a workspace's embed tokens")
     p.add_argument("--workspace", type=int, required=True)
     p.add_argument("--all", action="store_true", help="include revoked and expired tokens")
+    add_page_options(p)
     p.set_defaults(handler=cmd_embed_list)
+    p = embeds.add_parser("show", help="show one embed token (never the token itself)")
+    p.add_argument("id", type=int, metavar="ID")
+    p.set_defaults(handler=cmd_embed_show)
     p = embeds.add_parser("revoke", help="revoke an embed token")
     p.add_argument("--id", type=int, required=True)
     p.set_defaults(handler=cmd_embed_revoke)

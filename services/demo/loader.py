@@ -20,8 +20,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import grpc
 from clickhouse_driver import errors as ch_errors
 
+from services import errors
 from services.admin.credentials import create_api_key
 from services.demo import workspace
 from services.demo.catalog import LINKS
@@ -62,12 +64,21 @@ async def load_demo(
     reset: bool = False,
     now: datetime | None = None,
     progress: Progress | None = None,
+    mint_key: bool = True,
+    reuse_only: int | None = None,
+    refuse_existing: bool = False,
 ) -> dict[str, Any]:
-    """The demo workspace (found, or made with `clicks` clicks over `days` days) and a new key."""
+    """The demo workspace (found, or made with `clicks` clicks over `days` days) and a new key
+    (unless not mint_key). `loaded` says whether events were generated, `api_key_minted` whether
+    a key was. reuse_only: the id of the demo workspace to reuse, NOT_FOUND if it is not the demo;
+    refuse_existing: ALREADY_EXISTS rather than reuse an existing demo (its clicks would not be
+    the ones asked for)."""
     if clicks < 0:
-        raise ValueError("clicks must not be negative")
+        raise errors.invalid_argument("clicks", "clicks must not be negative")
     if days < 1:
-        raise ValueError("days must be at least 1")
+        raise errors.invalid_argument("days", "days must be at least 1")
+    if reuse_only is not None and reset:
+        raise errors.invalid_argument("reset", "reuse a demo workspace or reset it, not both")
     say = progress or _stderr
     end = _utc(now)
     start = end - timedelta(days=days)
@@ -75,9 +86,10 @@ async def load_demo(
         await conn.execute("SELECT pg_advisory_lock($1)", workspace.LOCK_KEY)
         try:
             existing = await workspace.find(conn)
+            _check_choice(existing, reset, reuse_only, refuse_existing, clicks)
             if existing is not None and not reset:
                 found = await _describe(conn, ch, existing["id"], existing["organization_id"])
-                return {**found, "api_key": await _new_key(conn, existing["id"])}
+                return {**found, "loaded": False, **await _key(conn, existing["id"], mint_key)}
             stale = await workspace.unfinished(conn)
             old = ([existing] if existing is not None else []) + stale
             organization_id = old[0]["organization_id"] if old else None
@@ -111,7 +123,9 @@ async def load_demo(
                 "workspace_id": built.workspace_id,
                 "organization_id": built.organization_id,
                 "workspace_slug": workspace.DEMO_SLUG,
-                "api_key": await _new_key(conn, built.workspace_id),
+                **await _key(conn, built.workspace_id, mint_key),
+                "loaded": True,
+                "replaced_workspace_id": existing["id"] if existing is not None else None,
                 "links": len(built.link_ids),
                 "campaigns": len(built.campaign_ids),
                 "clicks": events.counts.clicks,
@@ -126,9 +140,38 @@ async def load_demo(
             await conn.execute("SELECT pg_advisory_unlock($1)", workspace.LOCK_KEY)
 
 
-async def _new_key(conn: asyncpg.Connection, workspace_id: int) -> str:
+def _check_choice(
+    existing: asyncpg.Record | None,
+    reset: bool,
+    reuse_only: int | None,
+    refuse_existing: bool,
+    clicks: int,
+) -> None:
+    """Refuse a load whose explicit choice does not fit the demo found (or not found)."""
+    if reuse_only is not None and (existing is None or existing["id"] != reuse_only):
+        demo = "there is none" if existing is None else f"it is workspace {existing['id']}"
+        raise errors.not_found(
+            f"workspace {reuse_only}",
+            "workspace",
+            message=f"workspace {reuse_only} is not the demo workspace ({demo})",
+        )
+    if existing is not None and refuse_existing and not reset:
+        raise errors.ApiError(
+            grpc.StatusCode.ALREADY_EXISTS,
+            "already_exists",
+            f"the demo workspace {existing['id']} exists already and its events are not "
+            f"generated again ({clicks} clicks asked): pass --reset to replace it, or "
+            f"--workspace {existing['id']} without --clicks and --days to reuse it",
+            "clicks",
+        )
+
+
+async def _key(conn: asyncpg.Connection, workspace_id: int, mint: bool) -> dict[str, Any]:
+    """A new demo key of the workspace (when mint), as the result's fields."""
+    if not mint:
+        return {"api_key_minted": False}
     made = await create_api_key(conn, workspace_id, SCOPES, name="demo")
-    return str(made["key"])
+    return {"api_key": str(made["key"]), "api_key_id": made["id"], "api_key_minted": True}
 
 
 async def _insert_all(ch: ClickHouse, events: DemoEvents, clicks: int, say: Progress) -> None:

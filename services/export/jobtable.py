@@ -73,6 +73,45 @@ class JobTable:
             raise errors.not_found(f"{self.noun} {job_id}")
         return row
 
+    async def find(self, pg: asyncpg.Pool, job_id: str) -> asyncpg.Record:
+        """The job of any workspace (for operators); NOT_FOUND for an unknown id."""
+        row = await pg.fetchrow(f"SELECT {self.columns} FROM {self.table} WHERE id = $1", job_id)
+        if row is None:
+            raise errors.not_found(f"{self.noun} {job_id}")
+        return row
+
+    async def listing(
+        self,
+        pg: asyncpg.Pool,
+        *,
+        workspace_id: int | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+    ) -> list[asyncpg.Record]:
+        """Up to limit jobs (of one workspace, in one status, when given), newest first,
+        continuing after the job `after`."""
+        conditions: list[str] = ["TRUE"]
+        args: list[Any] = [limit]
+        for column, value in (("workspace_id", workspace_id), ("status", status)):
+            if value is not None:
+                args.append(value)
+                conditions.append(f"{column} = ${len(args)}")
+        if after is not None:
+            await self.find(pg, after)
+            args.append(after)
+            n = len(args)
+            conditions.append(
+                f"(created_at, id) < (SELECT created_at, id FROM {self.table} WHERE id = ${n})"
+            )
+        return list(
+            await pg.fetch(
+                f"SELECT {self.columns} FROM {self.table} WHERE {' AND '.join(conditions)}"
+                " ORDER BY created_at DESC, id DESC LIMIT $1",
+                *args,
+            )
+        )
+
     async def claim(self, pg: asyncpg.Pool, job_id: str) -> asyncpg.Record | None:
         """Start a new attempt of a queued or running job; None when it has finished."""
         return await pg.fetchrow(

@@ -148,6 +148,14 @@ async def revoke(
     return _describe(row)
 
 
+async def get(pg: asyncpg.Pool, token_id: int) -> dict[str, Any]:
+    """One token of any workspace (for operators; never the token itself); 404 when unknown."""
+    row = await pg.fetchrow(f"SELECT {_COLUMNS} FROM embed_tokens WHERE id = $1", token_id)
+    if row is None:
+        raise errors.not_found(f"embed token {token_id}")
+    return _describe(row)
+
+
 async def list_tokens(
     pg: asyncpg.Pool, workspace_id: int, include_inactive: bool = False
 ) -> list[dict[str, Any]]:
