@@ -14,18 +14,18 @@ from services import config
 from services.cli.output import print_json
 from services.grpc_server.channels import open_channel
 
-# Exit status of a probe that got an answer other than healthy, or none (a healthcheck's "unhealthy").
+# Exit status when the answer is not healthy or none came (a container healthcheck's "unhealthy").
 UNHEALTHY_EXIT = 1
 
 
-async def grpc_health_status(address: str, service: str, timeout: float) -> str:
+async def grpc_health_status(address: str, service: str, deadline: float) -> str:
     """The serving status a gRPC server reports for service ("" = the whole server), or the
     gRPC status code name when the check itself failed (UNAVAILABLE, DEADLINE_EXCEEDED, …)."""
     channel = open_channel(config.load(), address)
     try:
         stub = health_pb2_grpc.HealthStub(channel)
         request = health_pb2.HealthCheckRequest(service=service)
-        reply = await stub.Check(request, timeout=timeout)
+        reply = await stub.Check(request, timeout=deadline)
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
     except grpc.aio.AioRpcError as exc:
         return str(exc.code().name)
