@@ -1,4 +1,4 @@
-# One image for every linkpulse process: `linkpulse serve query|live|export|audit|worker|gateway`,
+# One image for every linkpulse process: `linkpulse serve query|live|export|audit|worker|flusher|gateway`,
 # `linkpulse migrate` and `linkpulse demo` (see docker-compose.yml).
 FROM python:3.11-slim
 
