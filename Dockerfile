@@ -1,4 +1,4 @@
-# One image for every linkpulse process: `linkpulse serve query|live|export|audit|worker|gateway`,
+# One image for every linkpulse process: `linkpulse serve query|live|export|audit|worker|flusher|gateway`,
 # `linkpulse migrate` and `linkpulse demo` (see docker-compose.yml).
 FROM python:3.11-slim
 
@@ -28,5 +28,6 @@ RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
     && useradd --system --home-dir /var/lib/linkpulse --create-home --shell /usr/sbin/nologin linkpulse
 
 USER linkpulse
-EXPOSE 8080 50051 50052 50053 50054
+# 8080 HTTP (and its /metrics), 50051-50054 gRPC, 9471-9476 metrics of the other processes.
+EXPOSE 8080 50051 50052 50053 50054 9471 9472 9473 9474 9475 9476
 CMD ["linkpulse", "--help"]

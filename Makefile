@@ -16,7 +16,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos up up-cluster down status test test-cluster fuzz chaos bench lint clean chromium zookeeper
+.PHONY: help venv protos up up-cluster down status test test-cluster fuzz chaos bench lint clean chromium zookeeper promtool
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -65,7 +65,18 @@ chromium:
 	  $(APT) install -y --no-install-recommends chromium || \
 	  { $(APT) update && $(APT) install -y --no-install-recommends chromium; }; }
 
-test: protos chromium zookeeper ## run the tests against real PostgreSQL, Redis and ClickHouse; PYTEST_ARGS=... is passed on
+# The monitoring tests check deploy/prometheus (config, alert rules and their unit tests) and the
+# Grafana dashboard's queries with promtool, from Debian's prometheus package. Only promtool is
+# wanted: the package's Prometheus service, which systemd would start on port 9090, is stopped
+# and disabled again.
+promtool:
+	@command -v promtool >/dev/null || { \
+	  echo "make: installing prometheus (for promtool) for the monitoring tests" >&2; \
+	  $(APT) install -y --no-install-recommends prometheus || \
+	  { $(APT) update && $(APT) install -y --no-install-recommends prometheus; }; \
+	  if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now prometheus || true; fi; }
+
+test: protos chromium zookeeper promtool ## run the tests against real PostgreSQL, Redis and ClickHouse; PYTEST_ARGS=... is passed on
 	$(BIN)/linkpulse stack clickhouse
 	@echo "$(BIN)/python -m pytest $(PYTEST_ARGS)"
 	@status=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; \

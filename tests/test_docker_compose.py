@@ -1,5 +1,6 @@
-"""docker-compose.yml is a valid Compose file and its cluster profile is wired consistently
-(no Docker engine here: checked against the Compose specification's typed parser)."""
+"""docker-compose.yml is a valid Compose file, its cluster profile is wired consistently, its
+healthchecks ask readiness with commands the image has, and Redis keeps an AOF (no Docker engine
+here: checked against the Compose specification's typed parser)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ from xml.etree import ElementTree
 import pytest
 import yaml
 from compose_spec import PyCompose
+
+from services.cli.main import build_parser
+from services.config import METRICS_PORTS
+from services.devstack.components import COMPONENTS
+from services.protos import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_DIR = ROOT / "deploy" / "clickhouse-cluster"
@@ -52,7 +58,7 @@ def test_references_resolve(compose: dict[str, Any]) -> None:
         for mount in service.get("volumes") or []:
             source = mount.split(":", 1)[0]
             if source.startswith("./"):
-                assert (ROOT / source).is_file(), f"{name} mounts missing {source}"
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
             else:
                 assert source in volumes, f"{name} uses undeclared volume {source}"
 
@@ -110,3 +116,50 @@ def test_app_services_take_the_cluster_from_the_environment(compose: dict[str, A
     env = compose["services"]["query"]["environment"]
     assert re.fullmatch(r"\$\{CLICKHOUSE_URL:-clickhouse://.+\}", env["CLICKHOUSE_URL"])
     assert env["CLICKHOUSE_CLUSTER"] == "${CLICKHOUSE_CLUSTER:-}"
+
+
+def _port(address: str) -> int:
+    return int(address.rsplit(":", 1)[1])
+
+
+def test_images_are_pinned(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        image = service["image"]
+        if "build" in service:
+            continue
+        tag = image.rsplit(":", 1)[1] if ":" in image else ""
+        assert re.fullmatch(r"v?\d+(\.\d+)*", tag), f"{name} runs {image}: pin a version"
+
+
+def test_processes_healthchecks_ask_readiness_with_the_cli(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    parser = build_parser()
+    for name in COMPONENTS:
+        test = services[name]["healthcheck"]["test"]
+        assert test[:3] == ["CMD", "linkpulse", "probe"], f"{name}: {test}"
+        args = parser.parse_args(test[2:])
+        env = services[name]["environment"]
+        if name in SERVICES:
+            listen = env[f"{name.upper()}_GRPC_ADDR"]
+            assert (args.action, args.address) == ("grpc", f"127.0.0.1:{_port(listen)}")
+        elif name == "gateway":
+            assert args.url == f"http://127.0.0.1:{env['GATEWAY_PORT']}/readyz"
+        else:
+            port = env.get(f"{name.upper()}_METRICS_PORT") or METRICS_PORTS[name]
+            assert args.url == f"http://127.0.0.1:{port}/metrics"
+
+
+def test_grpc_ports_are_published(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in SERVICES:
+        port = _port(services[name]["environment"][f"{name.upper()}_GRPC_ADDR"])
+        assert f"{port}:{port}" in services[name]["ports"], name
+        assert services["gateway"]["depends_on"][name]["condition"] == "service_healthy"
+
+
+def test_redis_keeps_an_append_only_file_in_a_volume(compose: dict[str, Any]) -> None:
+    redis = compose["services"]["redis"]
+    command = redis["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--appendfsync") + 1] in ("always", "everysec")
+    assert any(m.endswith(":/data") and not m.startswith(".") for m in redis["volumes"])
