@@ -23,12 +23,14 @@ from gateway.http_errors import GatewayError, internal_error
 from gateway.limits import QueryLimit
 from gateway.openapi import build_openapi
 from gateway.pipeline import BackendsRef, PipelineWrapper, UnaryPipeline
+from gateway.request_metrics import RequestMetrics, metrics_endpoint
 from gateway.responses import OrjsonResponse, error_response
 from gateway.websocket import WebSocketConfig, websocket_endpoint
 from services.codegen import DESCRIPTOR_SET
 from services.config import Settings
 from services.contract import routes as contract_routes
 from services.contract.compiled import contract
+from services.telemetry import exposition
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +121,7 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"], name="healthz"),
         Route("/openapi.json", openapi, methods=["GET"], name="openapi"),
+        Route(exposition.PATH, metrics_endpoint, methods=["GET"], name="metrics"),
         Route(embed_page.PATH, embed_page.embed_page, methods=["GET"], name="embed_page"),
     ]
     for route in table:
@@ -153,12 +156,17 @@ def create_app(
             await opened.close(grace=settings.gateway_shutdown_grace_seconds)
             for close in on_shutdown:
                 await close()
+            exposition.process_exit()
 
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
         lifespan=lifespan,
-        middleware=[Middleware(QueryLimit, max_bytes=settings.gateway_max_query_bytes)],
+        middleware=[
+            Middleware(RequestMetrics),
+            Middleware(QueryLimit, max_bytes=settings.gateway_max_query_bytes),
+        ],
     )
+    exposition.announce("gateway")
     app.state.route_table = table
     return app
