@@ -59,8 +59,8 @@ def serve(settings: Settings) -> None:
     """Serve the gateway on settings.gateway_host:gateway_port until SIGINT/SIGTERM (blocking)."""
     # uvicorn handles SIGTERM/SIGINT: stop accepting, finish open requests, run the lifespan
     # shutdown (which closes the gRPC channels); with workers its supervisor stops each one.
+    exposition.share_between_processes(settings, "gateway", settings.gateway_workers)
     if settings.gateway_workers > 1:
-        exposition.share_between_processes(settings, "gateway")  # before the workers start
         config = uvicorn_config(
             settings, WORKER_APP, factory=True, workers=settings.gateway_workers
         )

@@ -18,6 +18,7 @@ from services.devstack import (
     components,
     copies,
     local_stores,
+    metrics_urls,
     processes,
     supervisor,
 )
@@ -250,8 +251,9 @@ def status(settings: Settings, cluster: bool | None = None) -> dict[str, Any]:
         result["cluster"] = clickhouse_cluster.cluster_status(layout).as_dict()
     else:
         result["clickhouse"] = clickhouse_server.status(settings).as_dict()
+    urls = copies.metrics(settings) if cluster else metrics_urls.of_components(settings)
     result.update(
-        processes=[p.as_dict() for p in procs],
+        processes=metrics_urls.listed([p.as_dict() for p in procs], urls),
         gateway=components.gateway_url(settings),
         api_key=demo.get("api_key"),
         started_by_up=started,

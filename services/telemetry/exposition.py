@@ -66,13 +66,20 @@ def multiprocess_dir(settings: Settings, component: str) -> Path:
     return Path(configured) if configured else Path(settings.run_dir) / "metrics" / component
 
 
-def share_between_processes(settings: Settings, component: str) -> Path:
-    """Before forking workers: empty the component's multiprocess directory (the values of an
-    earlier run) and name it in PROMETHEUS_MULTIPROC_DIR for the workers; returns it."""
+def share_between_processes(settings: Settings, component: str, workers: int) -> Path | None:
+    """Before starting a component's worker processes (when more than one, or when
+    PROMETHEUS_MULTIPROC_DIR is set anyway): clear its multiprocess directory of the values of
+    earlier runs and name it in PROMETHEUS_MULTIPROC_DIR for the workers; returns it."""
+    if workers <= 1 and not shared():
+        return None
     directory = multiprocess_dir(settings, component)
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    ours = f"_{os.getpid()}.db"  # this process's own files, open since its metrics were made
+    for found in directory.iterdir():
+        if found.is_dir():
+            shutil.rmtree(found)
+        elif not found.name.endswith(ours):
+            found.unlink()
     os.environ[MULTIPROC_VARIABLE] = str(directory)
     return directory
 

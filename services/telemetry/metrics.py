@@ -7,7 +7,15 @@ combine when PROMETHEUS_MULTIPROC_DIR is set (services.telemetry.exposition).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from prometheus_client import Counter, Gauge, Histogram
+
+# In multiprocess mode prometheus-client opens a file in PROMETHEUS_MULTIPROC_DIR for each metric
+# as it is created (below): the directory must exist by then.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 # Seconds: from a sub-millisecond cache hit to a minute-long query or export.
 LATENCY_BUCKETS = (
