@@ -20,7 +20,7 @@ CLICKHOUSE_KINDS = frozenset(
     {"select", "insert", "create", "alter", "drop", "rename", "truncate", "optimize", "system"}
     | {"show", "exists", "describe", "kill", "set"}
 )
-_FIRST_WORD = re.compile(r"\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*([A-Za-z]+)", re.DOTALL)
+_FIRST_WORD = re.compile(r"\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*(\w+)", re.DOTALL)
 # ClickHouse's own "the query ran too long" codes (as opposed to the socket timing out).
 _CLICKHOUSE_TIMEOUT_CODES = frozenset({ErrorCodes.TIMEOUT_EXCEEDED, ErrorCodes.SOCKET_TIMEOUT})
 
