@@ -40,7 +40,9 @@ class CallMetrics(grpc.aio.ServerInterceptor):
             return None  # unknown method: nothing served, and no series for arbitrary names
         service, _, method = details.method.lstrip("/").rpartition("/")
 
-        def record(context: grpc.aio.ServicerContext, start: float, exc: BaseException | None):  # noqa: ANN202
+        def record(
+            context: grpc.aio.ServicerContext, start: float, exc: BaseException | None
+        ) -> None:
             metrics.GRPC_REQUESTS.labels(service, method, _code(context, exc)).inc()
             metrics.GRPC_DURATION.labels(service, method).observe(time.perf_counter() - start)
 
