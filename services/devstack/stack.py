@@ -150,7 +150,11 @@ def summary(
 ) -> dict[str, Any]:
     """What a developer needs after `up`: URLs, addresses, the demo key and a curl line."""
     grpc = {name: settings.grpc_addr(name) for name in SERVICES}
-    return {**summary_fields(settings, demo, grpc, procs), "clickhouse": ch.as_dict()}
+    return {
+        **summary_fields(settings, demo, grpc, procs),
+        "clickhouse": ch.as_dict(),
+        "metrics": metrics_urls.of_components(settings),
+    }
 
 
 def summary_fields(

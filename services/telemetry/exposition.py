@@ -35,8 +35,38 @@ def version() -> str:
 
 
 def announce(component: str) -> None:
-    """Set linkpulse_build_info{version, component} to 1 in this process."""
+    """Set linkpulse_build_info{version, component} to 1 in this process (and, when values are
+    shared, drop the live gauges of processes gone without saying so: a killed worker)."""
     metrics.BUILD_INFO.labels(version(), component).set(1)
+    if shared():
+        forget_dead_processes()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def forget_dead_processes() -> list[int]:
+    """Drop the live gauges of the processes that wrote to the shared directory and are gone;
+    returns their pids."""
+    directory = os.environ.get(MULTIPROC_VARIABLE)
+    if not directory:
+        return []
+    pids = set()
+    for found in Path(directory).glob("gauge_live*_*.db"):
+        written_by = found.stem.rsplit("_", 1)[-1]
+        if written_by.isdigit():
+            pids.add(int(written_by))
+    gone = sorted(pid for pid in pids if not _alive(pid))
+    for pid in gone:
+        multiprocess.mark_process_dead(pid, directory)
+    return gone
 
 
 def serve(settings: Settings, component: str) -> int | None:

@@ -34,6 +34,17 @@ def test_single_stack_status_lists_each_metrics_url(tmp_path: Path) -> None:
     }
 
 
+def test_up_summary_names_every_metrics_url(tmp_path: Path) -> None:
+    from services.devstack.clickhouse_server import ClickHouseState
+    from services.devstack.endpoints import Endpoint
+
+    settings = isolated_settings(tmp_path)
+    ch = ClickHouseState("started", Endpoint("127.0.0.1", 9000), 8123, 42, "18.16.1")
+    result = stack.summary(settings, {}, ch, [])
+    assert result["metrics"] == metrics_urls.of_components(settings)
+    assert result["metrics"]["worker"] == "http://127.0.0.1:19475/metrics"
+
+
 def test_cluster_copies_get_ports_of_their_own(tmp_path: Path) -> None:
     settings = isolated_settings(tmp_path)
     specs = {spec.name: spec for spec in copies.specs(settings, {})}

@@ -102,3 +102,22 @@ def test_render_adds_up_the_shared_directory(
         if s.name == "linkpulse_http_requests_total"
     ]
     assert [(s.labels["route"], s.value) for s in samples] == [("/healthz", 5.0)]
+
+
+def test_the_live_gauges_of_a_process_gone_are_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    dead = int(gone.stdout)
+    monkeypatch.setenv(exposition.MULTIPROC_VARIABLE, str(tmp_path))
+    for pid in (dead, os.getpid()):
+        (tmp_path / f"gauge_livesum_{pid}.db").write_bytes(b"")
+        (tmp_path / f"counter_{pid}.db").write_bytes(b"")
+    assert exposition.forget_dead_processes() == [dead]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"counter_{dead}.db", f"counter_{os.getpid()}.db", f"gauge_livesum_{os.getpid()}.db"]
+    )
