@@ -21,6 +21,7 @@ from gateway.health import HealthMonitor, check_backends, health_body
 from gateway.http_errors import GatewayError, internal_error
 from gateway.openapi import build_openapi
 from gateway.pipeline import BackendsRef, PipelineWrapper, UnaryPipeline
+from gateway.request_metrics import metrics_endpoint
 from gateway.responses import OrjsonResponse, error_response
 from gateway.web_middleware import web_middleware
 from gateway.websocket import WebSocketConfig, websocket_endpoint
@@ -28,6 +29,7 @@ from services.codegen import DESCRIPTOR_SET
 from services.config import Settings
 from services.contract import routes as contract_routes
 from services.contract.compiled import contract
+from services.telemetry import exposition
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +120,7 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"], name="healthz"),
         Route("/openapi.json", openapi, methods=["GET"], name="openapi"),
+        Route(exposition.PATH, metrics_endpoint, methods=["GET"], name="metrics"),
         Route(embed_page.PATH, embed_page.embed_page, methods=["GET"], name="embed_page"),
     ]
     for route in table:
@@ -152,6 +155,7 @@ def create_app(
             await opened.close(grace=settings.gateway_shutdown_grace_seconds)
             for close in on_shutdown:
                 await close()
+            exposition.process_exit()
 
     app = Starlette(
         routes=routes,
@@ -159,5 +163,6 @@ def create_app(
         lifespan=lifespan,
         middleware=web_middleware(settings),
     )
+    exposition.announce("gateway")
     app.state.route_table = table
     return app

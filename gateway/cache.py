@@ -62,6 +62,7 @@ from services.contract.routes import Route
 from services.grpc_server.trailers import NO_STORE_TRAILER, WORKSPACE_TRAILER
 from services.partitions import DEFAULT_PARTITIONS
 from services.stores.outage import Outage
+from services.telemetry import measure
 
 logger = logging.getLogger(__name__)
 
@@ -316,7 +317,10 @@ class SnapshotCache:
         self._memo_check = memo_check
         self._clock = clock
         self._outage = Outage(
-            logger, "snapshot cache unavailable, answering uncached", pause_seconds
+            logger,
+            "snapshot cache unavailable, answering uncached",
+            pause_seconds,
+            on_failure=measure.snapshot_cache_error,
         )
         # Identical misses share one call (keyed by snapshot key), expired memos one check.
         self._fills: SingleFlight[Response | None] = SingleFlight()
@@ -381,7 +385,9 @@ class SnapshotCache:
         async def cached(route: Route, request: Request, message: Message) -> Response:
             if not is_cacheable(route):
                 return await pipeline(route, request, message)
-            return await self._serve(pipeline, route, request, message)
+            response = await self._serve(pipeline, route, request, message)
+            measure.snapshot_cache(response.headers.get(X_CACHE))
+            return response
 
         return cached
 
@@ -733,6 +739,7 @@ class SnapshotCache:
         decision = found.decision
         headers = decision.headers() if decision is not None else {}
         if decision is not None and not decision.allowed:
+            measure.rate_limited()
             return error_response(rate_limited(decision), route.options.envelope, headers)
         if found.state == REVALIDATE:
             headers["warning"] = STALE_WARNING

@@ -14,6 +14,7 @@ from gateway.app import create_app
 from gateway.cache import SnapshotCache
 from gateway.http_protocol import HTTP_PROTOCOL
 from services.config import Settings, load
+from services.telemetry import exposition
 
 # What each worker process imports and calls to build its app (settings from its environment).
 WORKER_APP = "gateway.server:worker_app"
@@ -58,6 +59,7 @@ def serve(settings: Settings) -> None:
     """Serve the gateway on settings.gateway_host:gateway_port until SIGINT/SIGTERM (blocking)."""
     # uvicorn handles SIGTERM/SIGINT: stop accepting, finish open requests, run the lifespan
     # shutdown (which closes the gRPC channels); with workers its supervisor stops each one.
+    exposition.share_between_processes(settings, "gateway", settings.gateway_workers)
     if settings.gateway_workers > 1:
         config = uvicorn_config(
             settings, WORKER_APP, factory=True, workers=settings.gateway_workers

@@ -1,5 +1,5 @@
-"""The HTTP middleware around every route: query-string limit, gzip for clients that accept it,
-and CORS for the deployment's allowed origins (none by default)."""
+"""The HTTP middleware around every route: request metrics, CORS for the deployment's allowed
+origins (none by default), gzip for clients that accept it, and the query-string limit."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from starlette.middleware.gzip import GZipMiddleware, GZipResponder
 from starlette.types import Receive, Scope, Send
 
 from gateway.limits import QueryLimit
+from gateway.request_metrics import RequestMetrics
 from services.auth.ratelimit import HEADERS as RATE_LIMIT_HEADERS
 from services.config import Settings
 
@@ -42,7 +43,8 @@ class Gzip(GZipMiddleware):
 
 def web_middleware(settings: Settings) -> list[Middleware]:
     """The middleware stack of the gateway app, outermost first."""
-    stack = []
+    # Metrics outermost: every answer is counted as the client gets it.
+    stack = [Middleware(RequestMetrics)]
     if settings.gateway_cors_origins:
         stack.append(
             Middleware(

@@ -37,6 +37,7 @@ from services.config import Settings
 from services.contract.binding import RequestBinder
 from services.contract.jsonify import message_to_dict
 from services.contract.routes import Route
+from services.telemetry import measure
 
 logger = logging.getLogger(__name__)
 
@@ -209,6 +210,7 @@ def websocket_endpoint(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         if _too_slow(done):
+            measure.websocket_too_slow()
             logger.info("%s: closing a consumer too slow (request %s)", route.key, rid)
             await _close_too_slow(websocket)
             return
@@ -228,4 +230,8 @@ def websocket_endpoint(
         else:
             await _fail(websocket, client_error(failure, route, rid, "stream failed"))
 
-    return endpoint
+    async def counted(websocket: WebSocket) -> None:
+        with measure.websocket_open():
+            await endpoint(websocket)
+
+    return counted

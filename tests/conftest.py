@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Each test session gets its own ports, databases and run dir, so a running dev stack
 # (`make up`) and other test sessions are left alone; the ClickHouse server itself is shared.
 SESSION = f"test_{os.getpid()}"
+METRICS_COMPONENTS = ("QUERY", "LIVE", "EXPORT", "AUDIT", "WORKER", "FLUSHER")
 TEST_ENV = {
     "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/linkpulse_{SESSION}",
     "CLICKHOUSE_URL": f"clickhouse://default@127.0.0.1:9000/linkpulse_{SESSION}",
@@ -36,6 +37,8 @@ TEST_ENV = {
     "AUDIT_GRPC_ADDR": f"127.0.0.1:{free_port()}",
     "GATEWAY_HOST": "127.0.0.1",
     "GATEWAY_PORT": str(free_port()),
+    # Each process's Prometheus endpoint (the gateway's is /metrics on its own port).
+    **{f"{name}_METRICS_PORT": str(free_port()) for name in METRICS_COMPONENTS},
     "AUTH_CACHE_SECONDS": "1",
     # Pid files and logs of the test processes (ClickHouse keeps the project's .run).
     "LINKPULSE_RUN_DIR": str(ROOT / ".run" / SESSION),
@@ -189,13 +192,15 @@ def _copies(settings: config.Settings, name: str) -> list[processes.ProcessSpec]
                 name,
                 name if i == 0 else f"{name}-{i + 1}",
                 tcp_probe(from_addr(address)),
-                {**env, "GRPC_LISTEN_ADDR": address},
+                {**env, "GRPC_LISTEN_ADDR": address}
+                | ({"METRICS_PORT": str(free_port())} if i else {}),
             )
             for i, address in enumerate(settings.grpc_addr(name).split(","))
         ]
     first = replace(components.spec(settings, name), env=env)
     if name == "flusher" and COPIES > 1:
-        return [first, components.serve_spec(settings, name, f"{name}-2", None, env)]
+        second = {**env, "METRICS_PORT": str(free_port())}
+        return [first, components.serve_spec(settings, name, f"{name}-2", None, second)]
     return [first]
 
 

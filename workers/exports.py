@@ -15,6 +15,7 @@ from services.export import batch, jobs, runner
 from services.export.storage import ExportStorage
 from services.stores.deps import Deps
 from workers import backoff
+from workers.job_metrics import records_run
 
 log = logging.getLogger("linkpulse.worker.exports")
 
@@ -26,6 +27,7 @@ def _backoff(ctx: dict[str, Any]) -> float:
     return backoff.delay(int(ctx.get("job_try", 1)), first=2.0, cap=60.0)
 
 
+@records_run("export")
 async def run_export(ctx: dict[str, Any], job_id: str) -> dict[str, Any]:
     """Write one export's file; retried with backoff while ClickHouse is unreachable."""
     deps: Deps = ctx["deps"]
@@ -49,6 +51,7 @@ async def run_export(ctx: dict[str, Any], job_id: str) -> dict[str, Any]:
     return runner.result_dict(outcome)
 
 
+@records_run("batch")
 async def run_batch(ctx: dict[str, Any], batch_id: str) -> dict[str, Any]:
     """Run every item of one batch as its caller; retried while a store is unreachable."""
     deps: Deps = ctx["deps"]

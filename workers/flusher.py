@@ -45,7 +45,8 @@ from services.stores import clickhouse_http
 from services.stores.clickhouse import ClickHouse
 from services.stores.cluster import Cluster
 from services.stores.redisclient import is_cluster, redis_of
-from workers import backoff
+from services.telemetry import measure
+from workers import backoff, stream_gauges
 from workers.cluster_recheck import stored_event_ids
 
 log = logging.getLogger("linkpulse.flusher")
@@ -347,6 +348,7 @@ class Flusher:
     async def write(self, batch: Batch) -> int:
         """Insert the batch (only missing events when it may be partly stored), then XACK it."""
         inserted = 0
+        started = time.perf_counter()
         async for attempt in self._retrying(f"insert of {len(batch.entries)} entries"):
             if attempt.retry_state.attempt_number > 1:
                 batch.recheck = True  # the failed attempt may have stored some tables
@@ -354,13 +356,14 @@ class Flusher:
                     await self._keep_alive(batch)
                 except REDIS_DOWN:
                     pass
-            with attempt:
+            with attempt, measure.flush_attempt():
                 inserted = await self._insert(batch)
         if self.pause_after_insert:
             await asyncio.sleep(self.pause_after_insert)
         for stream, ids in _by_stream(batch.entries).items():
             await self._retry("XACK", partial(self.redis.xack, stream, self.group, *ids))
         self.flushed += batch.events
+        measure.flushed(batch.events, time.perf_counter() - started)
         return inserted
 
     # -- trimming ----------------------------------------------------------------------------
@@ -422,6 +425,7 @@ class Flusher:
         )  # fmt: skip
         writing: set[asyncio.Task[int]] = set()
         slots = asyncio.Semaphore(self.inserts)
+        sampling = stream_gauges.start(self.redis, lambda: self.reading, self.group)
         try:
             while not self.stop.is_set():
                 try:
@@ -429,6 +433,7 @@ class Flusher:
                 except Exception:  # noqa: BLE001 - raised only once stop is set
                     break
         finally:
+            await stream_gauges.stop(sampling)
             await asyncio.gather(*writing, return_exceptions=True)
 
     async def _overlapped(self, writing: set[asyncio.Task[int]], slots: asyncio.Semaphore) -> None:

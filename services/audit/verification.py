@@ -9,6 +9,7 @@ import asyncpg
 
 from services.audit.listing import to_message
 from services.auditlog.chain import Entry, Walker
+from services.telemetry import measure
 
 _BATCH = 1000
 
@@ -48,6 +49,7 @@ async def verify_workspace(pg: asyncpg.Pool, workspace_id: int) -> dict[str, Any
                 break
         else:
             problem = walker.finish(head)
+    measure.audit_verified(problem is None)
     if problem is not None and problem.kind == "altered":
         culprit = recent.get(problem.seq)
     result: dict[str, Any] = {

@@ -11,6 +11,7 @@ import asyncpg
 
 from services import request_context
 from services.auditlog.chain import GENESIS, Entry, link_hash
+from services.telemetry import measure
 
 OUTCOMES = ("success", "denied", "failure")
 
@@ -96,6 +97,7 @@ async def append(
             digest,
         )
         await conn.execute(_MOVE_HEAD, workspace_id, seq, digest)
+    measure.audit_appended()
     return replace(entry, hash=digest, id=entry_id)
 
 

@@ -23,6 +23,7 @@ from services import errors
 from services.auth.principal import Principal
 from services.partitions import DEFAULT_PARTITIONS, tag
 from services.stores.outage import Outage
+from services.telemetry import measure
 
 log = logging.getLogger("linkpulse.ratelimit")
 
@@ -182,6 +183,7 @@ class RateLimiter:
             return ()
         trailers = tuple(decision.headers().items())
         if not decision.allowed:
+            measure.rate_limited()
             raise errors.ApiError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 "rate_limited",

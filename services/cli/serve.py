@@ -8,6 +8,7 @@ import logging
 
 from services import config
 from services.devstack.components import COMPONENTS
+from services.telemetry import exposition
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -16,6 +17,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     settings = config.load()
+    if args.name != "gateway":  # the gateway serves /metrics on its own port
+        exposition.serve(settings, args.name)
     if args.name == "gateway":
         from gateway.server import serve
 

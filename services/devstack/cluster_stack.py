@@ -81,6 +81,7 @@ def summary(
         "mode": MODE,
         **summary_fields(settings, demo, grpc, procs),
         "cluster": cluster.as_dict(),
+        "metrics": copies.metrics(settings),
     }
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from services.config import Settings
-from services.devstack import components
+from services.devstack import components, metrics_urls
 from services.devstack.endpoints import Endpoint, from_addr
 from services.devstack.probes import Probe, http_probe, tcp_probe
 from services.devstack.processes import ProcessSpec
@@ -89,10 +89,29 @@ def copy_spec(
 ) -> ProcessSpec:
     """Supervised `linkpulse serve` of one copy with env (cluster and address lists) set."""
     own = {**env, LISTEN_VARIABLE: str(copy.listen)} if copy.listen else dict(env)
+    if copy.component != "gateway":  # the gateway serves /metrics on its HTTP port
+        own[metrics_urls.PORT_VARIABLE] = str(metrics_port(settings, copy))
     child = components.serve_spec(
         settings, copy.component, copy.name, _probe(settings, copy), own, ready_timeout
     )
     return components.supervised(settings, child)
+
+
+def metrics_port(settings: Settings, copy: Copy) -> int:
+    """The metrics port of a copy: its component's, COPY_PORT_STEP more for each further copy."""
+    return metrics_urls.copy_port(settings, copy.component, copy.index, COPY_PORT_STEP)
+
+
+def metrics(settings: Settings) -> dict[str, str | None]:
+    """The metrics URL of every copy, by process name."""
+    return {
+        copy.name: metrics_urls.url(
+            settings,
+            copy.component,
+            None if copy.component == "gateway" else metrics_port(settings, copy),
+        )
+        for copy in plan(settings)
+    }
 
 
 def specs(

@@ -18,6 +18,7 @@ from services.devstack import (
     components,
     copies,
     local_stores,
+    metrics_urls,
     processes,
     supervisor,
 )
@@ -149,7 +150,11 @@ def summary(
 ) -> dict[str, Any]:
     """What a developer needs after `up`: URLs, addresses, the demo key and a curl line."""
     grpc = {name: settings.grpc_addr(name) for name in SERVICES}
-    return {**summary_fields(settings, demo, grpc, procs), "clickhouse": ch.as_dict()}
+    return {
+        **summary_fields(settings, demo, grpc, procs),
+        "clickhouse": ch.as_dict(),
+        "metrics": metrics_urls.of_components(settings),
+    }
 
 
 def summary_fields(
@@ -250,8 +255,9 @@ def status(settings: Settings, cluster: bool | None = None) -> dict[str, Any]:
         result["cluster"] = clickhouse_cluster.cluster_status(layout).as_dict()
     else:
         result["clickhouse"] = clickhouse_server.status(settings).as_dict()
+    urls = copies.metrics(settings) if cluster else metrics_urls.of_components(settings)
     result.update(
-        processes=[p.as_dict() for p in procs],
+        processes=metrics_urls.listed([p.as_dict() for p in procs], urls),
         gateway=components.gateway_url(settings),
         api_key=demo.get("api_key"),
         started_by_up=started,

@@ -9,6 +9,7 @@ import orjson
 
 from services.export.datasets import ExportSpec
 from services.export.jobtable import JobTable, request_key
+from services.telemetry import measure
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 _COLUMNS = (
@@ -88,7 +89,10 @@ async def cancel(pg: asyncpg.Pool, workspace_id: int, job_id: str) -> asyncpg.Re
         workspace_id,
         job_id,
     )
-    return row if row is not None else await get(pg, workspace_id, job_id)
+    if row is None:
+        return await get(pg, workspace_id, job_id)
+    measure.job_state("export", "cancelled")
+    return row
 
 
 async def claim(pg: asyncpg.Pool, job_id: str) -> asyncpg.Record | None:

@@ -11,6 +11,7 @@ import asyncpg
 import orjson
 
 from services import errors
+from services.telemetry import measure
 
 
 def new_id(prefix: str) -> str:
@@ -56,6 +57,7 @@ class JobTable:
                     insert, new_id(self.id_prefix), workspace_id, actor, key, *values.values()
                 )
                 if row is not None:
+                    measure.job_state(self.noun, "queued")
                     return row, True
                 existing = await conn.fetchrow(live, workspace_id, key)
             if existing is not None:
@@ -114,12 +116,15 @@ class JobTable:
 
     async def claim(self, pg: asyncpg.Pool, job_id: str) -> asyncpg.Record | None:
         """Start a new attempt of a queued or running job; None when it has finished."""
-        return await pg.fetchrow(
+        row = await pg.fetchrow(
             f"UPDATE {self.table} SET status = 'running', attempt = attempt + 1,"
             f" {self.claim_sets} WHERE id = $1 AND status IN ('queued', 'running')"
             f" RETURNING {self.columns}",
             job_id,
         )
+        if row is not None:
+            measure.job_state(self.noun, "running")
+        return row
 
     async def finish(
         self, pg: asyncpg.Pool, job_id: str, attempt: int, sets: str, *args: Any

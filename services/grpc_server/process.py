@@ -19,6 +19,7 @@ from services.auth.resolver import TokenResolver
 from services.config import Settings
 from services.contract.compiled import contract
 from services.grpc_server import metadata_limits, tls
+from services.grpc_server.call_metrics import CallMetrics
 from services.grpc_server.interceptors import AuthInterceptor, ErrorInterceptor
 from services.protos import SERVICES
 from services.stores.deps import Deps
@@ -30,7 +31,8 @@ GRACE_SECONDS = 10.0
 
 
 def build_server(deps: Deps) -> grpc.aio.Server:
-    """A grpc.aio server with the shared interceptors (errors outermost, then auth)."""
+    """A grpc.aio server with the shared interceptors (metrics outermost, then errors, then
+    auth)."""
     resolver = TokenResolver(
         deps.pg, ttl=deps.settings.auth_cache_seconds, signer=signing.signer(deps.settings)
     )
@@ -45,7 +47,7 @@ def build_server(deps: Deps) -> grpc.aio.Server:
         ),
     )
     return grpc.aio.server(
-        interceptors=[ErrorInterceptor(), auth],
+        interceptors=[CallMetrics(), ErrorInterceptor(), auth],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -25,11 +25,18 @@ from services.live.clients import client_info
 from services.live.compiled_clicks import accept_click_wire, scan_wire
 from services.live.enrich import accept_clicks
 from services.live.feed.requests import resolve_filters
+from services.live.ingest_metrics import (
+    counts_rejected,
+    ingest_request_events,
+    rejected,
+    track_clicks_events,
+)
 from services.live.link_destinations import LinkDirectory
 from services.live.stream import EventStream
 from services.live.visitors import VisitorIds, visitor_key
 from services.stores import node_lease
 from services.stores.deps import Deps
+from services.telemetry import measure
 
 
 class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
@@ -128,6 +135,7 @@ class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
             raise errors.invalid_argument("events", f"not an IngestRequest: {exc}") from exc
         return await self.accept(list(request.events), batch=True)
 
+    @counts_rejected("click", ingest_request_events)
     async def Ingest(self, request, context):  # noqa: N802, ANN001
         return await self.accept_wire(request)  # bytes: see register()
 
@@ -147,6 +155,7 @@ class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
                 accepted = await self._clicks(workspace_id, chunk, offset=len(ids))
                 duplicates += await self._enqueue(workspace_id, accepted)
             except errors.ApiError as exc:
+                rejected(exc, "click", len(chunk))
                 if ids:
                     exc.message = f"{exc.message} ({len(ids)} earlier events were accepted)"
                 raise
@@ -166,9 +175,11 @@ class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
             accepted=len(ids), event_ids=ids, duplicates=duplicates
         )
 
+    @counts_rejected("click")
     async def TrackClick(self, request, context):  # noqa: N802, ANN001
         return await self.accept([request], batch=False)
 
+    @counts_rejected("click", track_clicks_events)
     async def TrackClicks(self, request, context):  # noqa: N802, ANN001
         # bytes (see register()): the compiled path takes the whole call when every click is
         # plain; otherwise each click is judged alone and those refused are reported not taken.
@@ -204,6 +215,7 @@ class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
                     )  # fmt: skip
                 except errors.ApiError:
                     taken[at] = False
+            measure.rejected("click", taken.count(False))
         appended = await self.stream.enqueue(workspace_id, accepted) if len(accepted) else []
         outcomes = iter(zip(accepted.event_ids, appended, strict=True))
         clicks = []
@@ -227,6 +239,7 @@ class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
         if trailers:
             context.set_trailing_metadata(trailers)
 
+    @counts_rejected("lead")
     async def TrackLead(self, request, context):  # noqa: N802, ANN001
         leads_and_sales.check_lead(request)
         workspace_id = principal.current().workspace_id
@@ -251,6 +264,7 @@ class LiveServicer(protos.live_pb2_grpc.LiveServiceServicer):
             accepted=1, event_ids=[event_id], duplicates=duplicates
         )
 
+    @counts_rejected("sale")
     async def TrackSale(self, request, context):  # noqa: N802, ANN001
         supported = set(await self.deps.fx.currencies())
         currency = leads_and_sales.check_sale(request, supported)

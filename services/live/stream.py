@@ -36,6 +36,7 @@ from services.live.redis_failures import REDIS_DOWN
 from services.live.stats import StatEvent
 from services.partitions import DEFAULT_PARTITIONS
 from services.stores.redisclient import is_cluster
+from services.telemetry import measure
 
 log = logging.getLogger("linkpulse.live.stream")
 
@@ -271,4 +272,6 @@ class EventStream:
             if isinstance(failed, Exception):
                 log.warning("live feed publish failed: %s", failed)
         duplicates = {int(at) for at in outcome}
-        return [at not in duplicates for at in range(1, len(events) + 1)]
+        appended = [at not in duplicates for at in range(1, len(events) + 1)]
+        measure.ingested(events.kind, appended)
+        return appended

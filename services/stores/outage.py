@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 _WARN_EVERY_SECONDS = 60.0
 
@@ -12,8 +13,15 @@ _WARN_EVERY_SECONDS = 60.0
 class Outage:
     """Remembers a recent failure of an optional store."""
 
-    def __init__(self, logger: logging.Logger, what: str, pause_seconds: float) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        what: str,
+        pause_seconds: float,
+        on_failure: Callable[[], None] | None = None,
+    ) -> None:
         self._log = logger
+        self._on_failure = on_failure  # told of every failure (a metric counts them)
         self._what = what
         self._pause = pause_seconds
         self._paused_until = 0.0
@@ -34,6 +42,8 @@ class Outage:
         A timeout of our own (asyncio's) within a pause of the store's last answer is not an
         outage: the process is too busy to read the answer in time, and skipping the store then
         would send every request to the slower path at once."""
+        if self._on_failure is not None:
+            self._on_failure()
         now = time.monotonic()
         if type(exc) is TimeoutError and now - self._answered_at < self._pause:
             return

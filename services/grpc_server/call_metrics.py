@@ -1,0 +1,95 @@
+"""Server interceptor counting and timing every gRPC call by service, method and status code."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from services.telemetry import metrics
+
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
+
+
+def _code(context: grpc.aio.ServicerContext, exc: BaseException | None) -> str:
+    """The status name the call ended with."""
+    if isinstance(exc, asyncio.CancelledError | GeneratorExit):  # the client went away
+        return grpc.StatusCode.CANCELLED.name
+    code = context.code()
+    if code is None and exc is not None and not isinstance(exc, grpc.aio.AbortError):
+        return grpc.StatusCode.UNKNOWN.name  # what grpc answers an exception no one translated
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    if isinstance(code, int):  # the aio context reports a code set by abort as its number
+        return next((c.name for c in grpc.StatusCode if c.value[0] == code), "UNKNOWN")
+    return grpc.StatusCode.OK.name
+
+
+class CallMetrics(grpc.aio.ServerInterceptor):
+    """Records linkpulse_grpc_requests_total and _duration_seconds; outermost, so it sees the
+    status the error interceptor translated an exception into."""
+
+    async def intercept_service(
+        self, continuation: Continuation, details: grpc.HandlerCallDetails
+    ) -> Any:
+        handler = await continuation(details)
+        if handler is None:
+            return None  # unknown method: nothing served, and no series for arbitrary names
+        service, _, method = details.method.lstrip("/").rpartition("/")
+
+        def record(
+            context: grpc.aio.ServicerContext, start: float, exc: BaseException | None
+        ) -> None:
+            metrics.GRPC_REQUESTS.labels(service, method, _code(context, exc)).inc()
+            metrics.GRPC_DURATION.labels(service, method).observe(time.perf_counter() - start)
+
+        if handler.unary_unary or handler.stream_unary:
+            fn = handler.unary_unary or handler.stream_unary
+
+            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                start = time.perf_counter()
+                try:
+                    result = fn(request, context)
+                    if isinstance(result, Awaitable):
+                        result = await result
+                except BaseException as exc:
+                    record(context, start, exc)
+                    raise
+                record(context, start, None)
+                return result
+
+            factory = (
+                grpc.unary_unary_rpc_method_handler
+                if handler.unary_unary
+                else grpc.stream_unary_rpc_method_handler
+            )
+            return factory(
+                unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        streaming = handler.unary_stream or handler.stream_stream
+
+        async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            start = time.perf_counter()
+            try:
+                async for item in streaming(request, context):
+                    yield item
+            except BaseException as exc:
+                record(context, start, exc)
+                raise
+            record(context, start, None)
+
+        factory = (
+            grpc.unary_stream_rpc_method_handler
+            if handler.unary_stream
+            else grpc.stream_stream_rpc_method_handler
+        )
+        return factory(
+            stream,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
