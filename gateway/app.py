@@ -23,12 +23,14 @@ from gateway.http_errors import GatewayError, internal_error
 from gateway.limits import QueryLimit
 from gateway.openapi import build_openapi
 from gateway.pipeline import BackendsRef, PipelineWrapper, UnaryPipeline
+from gateway.readiness import GatewayReadiness
 from gateway.responses import OrjsonResponse, error_response
 from gateway.websocket import WebSocketConfig, websocket_endpoint
 from services.codegen import DESCRIPTOR_SET
 from services.config import Settings
 from services.contract import routes as contract_routes
 from services.contract.compiled import contract
+from services.grpc_server.readiness import LIVENESS
 
 logger = logging.getLogger(__name__)
 
@@ -98,12 +100,15 @@ def create_app(
     openapi_bytes = orjson.dumps(build_openapi(table, binders, load_comments(DESCRIPTOR_SET)))
     service_names = contract().service_names
 
+    liveness = {key: LIVENESS for key in service_names}  # /healthz: the processes are up
+
     async def check() -> dict[str, str]:
         return await check_backends(
-            backends.get().replicas, service_names, settings.gateway_health_timeout_seconds
+            backends.get().replicas, liveness, settings.gateway_health_timeout_seconds
         )
 
     health = HealthMonitor(check, settings.gateway_health_interval_seconds)
+    ready = GatewayReadiness.from_settings(settings, backends, service_names)
 
     async def healthz(request: Request) -> Response:
         """Backend health as last checked (at most a few intervals ago), 200 when every service
@@ -118,6 +123,7 @@ def create_app(
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"], name="healthz"),
+        Route("/readyz", ready.endpoint, methods=["GET"], name="readyz"),
         Route("/openapi.json", openapi, methods=["GET"], name="openapi"),
         Route(embed_page.PATH, embed_page.embed_page, methods=["GET"], name="embed_page"),
     ]
@@ -149,6 +155,7 @@ def create_app(
             yield
         finally:
             await health.stop()
+            await ready.aclose()
             backends.set(None)
             await opened.close(grace=settings.gateway_shutdown_grace_seconds)
             for close in on_shutdown:
