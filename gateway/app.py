@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from gateway import embed_page
+from gateway import docs_page, embed_page
 from gateway.channels import Backends
 from gateway.comments import load_comments
 from gateway.downloads import download_endpoint
@@ -126,6 +126,7 @@ def create_app(
         Route("/readyz", ready.endpoint, methods=["GET"], name="readyz"),
         Route("/openapi.json", openapi, methods=["GET"], name="openapi"),
         Route(embed_page.PATH, embed_page.embed_page, methods=["GET"], name="embed_page"),
+        *docs_page.routes(),
     ]
     for route in table:
         if route.is_websocket:

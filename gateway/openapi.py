@@ -86,6 +86,23 @@ def _summary(rpc: str) -> str:
     return " ".join([words[0], *(w.lower() for w in words[1:])]) if words else rpc
 
 
+# The first sentence of a comment: up to a full stop followed by a space or the end.
+_FIRST_SENTENCE = re.compile(r"^(?P<first>.+?\.)(?:\s+(?P<rest>.*))?$", re.S)
+_SUMMARY_CHARS = 120
+
+
+def summary_and_description(rpc: str, comment: str) -> tuple[str, str]:
+    """An operation's summary (the first sentence of its RPC's comment, else words of the RPC's
+    name) and its description (the rest of the comment)."""
+    text = " ".join(comment.split("\n")) if comment else ""
+    match = _FIRST_SENTENCE.match(text)
+    if match is None or len(match["first"]) > _SUMMARY_CHARS:
+        return _summary(rpc), comment
+    rest = comment[len(match["first"]) :].strip() if match["rest"] else ""
+    # A summary is shown as plain text: no Markdown code marks.
+    return match["first"].rstrip(".").replace("`", ""), rest
+
+
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
@@ -242,7 +259,10 @@ class _DocumentBuilder:
     def operation(self, route: Route) -> dict[str, Any]:
         """The OpenAPI operation of route."""
         options = route.options
-        notes = [self.comments.get(route.method.full_name, "")]
+        summary, details = summary_and_description(
+            route.rpc, self.comments.get(route.method.full_name, "")
+        )
+        notes = [details]
         if route.is_websocket:
             notes.append(_WEBSOCKET_NOTE)
         if options.scope:
@@ -252,7 +272,7 @@ class _DocumentBuilder:
         operation: dict[str, Any] = {
             "operationId": route.rpc,
             "tags": [route.service],
-            "summary": _summary(route.rpc),
+            "summary": summary,
         }
         description = "\n\n".join(n for n in notes if n)
         if description:
