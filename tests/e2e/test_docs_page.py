@@ -80,4 +80,27 @@ async def test_try_it_out_in_chromium(system, http: httpx.AsyncClient, tenant) -
         elsewhere = [url for url in page.requests if not url.startswith((base, "data:", "about:"))]
         assert elsewhere == [], elsewhere
         assert f"{base}/openapi.json" in page.requests
-        assert f"{base}/api/analytics/workspace/overview" in page.requests
+        executed = [u for u in page.requests if u.startswith(f"{base}/api/analytics/workspace/")]
+        # Swagger UI sends the documented defaults along: what the route does without them.
+        assert executed == [f"{base}/api/analytics/workspace/overview?days=30&includeBots=false"]
+
+
+async def test_documented_headers_are_sent(system, http: httpx.AsyncClient, tenant) -> None:
+    document = (await http.get("/openapi.json")).json()
+    overview = document["paths"]["/api/analytics/workspace/overview"]["get"]["responses"]
+    documented = set(overview["200"]["headers"])
+    assert documented == {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
+                          "X-Request-Id"}  # fmt: skip
+    t = await tenant()
+    r = await http.get("/api/analytics/workspace/overview", headers=t.headers)
+    assert r.status_code == 200, r.text
+    assert {name.lower() for name in documented} <= set(r.headers), r.headers
+    assert int(r.headers["x-ratelimit-limit"]) > 0
+
+    limited = document["components"]["responses"]["Error429"]
+    assert {"Retry-After", "X-RateLimit-Limit"} <= set(limited["headers"])
+    unauthorized = await http.get("/api/analytics/workspace/overview")
+    assert unauthorized.status_code == 401
+    assert "x-request-id" in unauthorized.headers
+    example = document["components"]["responses"]["Error401"]["content"]["application/json"]
+    assert unauthorized.json()["error"]["code"] == example["example"]["error"]["code"]
