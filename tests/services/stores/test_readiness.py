@@ -233,3 +233,42 @@ async def test_reports_are_reused_for_the_interval(session_stores: Stores) -> No
     assert (await readiness.report()) is reports[0]
     fresh = await readiness.refresh()
     assert calls == 2 and fresh is not reports[0] and fresh.status == READY
+
+
+async def test_a_cluster_is_ready_while_an_entry_node_answers(cluster_db) -> None:
+    """On a cluster the client fails over between the entry nodes; migrations are read from
+    the local tables' database of the node that answers."""
+    await cluster_db.migrate()
+    ch = cluster_db.client()
+    readiness = Readiness(store_dependencies(clickhouse=ch), timeout=10.0, interval=0.0)
+    try:
+        report = await readiness.report()
+        assert _checks(report.to_dict()) == {"clickhouse": OK, "clickhouse_migrations": OK}
+        if cluster_db.cluster.own:
+            cluster_db.cluster.stop("ch1")
+            try:
+                report = await readiness.report()
+                assert report.status == READY, report.summary()
+            finally:
+                cluster_db.cluster.start("ch1")
+        last = load("clickhouse")[-1]
+        nodes = await cluster_db.nodes()
+        try:
+            for node in nodes.topology.nodes:
+                local = nodes.client(node)
+                await local.command("DROP TABLE schema_migrations")
+                await local.command(MIGRATION_TABLE)
+                await local.insert(
+                    "schema_migrations",
+                    ("version", "name"),
+                    [(m.version, m.name) for m in load("clickhouse") if m.version != last.version],
+                )
+        finally:
+            nodes.close()
+        report = await readiness.report()
+        assert report.status == NOT_READY
+        assert report.summary() == (
+            f"not_ready: clickhouse_migrations pending (1 not applied: {last.name})"
+        )
+    finally:
+        ch.close()
