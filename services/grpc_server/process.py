@@ -88,7 +88,7 @@ async def run(name: str, settings: Settings) -> None:
     else:
         server.add_secure_port(address, credentials)
     # "" and full_name answer readiness (checked before the port opens, then in the background).
-    ready = readiness.reporter(name, full_name, deps, health_servicer)
+    ready = readiness.reporter(name, full_name, deps, health_servicer, holdings)
     await ready.start()
     await server.start()
     log.info("%s serving on %s%s", full_name, address, "" if credentials is None else " (TLS)")

@@ -10,17 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from grpc_health.v1 import health, health_pb2
 
 from services.stores.clickhouse import ClickHouse
 from services.stores.deps import Deps
+from services.stores.node_lease import LeasedIds
 from services.stores.readiness import (
     NOT_READY,
     Dependency,
     Readiness,
     Report,
+    node_lease_held,
     store_dependencies,
 )
 
@@ -33,12 +35,15 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def service_dependencies(name: str, deps: Deps, ch: ClickHouse) -> list[Dependency]:
-    """What each service needs to do its job (ch: the ClickHouse client to check with).
+def service_dependencies(
+    name: str, deps: Deps, ch: ClickHouse, holdings: Mapping[str, object] | None = None
+) -> list[Dependency]:
+    """What each service needs to do its job (ch: the ClickHouse client to check with;
+    holdings: what the service holds for its life, such as live's event-id node lease).
 
     query serves whole days from PostgreSQL's daily aggregates when ClickHouse is down, so
     ClickHouse only degrades it; export reads ClickHouse for every file; live and audit never
-    touch it."""
+    touch it; live mints event ids only under a node lease."""
     if name == "query":
         return store_dependencies(
             postgres=deps.pg, redis=deps.redis, clickhouse=ch, clickhouse_required=False
@@ -46,7 +51,11 @@ def service_dependencies(name: str, deps: Deps, ch: ClickHouse) -> list[Dependen
     if name == "export":
         return store_dependencies(postgres=deps.pg, redis=deps.redis, clickhouse=ch)
     if name == "live":
-        return store_dependencies(postgres=deps.pg, redis=deps.redis)
+        found = store_dependencies(postgres=deps.pg, redis=deps.redis)
+        ids = (holdings or {}).get("ids")
+        if isinstance(ids, LeasedIds):
+            found.append(Dependency("node_lease", node_lease_held(ids), after="redis"))
+        return found
     if name == "audit":
         return store_dependencies(postgres=deps.pg)
     raise ValueError(f"no readiness known for service {name!r}")
@@ -111,13 +120,18 @@ class HealthReporter:
 
 
 def reporter(
-    name: str, full_name: str, deps: Deps, servicer: health.aio.HealthServicer
+    name: str,
+    full_name: str,
+    deps: Deps,
+    servicer: health.aio.HealthServicer,
+    holdings: Mapping[str, object] | None = None,
 ) -> HealthReporter:
-    """The HealthReporter of service name (full_name: its gRPC name) on deps' stores."""
+    """The HealthReporter of service name (full_name: its gRPC name) on deps' stores and what
+    it holds."""
     settings = deps.settings
     # A client of its own: a hung check never holds a slot the service's queries need.
     ch = ClickHouse(deps.ch.target, pool_size=1)
-    dependencies = service_dependencies(name, deps, ch)
+    dependencies = service_dependencies(name, deps, ch, holdings)
     readiness = Readiness(
         dependencies, settings.readiness_timeout_seconds, settings.readiness_interval_seconds
     )

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from services.stores.clickhouse import ClickHouse
 from services.stores.cluster import local_database
 from services.stores.migration_files import load
+from services.stores.node_lease import LeasedIds
 
 OK = "ok"
 DOWN = "down"
@@ -230,6 +231,17 @@ def clickhouse_answers(ch: ClickHouse) -> Probe:
 def migration_files(store: str) -> tuple[tuple[int, str], ...]:
     """(version, name) of every migration file of store, read once per process."""
     return tuple((m.version, m.name) for m in load(store))
+
+
+def node_lease_held(ids: LeasedIds) -> Probe:
+    """Probe: the process holds a live event-id node lease (without one it mints nothing)."""
+
+    async def probe() -> Outcome:
+        if ids.minting:
+            return Outcome(OK, f"node {ids.node_id}")
+        return Outcome(DOWN, "no event-id node lease: events are refused until one is leased")
+
+    return probe
 
 
 def compare(store: str, applied: set[int]) -> Outcome:

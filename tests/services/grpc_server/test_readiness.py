@@ -20,6 +20,7 @@ from tests.e2e.copies import Copies
 from tests.ports import free_port
 
 QUERY = "linkpulse.v1.QueryService"
+NAMES = ("", QUERY, LIVENESS)
 
 
 @pytest.fixture
@@ -49,20 +50,22 @@ def copies(system, tmp_path: Path, redis_server: RedisServer) -> Iterator[Copies
         started.stop_all()
 
 
-async def _statuses(address: str) -> dict[str, str]:
+async def _statuses(address: str, names: tuple[str, ...] = NAMES) -> dict[str, str]:
     async with grpc.aio.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         found = {}
-        for name in ("", QUERY, LIVENESS):
+        for name in names:
             reply = await stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
             found[name] = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
         return found
 
 
-async def _until(address: str, status: str, seconds: float = 30.0) -> dict[str, str]:
+async def _until(
+    address: str, status: str, seconds: float = 30.0, names: tuple[str, ...] = NAMES
+) -> dict[str, str]:
     deadline = time.monotonic() + seconds
     while True:
-        found = await _statuses(address)
+        found = await _statuses(address, names)
         if found[""] == status or time.monotonic() > deadline:
             return found
         await asyncio.sleep(0.1)
@@ -88,3 +91,23 @@ async def test_not_serving_until_redis_answers(copies: Copies, redis_server: Red
     # One line per change, with the dependency at fault.
     assert log.count("readiness not_ready: redis down") == 2, log
     assert log.count("readiness ready") == 1, log
+
+
+async def test_live_serves_once_redis_answers_and_its_node_is_leased(
+    copies: Copies, redis_server: RedisServer
+) -> None:
+    settings = replace(copies.settings, live_addr=f"127.0.0.1:{free_port()}")
+    copies.settings = settings
+    spec = copies.start("live", "ready-live", READINESS_INTERVAL_SECONDS="0.2")
+    live = "linkpulse.v1.LiveService"
+    names = ("", live, LIVENESS)
+    assert await _statuses(settings.live_addr, names) == {
+        "": "NOT_SERVING",
+        live: "NOT_SERVING",
+        LIVENESS: "SERVING",
+    }
+    redis_server.start()
+    assert (await _until(settings.live_addr, "SERVING", names=names))[live] == "SERVING"
+    log = spec.log_path.read_text()
+    assert "LiveService readiness not_ready: redis down" in log, log
+    assert "LiveService readiness ready" in log, log

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import asyncpg
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from services.stores.clickhouse import ClickHouse
 from services.stores.migrate import load, migrate
 from services.stores.migration_files import MIGRATION_TABLE
+from services.stores.node_lease import leased_ids
 from services.stores.readiness import (
     DEGRADED,
     DOWN,
@@ -25,6 +27,7 @@ from services.stores.readiness import (
     Dependency,
     Outcome,
     Readiness,
+    node_lease_held,
     store_dependencies,
 )
 from services.stores.redisclient import create_redis
@@ -272,3 +275,13 @@ async def test_a_cluster_is_ready_while_an_entry_node_answers(cluster_db) -> Non
         )
     finally:
         ch.close()
+
+
+async def test_minting_needs_a_live_node_lease(system, session_stores: Stores) -> None:
+    settings = replace(system.settings, ingest_key_prefix=f"lp:ready:{uuid.uuid4().hex[:8]}")
+    async with leased_ids(session_stores.redis, settings) as ids:  # type: ignore[arg-type]
+        probe = node_lease_held(ids)
+        assert await probe() == Outcome(OK, f"node {ids.node_id}")
+    # Released (as on shutdown, or lost with Redis): nothing can be minted.
+    outcome = await probe()
+    assert outcome.status == DOWN and "no event-id node lease" in outcome.detail
