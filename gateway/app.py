@@ -13,7 +13,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from gateway import embed_page
+from gateway import docs_page, embed_page
 from gateway.channels import Backends
 from gateway.comments import load_comments
 from gateway.downloads import download_endpoint
@@ -21,6 +21,7 @@ from gateway.health import HealthMonitor, check_backends, health_body
 from gateway.http_errors import GatewayError, internal_error
 from gateway.openapi import build_openapi
 from gateway.pipeline import BackendsRef, PipelineWrapper, UnaryPipeline
+from gateway.readiness import GatewayReadiness
 from gateway.request_metrics import metrics_endpoint
 from gateway.responses import OrjsonResponse, error_response
 from gateway.web_middleware import web_middleware
@@ -29,6 +30,7 @@ from services.codegen import DESCRIPTOR_SET
 from services.config import Settings
 from services.contract import routes as contract_routes
 from services.contract.compiled import contract
+from services.grpc_server.readiness import LIVENESS
 from services.telemetry import exposition
 
 logger = logging.getLogger(__name__)
@@ -99,12 +101,15 @@ def create_app(
     openapi_bytes = orjson.dumps(build_openapi(table, binders, load_comments(DESCRIPTOR_SET)))
     service_names = contract().service_names
 
+    liveness = {key: LIVENESS for key in service_names}  # /healthz: the processes are up
+
     async def check() -> dict[str, str]:
         return await check_backends(
-            backends.get().replicas, service_names, settings.gateway_health_timeout_seconds
+            backends.get().replicas, liveness, settings.gateway_health_timeout_seconds
         )
 
     health = HealthMonitor(check, settings.gateway_health_interval_seconds)
+    ready = GatewayReadiness.from_settings(settings, backends, service_names)
 
     async def healthz(request: Request) -> Response:
         """Backend health as last checked (at most a few intervals ago), 200 when every service
@@ -119,9 +124,11 @@ def create_app(
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"], name="healthz"),
+        Route("/readyz", ready.endpoint, methods=["GET"], name="readyz"),
         Route("/openapi.json", openapi, methods=["GET"], name="openapi"),
         Route(exposition.PATH, metrics_endpoint, methods=["GET"], name="metrics"),
         Route(embed_page.PATH, embed_page.embed_page, methods=["GET"], name="embed_page"),
+        *docs_page.routes(),
     ]
     for route in table:
         if route.is_websocket:
@@ -151,6 +158,7 @@ def create_app(
             yield
         finally:
             await health.stop()
+            await ready.aclose()
             backends.set(None)
             await opened.close(grace=settings.gateway_shutdown_grace_seconds)
             for close in on_shutdown:

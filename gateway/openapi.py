@@ -28,6 +28,48 @@ ERROR_STATUSES: dict[int, str] = {
     504: "A backing service did not answer in time",
 }
 _BODY_TOO_LARGE = "Request body larger than the gateway accepts"
+# A typical `error` of each status, as the services word them.
+_ERROR_EXAMPLES: dict[int, dict[str, str]] = {
+    400: {
+        "code": "invalid_argument",
+        "message": "days must be between 1 and 3650",
+        "field": "days",
+    },
+    401: {"code": "unauthorized", "message": "invalid or expired token"},
+    403: {"code": "insufficient_scope", "message": "this route needs scope analytics:read"},
+    404: {"code": "not_found", "message": "link 42 not found"},
+    429: {
+        "code": "rate_limited",
+        "message": "rate limit of 60 requests per minute (free plan) exceeded; retry after 1 s",
+    },
+    503: {"code": "unavailable", "message": "Redis is unreachable"},
+}
+
+# The response headers of the rate limit (every answer of an authenticated route while the
+# caller's plan has a limit; Retry-After on a refusal) and of request correlation.
+RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+_HEADERS: dict[str, dict[str, Any]] = {
+    "X-RateLimit-Limit": {
+        "description": "Requests per minute the caller's plan allows.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "X-RateLimit-Remaining": {
+        "description": "Requests left in the caller's bucket after this one.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "X-RateLimit-Reset": {
+        "description": "Seconds until the bucket is full again.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before the next request is allowed (on 429).",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "X-Request-Id": {
+        "description": "The request's id: the caller's X-Request-Id when valid, else one made up.",
+        "schema": {"type": "string"},
+    },
+}
 
 _ERROR_ENVELOPE: dict[str, Any] = {
     "type": "object",
@@ -86,8 +128,29 @@ def _summary(rpc: str) -> str:
     return " ".join([words[0], *(w.lower() for w in words[1:])]) if words else rpc
 
 
+# The first sentence of a comment: up to a full stop followed by a space or the end.
+_FIRST_SENTENCE = re.compile(r"^(?P<first>.+?\.)(?:\s+(?P<rest>.*))?$", re.S)
+_SUMMARY_CHARS = 120
+
+
+def summary_and_description(rpc: str, comment: str) -> tuple[str, str]:
+    """An operation's summary (the first sentence of its RPC's comment, else words of the RPC's
+    name) and its description (the rest of the comment)."""
+    text = " ".join(comment.split("\n")) if comment else ""
+    match = _FIRST_SENTENCE.match(text)
+    if match is None or len(match["first"]) > _SUMMARY_CHARS:
+        return _summary(rpc), comment
+    rest = comment[len(match["first"]) :].strip() if match["rest"] else ""
+    # A summary is shown as plain text: no Markdown code marks.
+    return match["first"].rstrip(".").replace("`", ""), rest
+
+
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
+
+
+def _header_refs(*names: str) -> dict[str, Any]:
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
 
 
 def _error_response_name(status: int, status_code_envelope: bool) -> str:
@@ -188,7 +251,16 @@ class _DocumentBuilder:
                 "description": f"Switching Protocols. {_WEBSOCKET_NOTE}",
                 "content": _json(data),
             }
-        return {"description": "OK", "content": _json(self._envelope(route, data))}
+        return {
+            "description": "OK",
+            "headers": self._success_headers(route),
+            "content": _json(self._envelope(route, data)),
+        }
+
+    def _success_headers(self, route: Route) -> dict[str, Any]:
+        if route.options.public:
+            return _header_refs("X-Request-Id")
+        return _header_refs(*RATE_LIMIT_HEADERS, "X-Request-Id")
 
     def _declared_success(
         self, route: Route, status: protos.options_pb2.SuccessStatus
@@ -242,7 +314,10 @@ class _DocumentBuilder:
     def operation(self, route: Route) -> dict[str, Any]:
         """The OpenAPI operation of route."""
         options = route.options
-        notes = [self.comments.get(route.method.full_name, "")]
+        summary, details = summary_and_description(
+            route.rpc, self.comments.get(route.method.full_name, "")
+        )
+        notes = [details]
         if route.is_websocket:
             notes.append(_WEBSOCKET_NOTE)
         if options.scope:
@@ -252,7 +327,7 @@ class _DocumentBuilder:
         operation: dict[str, Any] = {
             "operationId": route.rpc,
             "tags": [route.service],
-            "summary": _summary(route.rpc),
+            "summary": summary,
         }
         description = "\n\n".join(n for n in notes if n)
         if description:
@@ -282,9 +357,20 @@ class _DocumentBuilder:
             description = ERROR_STATUSES.get(status) or (
                 _BODY_TOO_LARGE if status == 413 else "Upgrade Required: open a WebSocket"
             )
+            content = _json({"$ref": REF_PREFIX + schema_name})
+            example = _ERROR_EXAMPLES.get(status)
+            if example is not None:
+                content["application/json"]["example"] = (
+                    {"success": False, "status_code": status, "message": example["message"]}
+                    | {"data": None}
+                    if status_code_envelope
+                    else {"success": False, "error": example}
+                )
+            headers = ("Retry-After", *RATE_LIMIT_HEADERS) if status == 429 else ()
             responses[_error_response_name(status, status_code_envelope)] = {
                 "description": description,
-                "content": _json({"$ref": REF_PREFIX + schema_name}),
+                "headers": _header_refs(*headers, "X-Request-Id"),
+                "content": content,
             }
         return responses
 
@@ -338,11 +424,13 @@ def build_openapi(
                     "description": "Workspace to act in (its id), for tokens that reach several.",
                 }
             },
+            "headers": _HEADERS,
             "securitySchemes": {
                 "bearerAuth": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "An API key or a session token.",
+                    "description": "An API key or a session token, sent as"
+                    " `Authorization: Bearer <token>`.",
                 }
             },
         },

@@ -72,7 +72,33 @@ def constrained(schema: dict[str, Any], field: FieldDescriptor) -> dict[str, Any
         schema.update(type="string", enum=list(rules.one_of))
     elif rules.required and field.type == FieldDescriptor.TYPE_STRING:
         schema["minLength"] = 1
+    if rules.default_value:
+        schema["default"] = _typed(rules.default_value, field)
+    if rules.examples:
+        schema["examples"] = [_typed(example, field) for example in rules.examples]
     return schema
+
+
+def _typed(text: str, field: FieldDescriptor) -> Any:
+    """A documented value (written as text in the proto) as JSON of the field's type."""
+    if field.type == FieldDescriptor.TYPE_BOOL:
+        return text == "true"
+    if field.cpp_type in _INTEGER_TYPES:
+        return int(text)
+    if field.cpp_type in _FLOAT_TYPES:
+        return float(text)
+    return text
+
+
+_INTEGER_TYPES = frozenset(
+    {
+        FieldDescriptor.CPPTYPE_INT32,
+        FieldDescriptor.CPPTYPE_INT64,
+        FieldDescriptor.CPPTYPE_UINT32,
+        FieldDescriptor.CPPTYPE_UINT64,
+    }
+)
+_FLOAT_TYPES = frozenset({FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE_DOUBLE})
 
 
 # A message schema variant: (full name, JSON keys are proto field names).

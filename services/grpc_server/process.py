@@ -18,7 +18,7 @@ from services.auth.ratelimit import RateLimiter
 from services.auth.resolver import TokenResolver
 from services.config import Settings
 from services.contract.compiled import contract
-from services.grpc_server import metadata_limits, tls
+from services.grpc_server import metadata_limits, readiness, tls
 from services.grpc_server.call_metrics import CallMetrics
 from services.grpc_server.interceptors import AuthInterceptor, ErrorInterceptor
 from services.protos import SERVICES
@@ -89,9 +89,10 @@ async def run(name: str, settings: Settings) -> None:
         server.add_insecure_port(address)
     else:
         server.add_secure_port(address, credentials)
+    # "" and full_name answer readiness (checked before the port opens, then in the background).
+    ready = readiness.reporter(name, full_name, deps, health_servicer, holdings)
+    await ready.start()
     await server.start()
-    for service in (full_name, ""):
-        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     log.info("%s serving on %s%s", full_name, address, "" if credentials is None else " (TLS)")
 
     stop = asyncio.Event()
@@ -100,6 +101,7 @@ async def run(name: str, settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("%s stopping", full_name)
+    await ready.stop()
     for service in (full_name, ""):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
     if checking is not None:

@@ -135,6 +135,11 @@ class LeasedIds:
         return None if self._ids is None else self._ids.node_id
 
     @property
+    def minting(self) -> bool:
+        """True while a live lease lets this process mint ids."""
+        return self._ids is not None and time.monotonic() < self._valid_until
+
+    @property
     def holder(self) -> str:
         """This process's name in the lease keys."""
         return self._holder

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from gateway.comments import load_comments
-from gateway.openapi import build_openapi
+from gateway.openapi import build_openapi, summary_and_description
 from services.codegen import DESCRIPTOR_SET
 from services.contract.compiled import contract
 
@@ -171,7 +171,12 @@ def test_websocket_and_raw_body_routes(document) -> None:
 
 def test_descriptions_come_from_proto_comments(document) -> None:
     raw = document["paths"]["/v1/analytics"]["post"]
-    assert raw["description"].startswith("Seed 004: raw click events")
+    # The first sentence of the RPC's comment is the summary, the rest the description.
+    assert raw["summary"] == "Raw click events of a date range, cursor-paginated (seed 004)"
+    assert raw["description"].startswith("Bot clicks only with\ninclude_bots.")
+    for ops in document["paths"].values():
+        for op in ops.values():
+            assert op["summary"] and "`" not in op["summary"], op
     tags = {tag["name"]: tag.get("description", "") for tag in document["tags"]}
     assert tags["query"].startswith("Read-side analytics")
 
@@ -253,3 +258,14 @@ def test_declared_success_statuses(document, routes) -> None:
     assert job["properties"]["data"] == {"$ref": "#/components/schemas/ExportJob"}
     header = document["components"]["parameters"]["WorkspaceId"]
     assert header["schema"]["type"] == "integer"
+
+
+def test_summary_is_the_first_sentence_else_the_rpc_name() -> None:
+    assert summary_and_description("GetX", "Totals of `one` link. The rest\nof it.") == (
+        "Totals of one link",
+        "The rest\nof it.",
+    )
+    assert summary_and_description("GetLinkGeo", "") == ("Get link geo", "")
+    long = "A sentence far too long to be a summary " * 4 + "."
+    assert summary_and_description("GetLinkGeo", long) == ("Get link geo", long)
+    assert summary_and_description("GetX", "No full stop") == ("Get x", "No full stop")
