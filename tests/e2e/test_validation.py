@@ -23,7 +23,7 @@ TIMESERIES = "/api/analytics/workspace/timeseries"
         (OVERVIEW, {"start": "2026-01-01", "end": "not-a-date"}, "end"),
         (TIMESERIES, {"timezone": "Mars/Olympus_Mons"}, "timezone"),
         (TIMESERIES, {"timezone": "CEST"}, "timezone"),
-        (TIMESERIES, {"granularity": "week"}, "granularity"),
+        (TIMESERIES, {"granularity": "fortnight"}, "granularity"),
         (TIMESERIES, {"days": "365", "granularity": "hour"}, "granularity"),
         (TIMESERIES, {"linkId": "x"}, "linkId"),
         (TIMESERIES, {"includeBots": "maybe"}, "includeBots"),

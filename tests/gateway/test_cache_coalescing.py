@@ -403,7 +403,9 @@ async def test_a_busy_limited_credential_spends_leased_tokens_from_memory(
             assert response.headers["x-ratelimit-limit"] == "600"
             assert _remaining(response) <= 600 - number + refilled
         assert _remaining(served[-1]) >= 600 - 100 - 64
-        assert _remaining(served[1]) == _remaining(served[0]) - 1
+        # Within a lease each read is one less; a new lease may start from a refilled bucket.
+        steps = [_remaining(b) - _remaining(a) for a, b in zip(served, served[1:], strict=False)]
+        assert steps.count(-1) >= len(steps) - 20, steps
 
 
 async def test_two_gateway_copies_never_grant_more_than_the_shared_bucket(
