@@ -23,6 +23,7 @@ from gateway.http_errors import GatewayError, internal_error
 from gateway.limits import QueryLimit
 from gateway.openapi import build_openapi
 from gateway.pipeline import BackendsRef, PipelineWrapper, UnaryPipeline
+from gateway.request_telemetry import RequestTelemetry
 from gateway.responses import OrjsonResponse, error_response
 from gateway.websocket import WebSocketConfig, websocket_endpoint
 from services.codegen import DESCRIPTOR_SET
@@ -158,7 +159,10 @@ def create_app(
         routes=routes,
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
         lifespan=lifespan,
-        middleware=[Middleware(QueryLimit, max_bytes=settings.gateway_max_query_bytes)],
+        middleware=[
+            Middleware(RequestTelemetry, routes=routes, access_log=settings.gateway_access_log),
+            Middleware(QueryLimit, max_bytes=settings.gateway_max_query_bytes),
+        ],
     )
     app.state.route_table = table
     return app

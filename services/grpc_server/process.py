@@ -20,8 +20,10 @@ from services.config import Settings
 from services.contract.compiled import contract
 from services.grpc_server import metadata_limits, tls
 from services.grpc_server.interceptors import AuthInterceptor, ErrorInterceptor
+from services.grpc_server.request_logging import CallerLogging, RequestLogging
 from services.protos import SERVICES
 from services.stores.deps import Deps
+from services.telemetry import tracing
 
 log = logging.getLogger("linkpulse.server")
 
@@ -30,7 +32,8 @@ GRACE_SECONDS = 10.0
 
 
 def build_server(deps: Deps) -> grpc.aio.Server:
-    """A grpc.aio server with the shared interceptors (errors outermost, then auth)."""
+    """A grpc.aio server with the shared interceptors (the trace's when tracing is on, then
+    errors, then auth)."""
     resolver = TokenResolver(
         deps.pg, ttl=deps.settings.auth_cache_seconds, signer=signing.signer(deps.settings)
     )
@@ -45,7 +48,13 @@ def build_server(deps: Deps) -> grpc.aio.Server:
         ),
     )
     return grpc.aio.server(
-        interceptors=[ErrorInterceptor(), auth],
+        interceptors=[
+            *tracing.server_interceptors(),
+            RequestLogging(),
+            ErrorInterceptor(),
+            auth,
+            CallerLogging(),
+        ],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -17,6 +17,7 @@ from clickhouse_driver.util.helpers import parse_url
 
 from services.config import Settings
 from services.errors import StoreUnavailable
+from services.telemetry import store_spans
 
 # Settings that only servers older than a version know; a current server rejects them as
 # unknown (error 115), so they go only to the servers that need them.
@@ -216,13 +217,14 @@ class ClickHouse:
         self._idle.put(client)
         return result
 
-    async def _call(self, fn: Any) -> Any:
-        async with self._slots:
-            return await asyncio.to_thread(self._run, fn)
+    async def _call(self, fn: Any, kind: str) -> Any:
+        with store_spans.clickhouse(kind, self.target.database, self.target.host, self.target.port):
+            async with self._slots:
+                return await asyncio.to_thread(self._run, fn)
 
     async def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Rows of a SELECT with %(name)s parameters escaped by the driver."""
-        return await self._call(lambda c: c.execute(sql, params or {}))
+        return await self._call(lambda c: c.execute(sql, params or {}), "select")
 
     async def insert(
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
@@ -232,12 +234,14 @@ class ClickHouse:
         if not data:
             return 0
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES"
-        await self._call(lambda c: c.execute(sql, data))
+        await self._call(lambda c: c.execute(sql, data), "insert")
         return len(data)
 
     async def command(self, sql: str, settings: dict[str, Any] | None = None) -> None:
         """Run a statement without a result (DDL), with per-query settings if given."""
-        await self._call(lambda c: c.execute(sql, settings=settings))
+        await self._call(
+            lambda c: c.execute(sql, settings=settings), store_spans.statement_kind(sql)
+        )
 
     async def server_version(self) -> tuple[int, ...]:
         """The server's version as (major, minor, …)."""
