@@ -13,6 +13,8 @@ import re
 _TOKEN = re.compile(r"((?:^|[?&])token=)[^&\s]*", re.IGNORECASE)
 
 log = logging.getLogger("linkpulse.access")
+# Probes and scrapes (health checks every few seconds) are logged at DEBUG, not INFO.
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def redact(text: str) -> str:
@@ -37,7 +39,8 @@ def record(
     client: str,
 ) -> None:
     """Log one served request (its request id, trace and workspace come from the log context)."""
-    log.info(
+    log.log(
+        logging.DEBUG if route in QUIET_ROUTES and status < 400 else logging.INFO,
         "%s %s %d %.1fms",
         method,
         target,

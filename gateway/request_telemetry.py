@@ -75,7 +75,11 @@ class RequestTelemetry:
                 method,
                 context=propagate.extract(connection.headers),
                 kind=SpanKind.SERVER,
-                attributes={"http.request.method": method, "url.scheme": scope.get("scheme", "")},
+                attributes={
+                    "http.request.method": method,
+                    "url.scheme": scope.get("scheme", ""),
+                    "linkpulse.request_id": rid,
+                },
                 record_exception=True,
                 set_status_on_exception=True,
             )

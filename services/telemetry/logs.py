@@ -30,6 +30,8 @@ CONTEXT_KEYS = (
 )
 # Loggers of libraries that configure handlers of their own: they go through ours instead.
 _OWN_HANDLERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "arq", "arq.worker")
+# Extras some libraries add that say nothing new (uvicorn's message with terminal colours).
+_DROPPED = frozenset({"color_message"})
 # A secret shorter than this is not masked verbatim (it would mask ordinary words).
 _MIN_LITERAL = 6
 
@@ -76,7 +78,7 @@ class JsonLines(JsonFormatter):
             if key not in log_data:
                 log_data[key] = value
         for key, value in record.__dict__.items():
-            if key not in self._skip_fields and key not in log_data and not key.startswith("_"):
+            if key not in self._skip_fields and key not in log_data and key not in _DROPPED:
                 log_data[key] = value
 
     def format(self, record: logging.LogRecord) -> str:
