@@ -94,7 +94,7 @@ async def test_every_line_is_json_with_request_fields_and_no_secret(logged, tena
         await feed.recv()
     # The WebSocket's access line is written once the gateway has seen the socket close.
     logs = lines_of(logged)
-    for _ in range(100):
+    for _ in range(300):
         if any('"route": "/api/analytics/live/ws"' in line for line in logs["gateway"]):
             break
         await asyncio.sleep(0.1)

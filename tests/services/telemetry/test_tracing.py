@@ -1,0 +1,99 @@
+"""Tracing is nothing at all without an OTLP endpoint, and with one a job's span continues the
+trace carried in its arguments (exported to a receiver in the test)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+
+import pytest
+from opentelemetry import trace
+
+from services.config import Settings
+from services.telemetry import store_spans, tracing
+from tests.otlp_collector import Collector
+
+
+def test_without_an_endpoint_nothing_is_installed() -> None:
+    settings = replace(Settings(), otel_exporter_otlp_endpoint="")
+    assert tracing.configure("query", settings) is False
+    assert not tracing.enabled()
+    # The API's default: a proxy to nothing, no SDK provider, no processor, no exporter.
+    assert type(trace.get_tracer_provider()).__name__ == "ProxyTracerProvider"
+    assert tracing.client_interceptors() == [] and tracing.server_interceptors() == []
+    assert tracing.carrier() == {}
+    assert tracing.span("x") is tracing.NO_SPAN
+    assert store_spans.clickhouse("select", "db") is tracing.NO_SPAN
+    with tracing.continued("job", {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}) as s:
+        assert s is None
+    assert tracing.current_ids() == ("", "")
+
+
+@pytest.mark.parametrize(
+    ("sql", "kind"),
+    [
+        ("SELECT 1", "select"),
+        ("  with x AS (SELECT 1) SELECT * FROM x", "select"),
+        ("/* note */ SELECT 1", "select"),
+        ("INSERT INTO t (a) VALUES", "insert"),
+        ("ALTER TABLE t DELETE WHERE 1", "alter"),
+        ("CREATE TABLE IF NOT EXISTS t (a UInt8) ENGINE = Memory", "create"),
+        ("SHOW TABLES", "select"),
+        ("KILL QUERY WHERE 1", "other"),
+        ("", "other"),
+    ],
+)
+def test_statement_kinds(sql: str, kind: str) -> None:
+    assert store_spans.statement_kind(sql) == kind
+
+
+# Run in a process of its own: a TracerProvider is installed once per process.
+_TRACED = textwrap.dedent(
+    """
+    import json, sys
+    from opentelemetry import trace
+    from services import config
+    from services.telemetry import store_spans, tracing
+
+    assert tracing.configure("worker", config.load())
+    with tracing.span("request") as outer:
+        carried = tracing.carrier()
+        ids = tracing.current_ids()
+    with tracing.continued("export job", carried, attributes={"linkpulse.job.id": "exp_1"}):
+        with store_spans.clickhouse("select", "db", "127.0.0.1", 9000):
+            pass
+    trace.get_tracer_provider().force_flush()
+    print(json.dumps({"carried": carried, "ids": ids}))
+    """
+)
+
+
+def test_a_job_span_continues_the_carried_trace() -> None:
+    collector = Collector().start()
+    try:
+        env = {
+            **os.environ,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "50",
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", _TRACED], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        trace_id, request_span = json.loads(done.stdout)["ids"]
+        spans = {s.name: s for s in collector.of_trace(trace_id)}
+        assert set(spans) == {"request", "export job", "clickhouse select"}
+        assert {s.service for s in spans.values()} == {"linkpulse-worker"}
+        assert spans["request"].span_id == request_span
+        assert spans["export job"].parent_id == request_span
+        assert spans["export job"].attributes["linkpulse.job.id"] == "exp_1"
+        store = spans["clickhouse select"]
+        assert store.parent_id == spans["export job"].span_id
+        assert store.attributes["db.system"] == "clickhouse"
+        assert store.attributes["db.operation"] == "select"
+    finally:
+        collector.stop()
