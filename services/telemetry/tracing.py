@@ -45,7 +45,8 @@ def configure(component: str, settings: Settings) -> bool:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     provider = TracerProvider(
-        resource=Resource.create({SERVICE_NAME: f"{SERVICE_PREFIX}{component}"})
+        resource=Resource.create({SERVICE_NAME: f"{SERVICE_PREFIX}{component}"}),
+        sampler=_sampler(),
     )
     # The exporter reads the endpoint (plus /v1/traces), headers and timeout from OTEL_* itself;
     # the processor its OTEL_BSP_* batching. The provider flushes them at exit.
@@ -54,6 +55,40 @@ def configure(component: str, settings: Settings) -> bool:
     _instrument_stores()
     _installed["on"] = True
     return True
+
+
+def _sampler() -> Any:
+    """Every trace a request or a job starts or continues, but no trace of a lone store call
+    (the worker's and flusher's polling of Redis would make one every few milliseconds)."""
+    from opentelemetry.sdk.trace.sampling import (
+        ALWAYS_ON,
+        Decision,
+        ParentBased,
+        Sampler,
+        SamplingResult,
+    )
+
+    class NoLoneClientCalls(Sampler):
+        def should_sample(
+            self,
+            parent_context: Any,
+            trace_id: int,
+            name: str,
+            kind: SpanKind | None = None,
+            attributes: Any = None,
+            links: Any = None,
+            trace_state: Any = None,
+        ) -> SamplingResult:
+            if kind == SpanKind.CLIENT:
+                return SamplingResult(Decision.DROP)
+            return ALWAYS_ON.should_sample(
+                parent_context, trace_id, name, kind, attributes, links, trace_state
+            )
+
+        def get_description(self) -> str:
+            return "NoLoneClientCalls"
+
+    return ParentBased(root=NoLoneClientCalls())
 
 
 def _instrument_stores() -> None:

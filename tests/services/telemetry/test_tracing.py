@@ -1,5 +1,6 @@
-"""Tracing is nothing at all without an OTLP endpoint, and with one a job's span continues the
-trace carried in its arguments (exported to a receiver in the test)."""
+"""Tracing is nothing at all without an OTLP endpoint; with one, a job's span continues the trace
+carried in its arguments and a lone store call starts none (exported to a receiver in the
+test)."""
 
 from __future__ import annotations
 
@@ -66,8 +67,10 @@ _TRACED = textwrap.dedent(
     with tracing.continued("export job", carried, attributes={"linkpulse.job.id": "exp_1"}):
         with store_spans.clickhouse("select", "db", "127.0.0.1", 9000):
             pass
+    with store_spans.clickhouse("select", "db"):  # a store call outside any request or job
+        lone = tracing.current_ids()
     trace.get_tracer_provider().force_flush()
-    print(json.dumps({"carried": carried, "ids": ids}))
+    print(json.dumps({"carried": carried, "ids": ids, "lone": lone}))
     """
 )
 
@@ -84,7 +87,8 @@ def test_a_job_span_continues_the_carried_trace() -> None:
             [sys.executable, "-c", _TRACED], env=env, capture_output=True, text=True, timeout=60
         )
         assert done.returncode == 0, done.stderr
-        trace_id, request_span = json.loads(done.stdout)["ids"]
+        printed = json.loads(done.stdout)
+        trace_id, request_span = printed["ids"]
         spans = {s.name: s for s in collector.of_trace(trace_id)}
         assert set(spans) == {"request", "export job", "clickhouse select"}
         assert {s.service for s in spans.values()} == {"linkpulse-worker"}
@@ -95,5 +99,8 @@ def test_a_job_span_continues_the_carried_trace() -> None:
         assert store.parent_id == spans["export job"].span_id
         assert store.attributes["db.system"] == "clickhouse"
         assert store.attributes["db.operation"] == "select"
+        # A lone store call starts no trace of its own (nor is exported).
+        assert collector.of_trace(printed["lone"][0]) == []
+        assert {s.name for s in collector.spans} == set(spans)
     finally:
         collector.stop()
