@@ -29,7 +29,8 @@ CONTEXT_KEYS = (
     "job",
 )
 # Loggers of libraries that configure handlers of their own: they go through ours instead.
-_OWN_HANDLERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "arq", "arq.worker")
+# (uvicorn's access logger is left as the gateway set it: off, the gateway writes its own.)
+_OWN_HANDLERS = ("uvicorn", "uvicorn.error", "arq", "arq.worker")
 # Extras some libraries add that say nothing new (uvicorn's message with terminal colours).
 _DROPPED = frozenset({"color_message"})
 # A secret shorter than this is not masked verbatim (it would mask ordinary words).
