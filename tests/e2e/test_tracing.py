@@ -5,11 +5,13 @@ in the test)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+import websockets
 
 from tests.e2e.own_stack import OwnStack, own_stack
 from tests.otlp_collector import Collector, ReceivedSpan
@@ -174,3 +176,26 @@ async def test_an_export_job_continues_the_trace_that_queued_it(client, collecto
     assert [s.service for s in chain][0] == "linkpulse-export"
     assert chain[-1].service == "linkpulse-gateway" and chain[-1].kind == SERVER
     assert job.attributes["linkpulse.job.id"] == r.json()["data"]["id"]
+
+
+async def test_a_websocket_feed_is_traced_and_streams(client, traced, collector, tenant):
+    t = await tenant()
+    minted = await client.post("/api/analytics/live/token", json={}, headers=t.headers)
+    assert minted.status_code == 200, minted.text
+    header, trace_id, parent = traceparent()
+    url = traced.gateway_url.replace("http://", "ws://") + "/api/analytics/live/ws"
+    async with websockets.connect(
+        f"{url}?token={minted.json()['data']['token']}", additional_headers={"traceparent": header}
+    ) as feed:
+        # The first frame came through the traced server-streaming call.
+        assert json.loads(await feed.recv())
+
+    def closed(spans: list[ReceivedSpan]) -> bool:
+        return any(s.service == "linkpulse-gateway" and s.kind == SERVER for s in spans)
+
+    spans = await collector.wait_for(trace_id, closed)
+    socket = next(s for s in spans if s.service == "linkpulse-gateway" and s.kind == SERVER)
+    assert socket.name == "WS /api/analytics/live/ws" and socket.parent_id == parent
+    assert "token" not in str(socket.attributes)
+    stream = [s for s in spans if s.service == "linkpulse-gateway" and s.kind == CLIENT]
+    assert stream and all(ancestors(s, spans)[-1] == socket for s in stream)
