@@ -140,6 +140,8 @@ def configure(component: str, settings: Settings, level: str | None = None) -> N
         library = logging.getLogger(name)
         library.handlers.clear()
         library.propagate = True
+        library.setLevel(logging.NOTSET)  # LOG_LEVEL decides, not the library's own setup
+        library.disabled = False
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught
 
