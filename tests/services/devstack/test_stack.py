@@ -87,7 +87,9 @@ def test_cli_registers_stack_commands() -> None:
 
 
 def test_the_dev_stack_logs_text_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LOG_FORMAT", raising=False)
+    # Set, then removed: monkeypatch restores the variable as it was before the test.
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    monkeypatch.delenv("LOG_FORMAT")
     stack.readable_logs()
     assert os.environ["LOG_FORMAT"] == "text"
     monkeypatch.setenv("LOG_FORMAT", "json")
