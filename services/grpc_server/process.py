@@ -32,8 +32,8 @@ GRACE_SECONDS = 10.0
 
 
 def build_server(deps: Deps) -> grpc.aio.Server:
-    """A grpc.aio server with the shared interceptors (the trace's when tracing is on, then
-    errors, then auth)."""
+    """A grpc.aio server with the shared interceptors: the trace's (when tracing is on), the log
+    fields', errors, auth, then the caller's workspace in the log fields."""
     resolver = TokenResolver(
         deps.pg, ttl=deps.settings.auth_cache_seconds, signer=signing.signer(deps.settings)
     )
