@@ -1,5 +1,6 @@
 """Every process logs one JSON object per line with the request's fields, and no credential (API
-key, live or embed token, a wrong key, the database password) ever reaches a log."""
+key, live or embed token, a wrong key, the database password) ever reaches a log: the gateway,
+query, export and worker of the test's own stack, and the session's live, audit and flusher."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import secrets
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -44,7 +46,7 @@ def logged(system) -> Iterator[OwnStack]:
         yield stack
 
 
-def lines_of(stack: OwnStack) -> dict[str, list[str]]:
+def lines_of(logs: dict[str, Path]) -> dict[str, list[str]]:
     """Each process's log lines (without the starter's)."""
     return {
         name: [
@@ -52,11 +54,11 @@ def lines_of(stack: OwnStack) -> dict[str, list[str]]:
             for line in path.read_text().splitlines()
             if line.strip() and not line.startswith(STARTER_PREFIX)
         ]
-        for name, path in stack.logs.items()
+        for name, path in logs.items()
     }
 
 
-async def test_every_line_is_json_with_request_fields_and_no_secret(logged, tenant):
+async def test_every_line_is_json_with_request_fields_and_no_secret(system, logged, tenant):
     t = await tenant()
     wrong_key = "lp_" + secrets.token_urlsafe(32)
     rid = f"logs-{uuid.uuid4().hex}"
@@ -93,12 +95,16 @@ async def test_every_line_is_json_with_request_fields_and_no_secret(logged, tena
     async with websockets.connect(f"{ws_url}/api/analytics/live/ws?token={live_token}") as feed:
         await feed.recv()
     # The WebSocket's access line is written once the gateway has seen the socket close.
-    logs = lines_of(logged)
+    logs = lines_of(logged.logs)
     for _ in range(300):
         if any('"route": "/api/analytics/live/ws"' in line for line in logs["gateway"]):
             break
         await asyncio.sleep(0.1)
-        logs = lines_of(logged)
+        logs = lines_of(logged.logs)
+    # The session's live service (it checked the live token), audit service and flusher too.
+    logs.update(
+        lines_of({name: system.specs[name].log_path for name in ("live", "audit", "flusher")})
+    )
     secrets_used = {
         "api key": t.key,
         "wrong key": wrong_key,
