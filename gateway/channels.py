@@ -13,7 +13,9 @@ from google.protobuf.message import Message
 from services.config import Settings
 from services.contract.routes import Route
 from services.grpc_server.channels import addresses, replica_channels, service_channel
+from services.grpc_server.trailers import WORKSPACE_TRAILER
 from services.protos import SERVICES
+from services.telemetry import log_context
 
 _CHANNEL_OPTIONS = (
     ("grpc.primary_user_agent", "linkpulse-gateway"),
@@ -38,6 +40,26 @@ class UnaryResult:
                 if name == key:
                     return value
         return None
+
+
+async def _finished(call: grpc.aio.UnaryUnaryCall) -> UnaryResult:
+    """The call's result; the workspace the service authorized it for goes to the log fields
+    (of a refused call too)."""
+    try:
+        response = await call
+    except grpc.aio.AioRpcError as exc:
+        _note_workspace(exc.trailing_metadata() or ())
+        raise
+    initial = await call.initial_metadata()
+    trailing = await call.trailing_metadata()
+    _note_workspace(trailing or ())
+    return UnaryResult(response, tuple(initial or ()), tuple(trailing or ()))
+
+
+def _note_workspace(trailing: Any) -> None:
+    for key, value in trailing:
+        if key == WORKSPACE_TRAILER and isinstance(value, str) and value.isdigit():
+            log_context.annotate(workspace=int(value))
 
 
 def _codec(route: Route) -> dict[str, Any]:
@@ -99,10 +121,7 @@ class Backends:
                 route.grpc_path, **_codec(route)
             )
         call = callable_(request, metadata=tuple(metadata), timeout=self._deadline)
-        response = await call
-        initial = await call.initial_metadata()
-        trailing = await call.trailing_metadata()
-        return UnaryResult(response, tuple(initial or ()), tuple(trailing or ()))
+        return await _finished(call)
 
     async def unary_rpc(
         self,
@@ -121,10 +140,7 @@ class Backends:
                 response_deserializer=response_class.FromString,
             )
         call = callable_(request, metadata=tuple(metadata), timeout=self._deadline)
-        response = await call
-        initial = await call.initial_metadata()
-        trailing = await call.trailing_metadata()
-        return UnaryResult(response, tuple(initial or ()), tuple(trailing or ()))
+        return await _finished(call)
 
     def server_stream(
         self, route: Route, request: Message, metadata: Metadata

@@ -13,9 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.route_label import route_template
 from services.telemetry import exposition, metrics
-
-OTHER_ROUTE = "other"
 
 
 class RequestMetrics:
@@ -40,8 +39,7 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, sending)
         finally:
-            # The router sets the matched route in the scope it was handed (this one).
-            route = getattr(scope.get("route"), "path", None) or OTHER_ROUTE
+            route = route_template(scope)
             method = scope.get("method", "")
             metrics.HTTP_REQUESTS.labels(route, method, str(status)).inc()
             metrics.HTTP_DURATION.labels(route, method).observe(time.perf_counter() - start)

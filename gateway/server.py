@@ -9,12 +9,11 @@ import uvicorn
 from starlette.applications import Starlette
 from uvicorn.supervisors import Multiprocess
 
-from gateway import accesslog
 from gateway.app import create_app
 from gateway.cache import SnapshotCache
 from gateway.http_protocol import HTTP_PROTOCOL
 from services.config import Settings, load
-from services.telemetry import exposition
+from services.telemetry import exposition, logs, tracing
 
 # What each worker process imports and calls to build its app (settings from its environment).
 WORKER_APP = "gateway.server:worker_app"
@@ -34,7 +33,10 @@ def uvicorn_config(settings: Settings, app: Any, **extra: Any) -> uvicorn.Config
         forwarded_allow_ips="127.0.0.1",
         timeout_graceful_shutdown=int(settings.gateway_shutdown_grace_seconds),
         server_header=False,
-        access_log=settings.gateway_access_log,
+        # Logging is ours (services.telemetry.logs): uvicorn's loggers reach our handler, and
+        # gateway.request_telemetry writes the access log.
+        log_config=None,
+        access_log=False,
         **extra,
     )
 
@@ -51,8 +53,10 @@ def build_app(settings: Settings) -> Starlette:
 
 def worker_app() -> Starlette:
     """The app of one worker process, configured from the environment."""
-    accesslog.install()  # the worker's uvicorn has configured its loggers by now
-    return build_app(load())
+    settings = load()
+    logs.configure("gateway", settings)
+    tracing.configure("gateway", settings)
+    return build_app(settings)
 
 
 def serve(settings: Settings) -> None:
@@ -66,6 +70,4 @@ def serve(settings: Settings) -> None:
         )
         Multiprocess(config, sockets=[config.bind_socket()]).run()
         return
-    server = uvicorn.Server(uvicorn_config(settings, build_app(settings)))
-    accesslog.install()  # after uvicorn.Config has configured its loggers
-    server.run()
+    uvicorn.Server(uvicorn_config(settings, build_app(settings))).run()

@@ -1,5 +1,6 @@
-"""The HTTP middleware around every route: request metrics, CORS for the deployment's allowed
-origins (none by default), gzip for clients that accept it, and the query-string limit."""
+"""The HTTP middleware around every route: traces and the access log, request metrics, CORS for
+the deployment's allowed origins (none by default), gzip for clients that accept it, and the
+query-string limit."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.limits import QueryLimit
 from gateway.request_metrics import RequestMetrics
+from gateway.request_telemetry import RequestTelemetry
 from services.auth.ratelimit import HEADERS as RATE_LIMIT_HEADERS
 from services.config import Settings
 
@@ -43,8 +45,12 @@ class Gzip(GZipMiddleware):
 
 def web_middleware(settings: Settings) -> list[Middleware]:
     """The middleware stack of the gateway app, outermost first."""
-    # Metrics outermost: every answer is counted as the client gets it.
-    stack = [Middleware(RequestMetrics)]
+    # Traces, log context and the access line outermost, then metrics: every answer is traced,
+    # logged and counted as the client gets it.
+    stack = [
+        Middleware(RequestTelemetry, access_log=settings.gateway_access_log),
+        Middleware(RequestMetrics),
+    ]
     if settings.gateway_cors_origins:
         stack.append(
             Middleware(

@@ -349,6 +349,15 @@ class Settings:
         default_factory=lambda: env_float("READINESS_INTERVAL_SECONDS", 2.0)
     )
 
+    # Traces: exported over OTLP/HTTP to this collector (OpenTelemetry's own variable; the
+    # exporter also reads the other OTEL_* variables) when set, none at all otherwise.
+    otel_exporter_otlp_endpoint: str = field(
+        default_factory=lambda: (
+            env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+            or env_str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+        )
+    )
+
     def __post_init__(self) -> None:
         if self.log_format not in LOG_FORMATS:
             raise ValueError(

@@ -55,6 +55,8 @@ TEST_ENV = {
     # The shared test Redis (and CI's) runs without AOF: the live service says so and serves.
     # tests/e2e/test_redis_durability.py runs its own Redis for the refusal and the crash.
     "INGEST_REQUIRE_DURABLE_REDIS": "warn",
+    # The processes log as in production (one JSON object per line), whatever the shell says.
+    "LOG_FORMAT": "json",
 }
 # `make test-cluster` (LINKPULSE_TEST_CLUSTER=1): the same suite on the dev ClickHouse cluster
 # (ZooKeeper, 2 shards x 2 replicas, started if needed and left running like the single server)

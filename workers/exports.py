@@ -14,6 +14,7 @@ from services.errors import StoreUnavailable
 from services.export import batch, jobs, runner
 from services.export.storage import ExportStorage
 from services.stores.deps import Deps
+from services.telemetry import log_context, tracing
 from workers import backoff
 from workers.job_metrics import records_run
 
@@ -27,8 +28,29 @@ def _backoff(ctx: dict[str, Any]) -> float:
     return backoff.delay(int(ctx.get("job_try", 1)), first=2.0, cap=60.0)
 
 
+def _job_span(kind: str, job_id: str, ctx: dict[str, Any], trace_context: Any) -> Any:
+    """The job run's span, a child of the request that queued it (trace_context)."""
+    return tracing.continued(
+        f"{kind} job",
+        trace_context if isinstance(trace_context, dict) else None,
+        attributes={
+            "linkpulse.job.kind": kind,
+            "linkpulse.job.id": job_id,
+            "linkpulse.job.try": int(ctx.get("job_try", 1)),
+        },
+    )
+
+
 @records_run("export")
-async def run_export(ctx: dict[str, Any], job_id: str) -> dict[str, Any]:
+async def run_export(
+    ctx: dict[str, Any], job_id: str, trace_context: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Write one export's file (continuing the trace of the request that queued it)."""
+    with _job_span("export", job_id, ctx, trace_context), log_context.bound(job=job_id):
+        return await _run_export(ctx, job_id)
+
+
+async def _run_export(ctx: dict[str, Any], job_id: str) -> dict[str, Any]:
     """Write one export's file; retried with backoff while ClickHouse is unreachable."""
     deps: Deps = ctx["deps"]
     job = await jobs.claim(deps.pg, job_id)
@@ -52,7 +74,15 @@ async def run_export(ctx: dict[str, Any], job_id: str) -> dict[str, Any]:
 
 
 @records_run("batch")
-async def run_batch(ctx: dict[str, Any], batch_id: str) -> dict[str, Any]:
+async def run_batch(
+    ctx: dict[str, Any], batch_id: str, trace_context: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run every item of one batch (continuing the trace of the request that queued it)."""
+    with _job_span("batch", batch_id, ctx, trace_context), log_context.bound(job=batch_id):
+        return await _run_batch(ctx, batch_id)
+
+
+async def _run_batch(ctx: dict[str, Any], batch_id: str) -> dict[str, Any]:
     """Run every item of one batch as its caller; retried while a store is unreachable."""
     deps: Deps = ctx["deps"]
     job = await batch.claim(deps.pg, batch_id)

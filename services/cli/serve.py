@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 
 from services import config
 from services.devstack.components import COMPONENTS
-from services.telemetry import exposition
+from services.telemetry import exposition, logs, tracing
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
     """Run a gRPC service, the gateway, the arq worker or the ingestion flusher until SIGTERM."""
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
     settings = config.load()
+    logs.configure(args.name, settings, args.log_level)
+    tracing.configure(args.name, settings)
     if args.name != "gateway":  # the gateway serves /metrics on its own port
         exposition.serve(settings, args.name)
     if args.name == "gateway":
@@ -43,5 +41,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         "serve", help="run one process (a gRPC service, the gateway, the worker or the flusher)"
     )
     p.add_argument("name", choices=COMPONENTS)
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-level", default=None, help="overrides LOG_LEVEL (default INFO)")
     p.set_defaults(handler=cmd_serve)

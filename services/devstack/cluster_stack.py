@@ -16,6 +16,7 @@ from services.devstack.stack import (
     external,
     parse_json_object,
     read_json,
+    readable_logs,
     run_linkpulse,
     say,
     summary_fields,
@@ -37,6 +38,7 @@ def up(
     settings: Settings, clickhouse_bin: str | None = None, timeout: float = 60.0
 ) -> dict[str, Any]:
     """Start backends, ZooKeeper, the cluster, migrations, demo data and every copy."""
+    readable_logs()
     state_path = settings.run_dir / STATE_FILE
     previous = read_json(state_path)
     if previous.get("processes") and previous.get("mode") != MODE:

@@ -112,10 +112,16 @@ def tolerate_a_volatile_redis(settings: Settings) -> None:
     )
 
 
+def readable_logs() -> None:
+    """The dev stack's processes log readable text unless LOG_FORMAT says otherwise."""
+    os.environ.setdefault("LOG_FORMAT", "text")
+
+
 def up(
     settings: Settings, clickhouse_bin: str | None = None, timeout: float = 60.0
 ) -> dict[str, Any]:
     """Start backends, ClickHouse, migrations, demo data and every process; return the summary."""
+    readable_logs()
     state_path = settings.run_dir / STATE_FILE
     for backend in local_stores.ensure_all(settings):
         say(f"{backend.name} {backend.state} at {backend.endpoint}")

@@ -27,6 +27,7 @@ from services.export.storage import ExportStorage
 from services.grpc_server.trailers import HTTP_STATUS_TRAILER
 from services.stores import clickhouse_http
 from services.stores.deps import Deps
+from services.telemetry import tracing
 
 DEFAULT_PAGE = 20
 MAX_PAGE = field_rules.maximum(protos.export_pb2.ListExportsRequest.DESCRIPTOR, "limit")
@@ -86,7 +87,10 @@ class ExportServicer(protos.export_pb2_grpc.ExportServiceServicer):
         queue = await self._queue()
         # The arq job id is the export's: a second enqueue of the same job is a no-op.
         await queue.enqueue_job(
-            "run_export", row["id"], _job_id=jobs.arq_job_id("export", row["id"])
+            "run_export",
+            row["id"],
+            trace_context=tracing.carrier(),
+            _job_id=jobs.arq_job_id("export", row["id"]),
         )
         return row
 
@@ -222,7 +226,12 @@ class ExportServicer(protos.export_pb2_grpc.ExportServiceServicer):
                 target=f"batch:{row['id']}",
             )
         queue = await self._queue()
-        await queue.enqueue_job("run_batch", row["id"], _job_id=jobs.arq_job_id("batch", row["id"]))
+        await queue.enqueue_job(
+            "run_batch",
+            row["id"],
+            trace_context=tracing.carrier(),
+            _job_id=jobs.arq_job_id("batch", row["id"]),
+        )
         if request.wait:
             deadline = time.monotonic() + self.deps.settings.batch_wait_seconds
             while row["status"] in ("queued", "running") and time.monotonic() < deadline:

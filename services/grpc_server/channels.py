@@ -11,6 +11,7 @@ import grpc
 
 from services.config import Settings
 from services.grpc_server import tls
+from services.telemetry import tracing
 
 ChannelOptions = Sequence[tuple[str, Any]]
 
@@ -83,9 +84,15 @@ def open_channel(
     """A grpc.aio channel to every copy at address_list (TLS when GRPC_TLS_CA is set)."""
     credentials = tls.channel_credentials(settings)
     merged = channel_options(settings, address_list, options)
+    # The current trace goes along in each call's metadata (no interceptor when tracing is off).
+    interceptors = tracing.client_interceptors() or None
     if credentials is None:
-        return grpc.aio.insecure_channel(target(address_list), options=merged)
-    return grpc.aio.secure_channel(target(address_list), credentials, options=merged)
+        return grpc.aio.insecure_channel(
+            target(address_list), options=merged, interceptors=interceptors
+        )
+    return grpc.aio.secure_channel(
+        target(address_list), credentials, options=merged, interceptors=interceptors
+    )
 
 
 def service_channel(

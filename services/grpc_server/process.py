@@ -21,8 +21,10 @@ from services.contract.compiled import contract
 from services.grpc_server import metadata_limits, readiness, tls
 from services.grpc_server.call_metrics import CallMetrics
 from services.grpc_server.interceptors import AuthInterceptor, ErrorInterceptor
+from services.grpc_server.request_logging import CallerLogging, RequestLogging
 from services.protos import SERVICES
 from services.stores.deps import Deps
+from services.telemetry import tracing
 
 log = logging.getLogger("linkpulse.server")
 
@@ -31,8 +33,8 @@ GRACE_SECONDS = 10.0
 
 
 def build_server(deps: Deps) -> grpc.aio.Server:
-    """A grpc.aio server with the shared interceptors (metrics outermost, then errors, then
-    auth)."""
+    """A grpc.aio server with the shared interceptors: the trace's (when tracing is on), the log
+    fields', errors, auth, then the caller's workspace in the log fields."""
     resolver = TokenResolver(
         deps.pg, ttl=deps.settings.auth_cache_seconds, signer=signing.signer(deps.settings)
     )
@@ -47,7 +49,14 @@ def build_server(deps: Deps) -> grpc.aio.Server:
         ),
     )
     return grpc.aio.server(
-        interceptors=[CallMetrics(), ErrorInterceptor(), auth],
+        interceptors=[
+            CallMetrics(),
+            *tracing.server_interceptors(),
+            RequestLogging(),
+            ErrorInterceptor(),
+            auth,
+            CallerLogging(),
+        ],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -17,7 +17,8 @@ from clickhouse_driver.util.helpers import parse_url
 
 from services.config import Settings
 from services.errors import StoreUnavailable
-from services.telemetry import measure
+from services.telemetry import measure, store_spans
+from services.telemetry.statements import clickhouse_kind
 
 # Settings that only servers older than a version know; a current server rejects them as
 # unknown (error 115), so they go only to the servers that need them.
@@ -217,16 +218,15 @@ class ClickHouse:
         self._idle.put(client)
         return result
 
-    async def _call(self, fn: Any, kind: str = "other") -> Any:
-        async with self._slots:
-            with measure.clickhouse_call(kind):
-                return await asyncio.to_thread(self._run, fn)
+    async def _call(self, fn: Any, kind: str) -> Any:
+        with store_spans.clickhouse(kind, self.target.database, self.target.host, self.target.port):
+            async with self._slots:
+                with measure.clickhouse_call(kind):
+                    return await asyncio.to_thread(self._run, fn)
 
     async def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Rows of a SELECT with %(name)s parameters escaped by the driver."""
-        return await self._call(
-            lambda c: c.execute(sql, params or {}), measure.clickhouse_kind(sql)
-        )
+        return await self._call(lambda c: c.execute(sql, params or {}), clickhouse_kind(sql))
 
     async def insert(
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
@@ -241,7 +241,7 @@ class ClickHouse:
 
     async def command(self, sql: str, settings: dict[str, Any] | None = None) -> None:
         """Run a statement without a result (DDL), with per-query settings if given."""
-        await self._call(lambda c: c.execute(sql, settings=settings), measure.clickhouse_kind(sql))
+        await self._call(lambda c: c.execute(sql, settings=settings), clickhouse_kind(sql))
 
     async def server_version(self) -> tuple[int, ...]:
         """The server's version as (major, minor, …)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,24 +11,10 @@ from clickhouse_driver import errors as ch_errors
 from clickhouse_driver.errors import ErrorCodes
 
 from services.telemetry import metrics
+from services.telemetry.statements import statement_kind
 
-# Statement kinds a label may take (anything else is "other"): a fixed set, so a statement's
-# text never makes a new series.
-POSTGRES_KINDS = frozenset({"select", "insert", "update", "delete"})
-CLICKHOUSE_KINDS = frozenset(
-    {"select", "insert", "create", "alter", "drop", "rename", "truncate", "optimize", "system"}
-    | {"show", "exists", "describe", "kill", "set"}
-)
-_FIRST_WORD = re.compile(r"\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*(\w+)", re.DOTALL)
 # ClickHouse's own "the query ran too long" codes (as opposed to the socket timing out).
 _CLICKHOUSE_TIMEOUT_CODES = frozenset({ErrorCodes.TIMEOUT_EXCEEDED, ErrorCodes.SOCKET_TIMEOUT})
-
-
-def statement_kind(sql: str, kinds: frozenset[str] = POSTGRES_KINDS) -> str:
-    """The first keyword of sql, lower-cased, when it is one of kinds; else "other"."""
-    found = _FIRST_WORD.match(sql)
-    word = found.group(1).lower() if found else ""
-    return word if word in kinds else "other"
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -70,11 +55,6 @@ def clickhouse_call(kind: str) -> Iterator[None]:
         raise
     finally:
         metrics.CLICKHOUSE_DURATION.labels(kind).observe(time.perf_counter() - start)
-
-
-def clickhouse_kind(sql: str) -> str:
-    """The statement kind label of a ClickHouse statement."""
-    return statement_kind(sql, CLICKHOUSE_KINDS)
 
 
 def postgres_query(record: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -83,3 +84,14 @@ def test_cli_registers_stack_commands() -> None:
         assert callable(parser.parse_args(argv).handler)
     args = parser.parse_args(["stack", "clickhouse", "--clickhouse-bin", "/opt/ch/clickhouse"])
     assert args.clickhouse_bin == "/opt/ch/clickhouse" and not args.stop
+
+
+def test_the_dev_stack_logs_text_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Set, then removed: monkeypatch restores the variable as it was before the test.
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    monkeypatch.delenv("LOG_FORMAT")
+    stack.readable_logs()
+    assert os.environ["LOG_FORMAT"] == "text"
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    stack.readable_logs()
+    assert os.environ["LOG_FORMAT"] == "json"

@@ -1,4 +1,4 @@
-"""The recording helpers: statement kinds, failure reasons, and the counters they move."""
+"""The recording helpers: failure reasons, and the counters they move."""
 
 from __future__ import annotations
 
@@ -14,31 +14,6 @@ from services.telemetry import measure
 def value(name: str, **labels: str) -> float:
     """A sample of the process's registry (0 when the series does not exist yet)."""
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-@pytest.mark.parametrize(
-    ("sql", "kind"),
-    [
-        ("SELECT 1", "select"),
-        ("  \n\tselect * FROM t", "select"),
-        ("-- a comment\nINSERT INTO t VALUES ($1)", "insert"),
-        ("/* hint */ UPDATE t SET a = 1", "update"),
-        ("DELETE FROM t", "delete"),
-        ("WITH x AS (SELECT 1) SELECT * FROM x", "other"),
-        ("BEGIN", "other"),
-        ("", "other"),
-        ("SELECT_ME_NOT", "other"),
-    ],
-)
-def test_postgres_statement_kind_is_its_first_keyword(sql: str, kind: str) -> None:
-    assert measure.statement_kind(sql) == kind
-
-
-def test_clickhouse_kinds_are_a_fixed_set() -> None:
-    assert measure.clickhouse_kind("ALTER TABLE t DELETE WHERE 1") == "alter"
-    assert measure.clickhouse_kind("CREATE TABLE IF NOT EXISTS t (a UInt8)") == "create"
-    assert measure.clickhouse_kind("selectx") == "other"
-    assert measure.clickhouse_kind("SELECT version()") == "select"
 
 
 def _wrapped(cause: BaseException, outer: BaseException) -> BaseException:
