@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 
+from services.grpc_server.wrapping import Cleanup, no_error_handling, wrap_handler
 from services.telemetry import metrics
 
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
@@ -40,56 +41,13 @@ class CallMetrics(grpc.aio.ServerInterceptor):
             return None  # unknown method: nothing served, and no series for arbitrary names
         service, _, method = details.method.lstrip("/").rpartition("/")
 
-        def record(
-            context: grpc.aio.ServicerContext, start: float, exc: BaseException | None
-        ) -> None:
-            metrics.GRPC_REQUESTS.labels(service, method, _code(context, exc)).inc()
-            metrics.GRPC_DURATION.labels(service, method).observe(time.perf_counter() - start)
-
-        if handler.unary_unary or handler.stream_unary:
-            fn = handler.unary_unary or handler.stream_unary
-
-            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                start = time.perf_counter()
-                try:
-                    result = fn(request, context)
-                    if isinstance(result, Awaitable):
-                        result = await result
-                except BaseException as exc:
-                    record(context, start, exc)
-                    raise
-                record(context, start, None)
-                return result
-
-            factory = (
-                grpc.unary_unary_rpc_method_handler
-                if handler.unary_unary
-                else grpc.stream_unary_rpc_method_handler
-            )
-            return factory(
-                unary,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        streaming = handler.unary_stream or handler.stream_stream
-
-        async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def before(context: grpc.aio.ServicerContext) -> Cleanup:
             start = time.perf_counter()
-            try:
-                async for item in streaming(request, context):
-                    yield item
-            except BaseException as exc:
-                record(context, start, exc)
-                raise
-            record(context, start, None)
 
-        factory = (
-            grpc.unary_stream_rpc_method_handler
-            if handler.unary_stream
-            else grpc.stream_stream_rpc_method_handler
-        )
-        return factory(
-            stream,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+            def record(exc: BaseException | None) -> None:
+                metrics.GRPC_REQUESTS.labels(service, method, _code(context, exc)).inc()
+                metrics.GRPC_DURATION.labels(service, method).observe(time.perf_counter() - start)
+
+            return record
+
+        return wrap_handler(handler, before, no_error_handling)

@@ -16,7 +16,7 @@ from services.auth.resolver import TokenResolver
 from services.auth.tokens import bearer_token
 from services.grpc_server import metadata_limits
 from services.grpc_server.trailers import WORKSPACE_TRAILER
-from services.grpc_server.wrapping import wrap_handler
+from services.grpc_server.wrapping import Cleanup, no_cleanup, no_error_handling, wrap_handler
 from services.request_context import RequestContext
 
 log = logging.getLogger("linkpulse.rpc")
@@ -37,8 +37,8 @@ def _add_trailer(context: grpc.aio.ServicerContext, key: str, value: str) -> Non
     context.set_trailing_metadata((*kept, (key, value)))
 
 
-async def _nothing(_context: grpc.aio.ServicerContext) -> Callable[[], None]:
-    return lambda: None
+async def _nothing(_context: grpc.aio.ServicerContext) -> Cleanup:
+    return no_cleanup
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
@@ -91,7 +91,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
         unary = handler.unary_unary is not None
 
-        async def before(context: grpc.aio.ServicerContext) -> Callable[[], None]:
+        async def before(context: grpc.aio.ServicerContext) -> Cleanup:
             metadata_limits.check_sizes(context.invocation_metadata() or ())
             metadata = _metadata(context)
             principal = await self.authenticate(metadata)
@@ -105,7 +105,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             token = principals.bind(principal)
             origin_token = request_context.bind(origin)
 
-            def cleanup() -> None:
+            def cleanup(_exc: BaseException | None) -> None:
                 request_context.unbind(origin_token)
                 principals.unbind(token)
                 if unary:
@@ -119,10 +119,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
             return cleanup
 
-        async def passthrough(_exc: BaseException, _context: grpc.aio.ServicerContext) -> None:
-            return None
-
-        return wrap_handler(handler, before, passthrough)
+        return wrap_handler(handler, before, no_error_handling)
 
     def _denied(
         self,

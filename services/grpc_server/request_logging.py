@@ -11,19 +11,11 @@ from typing import Any
 import grpc
 
 from services.auth import principal as principals
-from services.grpc_server.wrapping import wrap_handler
+from services.grpc_server.wrapping import Cleanup, no_cleanup, no_error_handling, wrap_handler
 from services.request_context import RequestContext
 from services.telemetry import log_context
 
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
-
-
-async def _passthrough(_exc: BaseException, _context: grpc.aio.ServicerContext) -> None:
-    return None
-
-
-def _nothing() -> None:
-    return None
 
 
 class RequestLogging(grpc.aio.ServerInterceptor):
@@ -37,7 +29,7 @@ class RequestLogging(grpc.aio.ServerInterceptor):
             return None
         route = details.method
 
-        async def before(context: grpc.aio.ServicerContext) -> Callable[[], None]:
+        async def before(context: grpc.aio.ServicerContext) -> Cleanup:
             metadata = {
                 k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)
             }
@@ -46,14 +38,14 @@ class RequestLogging(grpc.aio.ServerInterceptor):
                 route=route, **({"request_id": request_id} if request_id else {})
             )
 
-            def cleanup() -> None:
+            def cleanup(_exc: BaseException | None) -> None:
                 # A stream's generator may be closed from another context: nothing to restore.
                 with contextlib.suppress(ValueError):
                     log_context.unbind(token)
 
             return cleanup
 
-        return wrap_handler(handler, before, _passthrough)
+        return wrap_handler(handler, before, no_error_handling)
 
 
 class CallerLogging(grpc.aio.ServerInterceptor):
@@ -66,9 +58,9 @@ class CallerLogging(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
 
-        async def before(_context: grpc.aio.ServicerContext) -> Callable[[], None]:
+        async def before(_context: grpc.aio.ServicerContext) -> Cleanup:
             with contextlib.suppress(LookupError):  # a public RPC has no caller
                 log_context.annotate(workspace=principals.current().workspace_id)
-            return _nothing
+            return no_cleanup
 
-        return wrap_handler(handler, before, _passthrough)
+        return wrap_handler(handler, before, no_error_handling)

@@ -7,14 +7,27 @@ from typing import Any
 
 import grpc
 
+# Run after a call with the exception it ended with (None: it returned).
+Cleanup = Callable[[BaseException | None], None]
+
+
+async def no_error_handling(_exc: BaseException, _context: grpc.aio.ServicerContext) -> None:
+    """An `on_error` leaving every exception as it is."""
+    return None
+
+
+def no_cleanup(_exc: BaseException | None) -> None:
+    """A cleanup with nothing to do."""
+    return None
+
 
 def wrap_handler(
     handler: grpc.RpcMethodHandler,
-    before: Callable[[grpc.aio.ServicerContext], Awaitable[Callable[[], None]]],
+    before: Callable[[grpc.aio.ServicerContext], Awaitable[Cleanup]],
     on_error: Callable[[BaseException, grpc.aio.ServicerContext], Awaitable[None]],
 ) -> grpc.RpcMethodHandler:
-    """A handler that awaits `before` (whose result is a cleanup), then the original behaviour;
-    exceptions from either go to `on_error`."""
+    """A handler that awaits `before` (whose result is a cleanup, called with how the call
+    ended), then the original behaviour; exceptions from either go to `on_error`."""
 
     async def _unary(behavior: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
@@ -23,9 +36,11 @@ def wrap_handler(
                 result = behavior(request, context)
                 if isinstance(result, Awaitable):
                     result = await result
-                return result
-            finally:
-                cleanup()
+            except BaseException as exc:  # noqa: BLE001 - re-raised
+                cleanup(exc)
+                raise
+            cleanup(None)
+            return result
         except BaseException as exc:  # noqa: BLE001 - handed to on_error, which re-raises
             await on_error(exc, context)
             raise
@@ -38,8 +53,10 @@ def wrap_handler(
             try:
                 async for item in behavior(request, context):
                     yield item
-            finally:
-                cleanup()
+            except BaseException as exc:  # noqa: BLE001 - re-raised
+                cleanup(exc)
+                raise
+            cleanup(None)
         except BaseException as exc:  # noqa: BLE001
             await on_error(exc, context)
             raise
