@@ -8,10 +8,10 @@ import inspect
 import sys
 from collections.abc import Sequence
 
-from services.cli import admin, audit, embed, serve, stack
+from services.cli import admin, audit, dashboard, embed, serve, stack
 from services.cli.output import print_json
 
-GROUPS = (admin, audit, embed, serve, stack)
+GROUPS = (admin, audit, dashboard, embed, serve, stack)
 
 
 def build_parser() -> argparse.ArgumentParser:
