@@ -17,15 +17,16 @@ from gateway.static_assets import asset_path
 
 PATH = "/dashboard"
 
+# (id, title, what one row is)
 _PANELS = (
-    ("countries", "Countries"),
-    ("devices", "Devices"),
-    ("browsers", "Browsers"),
-    ("referrers", "Referrers"),
-    ("campaigns", "Campaigns"),
-    ("links", "Links"),
-    ("folders", "Folders"),
-    ("tags", "Tags"),
+    ("countries", "Countries", "Country"),
+    ("devices", "Devices", "Device"),
+    ("browsers", "Browsers", "Browser"),
+    ("referrers", "Referrers", "Referrer"),
+    ("campaigns", "Campaigns", "Campaign"),
+    ("links", "Links", "Link"),
+    ("folders", "Folders", "Folder"),
+    ("tags", "Tags", "Tag"),
 )
 _METRICS = (
     ("clicks", "Clicks"),
@@ -36,10 +37,10 @@ _METRICS = (
 )
 
 
-def _panel(key: str, title: str) -> str:
+def _panel(key: str, title: str, row: str) -> str:
     return f"""<section class="panel" id="panel-{key}" aria-labelledby="panel-{key}-title">
 <h2 id="panel-{key}-title">{title}</h2>
-<table class="breakdown" data-panel="{key}"><thead><tr><th scope="col">{title[:-1]}</th>
+<table class="breakdown" data-panel="{key}"><thead><tr><th scope="col">{row}</th>
 <th scope="col" class="num">Clicks</th><th scope="col" class="num">Share</th></tr></thead>
 <tbody></tbody></table>
 <p class="panel-note" hidden></p>
@@ -122,7 +123,7 @@ _PAGE = f"""<!doctype html>
 <a id="export-download" hidden download>Download</a>
 </section>
 <div class="panels">
-{"".join(_panel(k, t) for k, t in _PANELS)}
+{"".join(_panel(*panel) for panel in _PANELS)}
 </div>
 </main>
 </body>

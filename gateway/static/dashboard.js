@@ -366,6 +366,7 @@
     return api("GET", "live/stats").then(function (stats) {
       setLiveCount(Number(stats.clicksLast30m || 0));
       $("live-visitors").textContent = ui.integer(stats.activeVisitors5m);
+      root.setAttribute("data-live-stats", "loaded");
     }, function () { /* the feed goes on; the next poll tries again */ });
   }
   function addLiveEvent(event) {
@@ -490,6 +491,11 @@
   }
   function start() {
     readFragment();
+    // A link pasted over this one (only the fragment changes, so the page would stay): start over.
+    window.addEventListener("hashchange", function () {
+      var token = new URLSearchParams(window.location.hash.replace(/^#/, "")).get("token") || "";
+      if (token !== state.token) { window.location.reload(); }
+    });
     if (!state.token) {
       root.setAttribute("data-state", "unauthorized");
       setStatus("Open this page with a dashboard link (linkpulse dashboard link --workspace ID).", "error");

@@ -137,7 +137,9 @@
       svg("line", {x1: left, x2: width - right, y1: top + plotH, y2: top + plotH}, axis);
       var every = Math.max(1, Math.ceil(n / Math.max(2, Math.floor(plotW / 84))));
       for (var i = 0; i < n; i += every) {
-        var tick = svg("text", {x: x(i), y: height - 8, "text-anchor": i === 0 ? "start" : "middle",
+        // The first and last labels stay inside the chart.
+        var anchor = i === 0 && n > 1 ? "start" : x(i) > width - right - 36 ? "end" : "middle";
+        var tick = svg("text", {x: x(i), y: height - 8, "text-anchor": anchor,
                                 "class": "lp-axis-label"}, axis);
         tick.textContent = bucketLabel(spec.times[i], spec.granularity, spec.timeZone, false);
       }
@@ -210,7 +212,8 @@
         show((state.index < 0 ? n - 1 : state.index) + step);
       });
       // The numbers as a table, for screen readers (and anyone copying them).
-      var table = html("table", {"class": "lp-sr-only", "data-chart-table": spec.id || ""}, container);
+      var hidden = html("div", {"class": "lp-sr-only"}, container);
+      var table = html("table", {"data-chart-table": spec.id || ""}, hidden);
       html("caption", {}, table, spec.title);
       var head = html("tr", {}, html("thead", {}, table));
       html("th", {scope: "col"}, head, "Time");
