@@ -95,12 +95,19 @@
     this.code = (error && error.code) || "http_" + status;
     this.message = (error && error.message) || "HTTP " + status;
   }
-  function api(method, path, params) {
+  function api(method, path, params, retries) {
     var query = params ? "?" + new URLSearchParams(params).toString() : "";
+    retries = retries === undefined ? 2 : retries;
     return fetch("/api/analytics/" + path + query, {
       method: method, cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer",
       headers: {Authorization: "Bearer " + state.token, Accept: "application/json"}
     }).then(function (response) {
+      // Over the plan's rate limit: wait as told (a few seconds at most) and ask again.
+      if (response.status === 429 && retries > 0) {
+        var wait = Math.min(10, Number(response.headers.get("Retry-After")) || 1);
+        return new Promise(function (resolve) { setTimeout(resolve, wait * 1000); })
+          .then(function () { return api(method, path, params, retries - 1); });
+      }
       return response.json().catch(function () { return null; }).then(function (body) {
         if (!body || !body.success) { throw new ApiError(response.status, body && body.error); }
         return body.data;
@@ -369,8 +376,9 @@
       root.setAttribute("data-live-stats", "loaded");
     }, function () { /* the feed goes on; the next poll tries again */ });
   }
-  function addLiveEvent(event) {
+  function addLiveEvent(event, counted) {
     var feed = $("live-feed");
+    if (feed.querySelector('li[data-event-id="' + String(event.eventId) + '"]')) { return; }
     var item = document.createElement("li");
     item.setAttribute("data-event-id", String(event.eventId));
     item.setAttribute("data-kind", event.kind || "click");
@@ -389,7 +397,13 @@
     ui.html("span", {"class": "what"}, item, what.join(" · "));
     feed.insertBefore(item, feed.firstChild);
     while (feed.children.length > 20) { feed.removeChild(feed.lastChild); }
-    if ((event.kind || "click") === "click") { setLiveCount(live.count + 1); }
+    if (counted && (event.kind || "click") === "click") { setLiveCount(live.count + 1); }
+  }
+  function loadRecentEvents() {
+    // The latest events (newest first) until the feed brings new ones.
+    return api("GET", "live", {limit: 20}).then(function (data) {
+      (data.events || []).slice().reverse().forEach(function (e) { addLiveEvent(e, false); });
+    }, function () { /* the feed still starts */ });
   }
   function connectLive() {
     $("live-state").textContent = "connecting…";
@@ -410,7 +424,7 @@
         try { frame = JSON.parse(message.data); } catch (err) { return; }
         if (!frame || frame.type === "heartbeat" || frame.success === false) { return; }
         if (frame.cursor) { live.cursor = frame.cursor; }
-        addLiveEvent(frame);
+        addLiveEvent(frame, true);
       });
       socket.addEventListener("close", function (event) {
         root.setAttribute("data-live", "closed");
@@ -515,9 +529,8 @@
       return refresh();
     }).then(function () {
       if (root.getAttribute("data-state") === "unauthorized") { return; }
-      loadLiveStats();
       setInterval(loadLiveStats, 30000);
-      connectLive();
+      return Promise.all([loadLiveStats(), loadRecentEvents()]).then(connectLive);
     }, function (err) {
       if (err.status === 401) { unauthorized(err); return; }
       setStatus("Could not load the dashboard: " + err.message, "error");

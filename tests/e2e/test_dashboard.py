@@ -89,6 +89,38 @@ Array.from(document.querySelectorAll('#chart table tbody tr')).map(tr => ({time:
 """
 
 
+# Elements whose text contrast is below 4.5:1 against the nearest opaque background.
+_CONTRAST = """(() => {
+  const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = v => (v /= 255) <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const behind = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || c[3] > 0.9) { return c; }
+    }
+    return rgb(getComputedStyle(document.body).backgroundColor);
+  };
+  const out = [];
+  let checked = 0;
+  const sel = '.kpi-title, .kpi-value, .kpi-change, .rates, .breakdown td, .breakdown th,' +
+    ' .row-filter, .live-sub, .controls label, .controls button, .export p, .legend,' +
+    ' h1, h2, .lp-axis-label, #live-count';
+  for (const el of document.querySelectorAll(sel)) {
+    if (!el.textContent.trim() || el.closest('.lp-sr-only')) { continue; }
+    const style = getComputedStyle(el);
+    const fg = rgb(el instanceof SVGElement ? style.fill : style.color);
+    const a = lum(fg.slice(0, 3)), b = lum(behind(el).slice(0, 3));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    checked += 1;
+    if (!(ratio >= 4.5)) { out.push([String(el.className.baseVal ?? el.className), ratio]); }
+  }
+  return {checked, low: out};
+})()"""
+
+
 async def panel_rows(page: cdp.Page, panel: str) -> list[dict[str, Any]]:
     """The rows a panel shows."""
     rows: list[dict[str, Any]] = await page.eval(_PANEL_ROWS % panel)
@@ -186,12 +218,19 @@ async def test_live_clicks_and_an_export(system, http, ds, browser, link):
         tracked = time.monotonic()
     assert r.status_code == 200, r.text
     event_id = r.json()["data"]["eventIds"][0]
-    item = "document.querySelector('#live-feed li')"
-    await page.wait_for(f"{item} && {item}.textContent.includes('Japan')", seconds=10)
+    item = f"document.querySelector('#live-feed li[data-event-id=\"{event_id}\"]')"
+    await page.wait_for(f"!!{item}", seconds=10)
     assert time.monotonic() - tracked < 1.0
-    assert await page.eval(f"{item}.dataset.eventId") == str(event_id)
+    assert "Japan" in await page.eval(f"{item}.textContent")
+    assert await page.eval("document.querySelector('#live-feed li').dataset.eventId") == str(
+        event_id
+    )
     after = await page.eval("Number(document.getElementById('live-count').dataset.value)")
     assert after == count + 1
+    # A page opened later lists it among the recent events.
+    later = await browser.new_page(390)
+    await open_ready(later, page_url(system, link))
+    await later.wait_for(f"!!{item}")
 
     # The export button starts a job, shows its progress and offers the file.
     await page.eval("document.getElementById('export-start').click(), true")
@@ -230,6 +269,9 @@ async def test_screenshots(system, http, browser, link, width, scheme):
         "(t => t && !t.hidden && t.textContent)(document.querySelector('#chart .lp-tooltip'))"
     )
     assert "This period" in tip and "Previous period" in tip
+    # Text is readable in either scheme: WCAG AA contrast (4.5:1) against what is behind it.
+    contrast = await page.eval(_CONTRAST)
+    assert contrast["checked"] > 100 and not contrast["low"], contrast["low"]
     await page.screenshot(SHOTS / f"dashboard-{width}-{scheme}.png")
     assert (SHOTS / f"dashboard-{width}-{scheme}.png").stat().st_size > 10_000
 
