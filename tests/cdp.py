@@ -159,6 +159,15 @@ class Page:
                 raise TimeoutError(f"still false after {seconds} s: {expression}")
             await asyncio.sleep(0.05)
 
+    async def press(self, key: str) -> None:
+        """Press and release a key (ArrowLeft, Enter, …) on whatever has the focus."""
+        codes = {"Enter": 13, "ArrowLeft": 37, "ArrowRight": 39, "Home": 36, "End": 35}
+        base = {"key": key, "code": key, "windowsVirtualKeyCode": codes.get(key, 0)}
+        if key == "Enter":
+            base["text"] = "\r"
+        await self.send("Input.dispatchKeyEvent", {"type": "keyDown", **base})
+        await self.send("Input.dispatchKeyEvent", {"type": "keyUp", **base})
+
     async def screenshot(self, path: Path) -> None:
         """A PNG of the whole page (beyond the viewport) at path."""
         metrics = await self.send("Page.getLayoutMetrics")

@@ -248,6 +248,75 @@ async def test_live_clicks_and_an_export(system, http, ds, browser, link):
     assert f"{len(rows):,} clicks" in shown
 
 
+async def reloaded(page: cdp.Page, action: str) -> None:
+    """Run a script action that reloads the numbers; wait until they are in."""
+    loads = await page.eval("Number(document.documentElement.dataset.loads)")
+    await page.eval(f"({action}), true")
+    await page.wait_for(
+        f"Number(document.documentElement.dataset.loads) > {loads}"
+        " && document.documentElement.dataset.state === 'ready'"
+    )
+
+
+async def test_the_controls_and_the_keyboard(system, http, browser, link):
+    page = await browser.new_page(1440)
+    await open_ready(page, page_url(system, link))
+    # Another time zone through the form: the same days, other buckets and numbers.
+    await reloaded(
+        page,
+        "document.getElementById('timezone').value = 'America/New_York',"
+        " document.getElementById('controls').requestSubmit()",
+    )
+    await assert_page_holds(page, http, link["token"], {"timezone": "America/New_York"})
+    assert "timezone=America%2FNew_York" in await page.eval("location.hash")
+    # Another range: a week, hourly.
+    await reloaded(
+        page,
+        "document.getElementById('start').value = '2026-03-28',"
+        " document.getElementById('end').value = '2026-03-29',"
+        " document.getElementById('controls').requestSubmit()",
+    )
+    chart = await page.eval(_CHART)
+    hourly = await api(
+        http,
+        link["token"],
+        "/api/analytics/workspace/timeseries",
+        {"start": "2026-03-28", "end": "2026-03-29", "timezone": "America/New_York",
+         "granularity": "hour"},
+    )  # fmt: skip
+    assert [p["time"] for p in chart] == [p["time"] for p in hourly["points"]]
+    assert [p["current"] for p in chart] == [p["clicks"] for p in hourly["points"]]
+
+    # The revenue figure switches the chart to revenue, in the workspace's currency.
+    await page.eval("document.querySelector('.kpi[data-metric=revenue]').click(), true")
+    await page.wait_for("document.getElementById('chart').dataset.metric === 'revenue'")
+    chart = await page.eval(_CHART)
+    assert [p["current"] for p in chart] == pytest.approx([p["revenue"] for p in hourly["points"]])
+    assert await page.eval("document.getElementById('chart-title').textContent") == (
+        "Revenue over time"
+    )
+
+    # The keyboard reads the chart bucket by bucket ...
+    await page.eval("document.getElementById('main-chart').focus(), true")
+    await page.press("ArrowLeft")
+    tip = await page.eval("document.querySelector('#chart .lp-tooltip').textContent")
+    labels = await page.eval(
+        "Array.from(document.querySelectorAll('#chart tbody th')).map(th => th.textContent)"
+    )
+    assert tip.startswith(labels[-2]) and "€" in tip
+    # ... and filters with Enter on a row.
+    loads = await page.eval("Number(document.documentElement.dataset.loads)")
+    await page.eval("document.querySelector('#panel-devices tbody tr button').focus(), true")
+    device = await page.eval("document.activeElement.closest('tr').dataset.key")
+    await page.press("Enter")
+    await page.wait_for(
+        f"Number(document.documentElement.dataset.loads) > {loads}"
+        " && document.documentElement.dataset.state === 'ready'"
+    )
+    assert [r["key"] for r in await panel_rows(page, "devices")] == [device]
+    assert f"device={device}" in await page.eval("location.hash")
+
+
 @pytest.mark.parametrize(("width", "scheme"), [(1440, "light"), (390, "light"), (390, "dark")])
 async def test_screenshots(system, http, browser, link, width, scheme):
     page = await browser.new_page(width)
