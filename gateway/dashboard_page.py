@@ -109,8 +109,8 @@ _PAGE = f"""<!doctype html>
 <section class="card live" aria-labelledby="live-title">
 <h2 id="live-title">Live</h2>
 <p class="live-counter"><span id="live-count" data-value="0">0</span>
-<span>clicks in the last 30 minutes</span></p>
-<p class="live-sub"><span id="live-visitors">0</span> visitors active ·
+<span id="live-count-label">clicks in the last 30 minutes</span></p>
+<p class="live-sub"><span id="live-visitors">0 visitors active</span> ·
 <span id="live-state" class="live-state">connecting…</span></p>
 <ol id="live-feed" class="live-feed" aria-live="polite" aria-label="Latest events"></ol>
 </section>

@@ -139,7 +139,7 @@
 
   // ---- totals and the chart ----------------------------------------------------------------
   function formatMetric(metric, value, short) {
-    if (metric === "revenue") { return ui.money(value, state.currency); }
+    if (metric === "revenue") { return ui.money(value, state.currency, short); }
     return short ? ui.compact(value) : ui.integer(value);
   }
   function drawTotals(overview) {
@@ -368,11 +368,14 @@
     live.count = value;
     $("live-count").textContent = ui.integer(value);
     $("live-count").setAttribute("data-value", value);
+    $("live-count-label").textContent = ui.plural(value, "click", "clicks") +
+      " in the last 30 minutes";
   }
   function loadLiveStats() {
     return api("GET", "live/stats").then(function (stats) {
       setLiveCount(Number(stats.clicksLast30m || 0));
-      $("live-visitors").textContent = ui.integer(stats.activeVisitors5m);
+      $("live-visitors").textContent = ui.integer(stats.activeVisitors5m) + " " +
+        ui.plural(stats.activeVisitors5m, "visitor", "visitors") + " active";
       root.setAttribute("data-live-stats", "loaded");
     }, function () { /* the feed goes on; the next poll tries again */ });
   }

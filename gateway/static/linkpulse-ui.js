@@ -32,14 +32,22 @@
     if (!previous) { return current ? "new" : ""; }
     return changeFormat.format((current - previous) / previous);
   }
-  /** 1234.5, "EUR" -> "€1,234.50". */
-  function money(value, currency) {
-    var code = currency || "USD";
-    if (!currencyFormats[code]) {
-      try { currencyFormats[code] = numberFormat({style: "currency", currency: code}); }
-      catch (err) { currencyFormats[code] = numberFormat({maximumFractionDigits: 2}); }
+  /** 1234.5, "EUR" -> "€1,234.50" (short: "€1.2K", for axis ticks). */
+  function money(value, currency, short) {
+    var key = (currency || "USD") + (short ? ":short" : "");
+    if (!currencyFormats[key]) {
+      var options = {style: "currency", currency: currency || "USD"};
+      if (short) { options.notation = "compact"; options.maximumFractionDigits = 1; }
+      try { currencyFormats[key] = numberFormat(options); }
+      catch (err) { currencyFormats[key] = numberFormat({maximumFractionDigits: 2}); }
     }
-    return currencyFormats[code].format(Number(value || 0));
+    return currencyFormats[key].format(Number(value || 0));
+  }
+  var pluralRules = null;
+  try { pluralRules = new Intl.PluralRules(locale); } catch (err) { pluralRules = null; }
+  /** count, "visitor", "visitors" -> the form the count takes ("1 visitor", "2 visitors"). */
+  function plural(count, one, other) {
+    return pluralRules && pluralRules.select(Number(count || 0)) === "one" ? one : other;
   }
   /** "DE" -> "Germany"; "" -> "Unknown". */
   function country(code) {
@@ -243,6 +251,7 @@
 
   window.linkpulseUI = {
     integer: integer, compact: compact, percent: percent, change: change, money: money,
+    plural: plural,
     country: country, bucketLabel: bucketLabel, lineChart: lineChart, html: html,
     locale: locale
   };
