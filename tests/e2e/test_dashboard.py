@@ -372,3 +372,18 @@ async def test_the_page_is_static_under_a_strict_csp(system, http):
         r = await http.get(f"/static/{asset}")
         assert r.status_code == 200 and r.headers["x-content-type-options"] == "nosniff"
     assert (await http.get("/static/../app.py")).status_code == 404
+
+
+async def test_panels_behind_a_plan_feature_say_so(system, http, tenant, browser):
+    t = await tenant(plan="free", timezone="Asia/Tokyo")
+    r = await http.post("/api/analytics/dashboard/tokens", json={}, headers=t.headers)
+    made = r.json()["data"]
+    page = await browser.new_page(390)
+    await open_ready(page, f"{system.gateway_url}{made['dashboardPath']}")
+    for panel in ("devices", "browsers"):
+        note = await page.eval(f"document.querySelector('#panel-{panel} .panel-note').textContent")
+        assert note == "Not included in this workspace's plan."
+    note = await page.eval("document.querySelector('#panel-countries .panel-note').textContent")
+    assert note == "No clicks in this range."
+    # The workspace's own zone, asked of the API, is the page's.
+    assert await page.eval("document.getElementById('timezone').value") == "Asia/Tokyo"
