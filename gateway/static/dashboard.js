@@ -258,14 +258,14 @@
   }
 
   // ---- loading everything ------------------------------------------------------------------
-  function refresh() {
+  function refresh(quiet) {
     var generation = ++state.generation;
     applyPreset();
     writeFragment();
     drawFilters();
     syncControls();
     root.setAttribute("data-state", "loading");
-    setStatus("Loading…");
+    if (!quiet) { setStatus("Loading…"); }
     var base = windowParams();
     var days = daysBetween(state.start, state.end);
     var prevEnd = addDays(state.start, -1), prevStart = addDays(prevEnd, 1 - days);
@@ -533,6 +533,12 @@
     }).then(function () {
       if (root.getAttribute("data-state") === "unauthorized") { return; }
       setInterval(loadLiveStats, 30000);
+      // A page kept open stays current: the numbers again every minute while it is shown.
+      setInterval(function () {
+        if (document.visibilityState === "visible" && root.getAttribute("data-state") === "ready") {
+          refresh(true);
+        }
+      }, 60000);
       return Promise.all([loadLiveStats(), loadRecentEvents()]).then(connectLive);
     }, function (err) {
       if (err.status === 401) { unauthorized(err); return; }

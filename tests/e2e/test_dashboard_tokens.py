@@ -112,6 +112,12 @@ async def test_a_token_reads_its_workspace_and_writes_nothing(system, http, clic
     r = await http.get(f"/api/analytics/exports/{job}", headers=bearer(token))
     assert r.status_code == 200, r.text
 
+    # What it does is audited under its own actor.
+    log = await http.get("/api/analytics/audit-log", headers=t.headers)
+    assert ("export.created", f"dashboard:{made['id']}") in {
+        (e["action"], e["actor"]) for e in log.json()["data"]["entries"]
+    }
+
     # Read-only: every write or administrative route is 403 naming its scope.
     for verb, path, body in (
         ("POST", "/api/track/click", {"linkId": t.link_ids[0]}),
