@@ -272,9 +272,11 @@
     var g = granularity();
     var current = function () { return generation === state.generation; };
     var jobs = [];
+    var notices = [];
     jobs.push(api("GET", "workspace/overview", base).then(function (data) {
       if (!current()) { return; }
       state.currency = (data.meta && data.meta.currency) || state.currency;
+      notices = (data.meta && data.meta.notices) || [];
       drawTotals(data);
     }));
     jobs.push(Promise.all([
@@ -299,7 +301,8 @@
     return Promise.all(jobs).then(function () {
       if (!current()) { return; }
       drawChart();
-      setStatus("");
+      // What the API adjusted (a capped range, a currency fallback) is said, not hidden.
+      setStatus(notices.join(" "), notices.length ? "notice" : "");
       root.setAttribute("data-loads", String(Number(root.getAttribute("data-loads") || 0) + 1));
       root.setAttribute("data-state", "ready");
     }, function (err) {
@@ -334,6 +337,14 @@
     });
     ["start", "end"].forEach(function (id) {
       $(id).addEventListener("change", function () { $("preset").value = "custom"; });
+    });
+    // A zone or an interval applies at once; dates wait for Apply.
+    ["timezone", "granularity"].forEach(function (id) {
+      $(id).addEventListener("change", function () {
+        state.timezone = $("timezone").value;
+        state.granularity = $("granularity").value;
+        refresh();
+      });
     });
     $("controls").addEventListener("submit", function (event) {
       event.preventDefault();
