@@ -8,7 +8,9 @@ import asyncio
 import base64
 import contextlib
 import itertools
+import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -104,6 +106,9 @@ class Browser:
         except TimeoutError:
             self._process.kill()
             await self._process.wait()
+        # Its helper processes (its own session) may outlive it a moment: end them too.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGKILL)
 
 
 class Page:
@@ -211,7 +216,7 @@ async def _devtools_address(profile: Path, process: asyncio.subprocess.Process) 
 @contextlib.asynccontextmanager
 async def browser() -> AsyncIterator[Browser]:
     """A headless Chromium for the duration of the block."""
-    with tempfile.TemporaryDirectory() as profile:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         process = await asyncio.create_subprocess_exec(
             *[
                 chromium_binary(),
@@ -227,6 +232,7 @@ async def browser() -> AsyncIterator[Browser]:
             ],
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             address = await _devtools_address(Path(profile), process)
