@@ -164,6 +164,10 @@ class Page:
                 raise TimeoutError(f"still false after {seconds} s: {expression}")
             await asyncio.sleep(0.05)
 
+    async def hover(self, x: float, y: float) -> None:
+        """Move the mouse to (x, y) of the viewport."""
+        await self.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y})
+
     async def press(self, key: str) -> None:
         """Press and release a key (ArrowLeft, Enter, …) on whatever has the focus."""
         codes = {"Enter": 13, "ArrowLeft": 37, "ArrowRight": 39, "Home": 36, "End": 35}

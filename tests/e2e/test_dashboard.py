@@ -296,13 +296,26 @@ async def test_the_controls_and_the_keyboard(system, http, browser, link):
         "Revenue over time"
     )
 
-    # The keyboard reads the chart bucket by bucket ...
-    await page.eval("document.getElementById('main-chart').focus(), true")
-    await page.press("ArrowLeft")
-    tip = await page.eval("document.querySelector('#chart .lp-tooltip').textContent")
+    # The mouse over the chart's first bucket shows its tooltip.
+    await page.eval("document.getElementById('main-chart').scrollIntoView(), true")
+    box = await page.eval(
+        "(r => [r.left, r.top, r.width, r.height])"
+        "(document.getElementById('main-chart').getBoundingClientRect())"
+    )
+    await page.hover(box[0] + 60, box[1] + box[3] / 2)
+    tip = await page.wait_for(
+        "(t => !t.hidden && t.textContent)(document.querySelector('#chart .lp-tooltip'))"
+    )
     labels = await page.eval(
         "Array.from(document.querySelectorAll('#chart tbody th')).map(th => th.textContent)"
     )
+    assert tip.startswith(labels[0]) and "This period: €" in tip
+
+    # The keyboard reads the chart bucket by bucket ...
+    await page.eval("document.getElementById('main-chart').focus(), true")
+    await page.press("End")
+    await page.press("ArrowLeft")
+    tip = await page.eval("document.querySelector('#chart .lp-tooltip').textContent")
     assert tip.startswith(labels[-2]) and "€" in tip
     # ... and filters with Enter on a row.
     loads = await page.eval("Number(document.documentElement.dataset.loads)")
