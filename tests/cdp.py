@@ -179,8 +179,9 @@ class Page:
 
     async def screenshot(self, path: Path) -> None:
         """A PNG of the whole page (beyond the viewport) at path."""
-        metrics = await self.send("Page.getLayoutMetrics")
-        size = metrics.get("cssContentSize") or metrics["contentSize"]
+        width, height = await self.eval(
+            "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+        )
         shot = await self.send(
             "Page.captureScreenshot",
             {
@@ -189,8 +190,8 @@ class Page:
                 "clip": {
                     "x": 0,
                     "y": 0,
-                    "width": size["width"],
-                    "height": size["height"],
+                    "width": width,
+                    "height": height,
                     "scale": 1,
                 },
             },
