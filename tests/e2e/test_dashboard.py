@@ -1,7 +1,7 @@
 """The dashboard page in headless Chromium against the dataset workspace: it holds the API's
 numbers (and the model's), a click on a country filters the whole page, a live click appears,
-an export completes and offers its file; screenshots at 1440 and 390 px (light and dark) and of
-the embed widget at 320 and 1440 px are kept under .run/screenshots/."""
+an export completes and offers its file; screenshots at 1440 and 390 px (light and dark) are kept
+under .run/screenshots/ (the embed widget's, at 320 and 1440 px, by tests/e2e/test_embed.py)."""
 
 from __future__ import annotations
 
