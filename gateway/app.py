@@ -11,9 +11,9 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from gateway import docs_page, embed_page
+from gateway import dashboard_page, docs_page, embed_page, static_assets
 from gateway.channels import Backends
 from gateway.comments import load_comments
 from gateway.downloads import download_endpoint
@@ -129,6 +129,8 @@ def create_app(
         Route(exposition.PATH, metrics_endpoint, methods=["GET"], name="metrics"),
         Route(embed_page.PATH, embed_page.embed_page, methods=["GET"], name="embed_page"),
         *docs_page.routes(),
+        Route(dashboard_page.PATH, dashboard_page.dashboard_page, name="dashboard"),
+        Mount(static_assets.PATH, static_assets.static_files(), name="static"),
     ]
     for route in table:
         if route.is_websocket:

@@ -357,6 +357,9 @@ class Settings:
             or env_str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
         )
     )
+    # Dashboard links (`linkpulse dashboard link`): the gateway's address as browsers reach it
+    # (e.g. https://analytics.example.com); empty: http://GATEWAY_HOST:GATEWAY_PORT.
+    dashboard_base_url: str = field(default_factory=lambda: env_str("DASHBOARD_BASE_URL", ""))
 
     def __post_init__(self) -> None:
         if self.log_format not in LOG_FORMATS:

@@ -7,7 +7,7 @@ import time
 import asyncpg
 
 from services import errors
-from services.auth import live_tokens
+from services.auth import dashboard_tokens, live_tokens
 from services.auth.principal import Principal
 from services.auth.signing import Signer
 from services.auth.tokens import API_KEY_PREFIX, ROLE_SCOPES, SESSION_PREFIX, token_hash
@@ -37,6 +37,19 @@ WHERE w.id = $1
 _KEY_ALIVE_SQL = """
 SELECT 1 FROM api_keys
 WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+"""
+
+# A dashboard token's row, honoured only while neither revoked nor expired.
+_DASHBOARD_SQL = f"""
+SELECT d.id AS token_id, {_WORKSPACE_COLUMNS}
+FROM dashboard_tokens d
+JOIN workspaces w ON w.id = d.workspace_id
+JOIN plans p ON p.code = w.plan
+WHERE d.id = $1 AND d.workspace_id = $2 AND d.revoked_at IS NULL AND d.expires_at > now()
+"""
+
+_DASHBOARD_ALIVE_SQL = """
+SELECT 1 FROM dashboard_tokens WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()
 """
 
 _SESSION_SQL = f"""
@@ -69,7 +82,7 @@ def _principal(
 
 
 class TokenResolver:
-    """Resolves API keys and session tokens; results are trusted for `ttl` seconds."""
+    """Resolves API keys, session, live and dashboard tokens; results are trusted for `ttl` s."""
 
     def __init__(self, pool: asyncpg.Pool, ttl: float = 5.0, signer: Signer | None = None) -> None:
         self._pool = pool
@@ -89,6 +102,8 @@ class TokenResolver:
             principal = await self._session(digest, workspace_id)
         elif token.startswith(API_KEY_PREFIX):
             principal = await self._api_key(digest, workspace_id)
+        elif token.startswith(dashboard_tokens.PREFIX) and self._signer is not None:
+            principal = await self._dashboard(token, workspace_id)
         elif token.startswith(live_tokens.PREFIX) and self._signer is not None:
             # Not remembered: a live token is used once per connection and expires soon.
             return await self._live(token, workspace_id)
@@ -121,10 +136,31 @@ class TokenResolver:
         kind, _, key_id = claims.actor.partition(":")
         if kind == "api_key" and not await self._pool.fetchval(_KEY_ALIVE_SQL, int(key_id)):
             raise errors.unauthenticated("invalid or expired token")
+        if kind == dashboard_tokens.ACTOR_KIND and not await self._pool.fetchval(
+            _DASHBOARD_ALIVE_SQL, int(key_id)
+        ):
+            raise errors.unauthenticated("invalid or expired token")
         row = await self._pool.fetchrow(_WORKSPACE_SQL, claims.workspace_id)
         if row is None:
             raise errors.unauthenticated("invalid or expired token")
         return _principal(row, claims.actor, tuple(live_tokens.SCOPES), (claims.workspace_id,))
+
+    async def _dashboard(self, token: str, workspace_id: int | None) -> Principal:
+        assert self._signer is not None
+        claims = dashboard_tokens.read(self._signer, token)
+        if workspace_id is not None and workspace_id != claims.workspace_id:
+            raise errors.permission_denied(
+                "forbidden", f"the token has no access to workspace {workspace_id}"
+            )
+        row = await self._pool.fetchrow(_DASHBOARD_SQL, claims.token_id, claims.workspace_id)
+        if row is None:
+            raise errors.unauthenticated("invalid or expired dashboard token (revoked or expired)")
+        return _principal(
+            row,
+            dashboard_tokens.actor(claims.token_id),
+            tuple(sorted(dashboard_tokens.SCOPES)),
+            (claims.workspace_id,),
+        )
 
     async def _session(self, digest: bytes, workspace_id: int | None) -> Principal:
         rows = await self._pool.fetch(_SESSION_SQL, digest)

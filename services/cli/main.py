@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import NoReturn
 
-from services.cli import admin, audit, embed, jobs, probe, serve, stack
+from services.cli import admin, audit, dashboard, embed, jobs, probe, serve, stack
 from services.cli.errors import (
     AUDIT_BROKEN_EXIT,
     CLASSES,
@@ -22,7 +22,7 @@ from services.cli.errors import (
 )
 from services.cli.output import print_json
 
-GROUPS = (admin, audit, embed, jobs, probe, serve, stack)
+GROUPS = (admin, audit, dashboard, embed, jobs, probe, serve, stack)
 # Commands that set up logging themselves.
 LOGGING_COMMANDS = ("serve",)
 

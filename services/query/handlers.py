@@ -20,6 +20,7 @@ from services.query import (
     billing,
     breakdowns,
     conversions,
+    dashboard_tokens,
     drilldowns,
     embed,
     embed_tokens,
@@ -221,6 +222,36 @@ async def _revoke_embed_token(q: QueryDeps, call: Call, request: Any) -> Message
     return embed_tokens.to_message(revoked)
 
 
+async def _create_dashboard_token(q: QueryDeps, call: Call, request: Any) -> Message:
+    caller = call.principal
+    made = await dashboard_tokens.create(
+        q.deps.pg,
+        q.signer,
+        workspace_id=caller.workspace_id,
+        actor=caller.actor,
+        ttl_seconds=params.optional(request, "ttl_seconds"),
+        label=request.label,
+    )
+    return dashboard_tokens.to_message(made)
+
+
+async def _list_dashboard_tokens(q: QueryDeps, call: Call, request: Any) -> Message:
+    found = await dashboard_tokens.list_tokens(
+        q.deps.pg, call.principal.workspace_id, request.include_inactive
+    )
+    return protos.dashboard_pb2.ListDashboardTokensResponse(
+        tokens=[dashboard_tokens.to_message(t) for t in found]
+    )
+
+
+async def _revoke_dashboard_token(q: QueryDeps, call: Call, request: Any) -> Message:
+    caller = call.principal
+    revoked = await dashboard_tokens.revoke(
+        q.deps.pg, request.id, actor=caller.actor, workspace_id=caller.workspace_id
+    )
+    return dashboard_tokens.to_message(revoked)
+
+
 async def _raw_events(q: QueryDeps, call: Call, request: Any) -> Message:
     return await raw.raw_events(q.deps.ch, q.deps.pg, call.principal, request)
 
@@ -281,6 +312,9 @@ _HANDLERS: dict[str, Handler] = {
     "CreateEmbedToken": _create_embed_token,
     "ListEmbedTokens": _list_embed_tokens,
     "RevokeEmbedToken": _revoke_embed_token,
+    "CreateDashboardToken": _create_dashboard_token,
+    "ListDashboardTokens": _list_dashboard_tokens,
+    "RevokeDashboardToken": _revoke_dashboard_token,
     "GetRawEvents": _raw_events,
 }
 
