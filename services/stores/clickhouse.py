@@ -220,9 +220,14 @@ class ClickHouse:
         async with self._slots:
             return await asyncio.to_thread(self._run, fn)
 
-    async def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        """Rows of a SELECT with %(name)s parameters escaped by the driver."""
-        return await self._call(lambda c: c.execute(sql, params or {}))
+    async def fetch(
+        self,
+        sql: str,
+        params: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """Rows of a SELECT with %(name)s parameters escaped by the driver (and query settings)."""
+        return await self._call(lambda c: c.execute(sql, params or {}, settings=settings))
 
     async def insert(
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
