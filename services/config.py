@@ -348,6 +348,13 @@ class Settings:
     readiness_interval_seconds: float = field(
         default_factory=lambda: env_float("READINESS_INTERVAL_SECONDS", 2.0)
     )
+    # The query API (POST /api/analytics/query): the most groups one answer may hold (above it
+    # the request is a 400 naming `dimensions`), and ClickHouse's max_execution_time of each of
+    # its statements (a query running longer is a 504).
+    query_max_groups: int = field(default_factory=lambda: env_int("QUERY_MAX_GROUPS", 10000))
+    query_timeout_seconds: float = field(
+        default_factory=lambda: env_float("QUERY_TIMEOUT_SECONDS", 20.0)
+    )
 
     def __post_init__(self) -> None:
         if self.log_format not in LOG_FORMATS:
