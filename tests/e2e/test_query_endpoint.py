@@ -510,3 +510,33 @@ async def test_answers_are_cached_by_body(http, ds):
     assert first.status_code == again.status_code == other.status_code == 200
     assert again.headers["x-cache"] == "HIT" and again.json() == first.json()
     assert other.headers["x-cache"] == "MISS"
+
+
+async def test_a_batch_item_runs_a_query(http, ds):
+    bad = {**ISSUE_EXAMPLE, "dimensions": ["country", "planet"]}
+    items = [
+        {"id": "q", "route": QUERY, "body": ISSUE_EXAMPLE},
+        {"id": "bad", "route": QUERY, "body": bad},
+        {"id": "overview", "route": "/api/analytics/workspace/overview", "params": WINDOW},
+    ]
+    r = await http.post(
+        "/api/analytics/batch", json={"queries": items, "wait": True}, headers=ds.headers
+    )
+    assert r.status_code == 200, r.text
+    by_id = {item["id"]: item for item in r.json()["data"]["results"]}
+    rest = await post(http, ds, ISSUE_EXAMPLE)
+    assert by_id["q"]["ok"] is True
+    assert by_id["q"]["data"]["rows"] == rest["rows"]
+    assert by_id["bad"]["ok"] is False and by_id["bad"]["error"]["field"] == "dimensions[1]"
+    assert by_id["overview"]["ok"] is True
+    for queries, field in (
+        (
+            [{"route": QUERY, "body": {"metrics": ["clicks"], "colour": 1}}],
+            "queries[0].body.colour",
+        ),
+        ([{"route": QUERY, "params": {"days": "7"}}], "queries[0].params.days"),
+        ([{"route": "/api/analytics/workspace/overview", "body": {}}], "queries[0].body"),
+    ):
+        r = await http.post("/api/analytics/batch", json={"queries": queries}, headers=ds.headers)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["field"] == field
