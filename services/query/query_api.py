@@ -252,13 +252,17 @@ def _struct(values: dict[str, Any]) -> struct_pb2.Struct:
     return made
 
 
-async def answer(ex: Executor, p: Plan) -> Any:
-    """The QueryResponse of a plan."""
-    spec = p.spec
+async def _ordered(ex: Executor, p: Plan) -> list[tuple[Key, dict[str, Any]]]:
+    """Every group's key and metrics, zero-filled over time and sorted."""
     merged = _filled(p, await _run(ex, p, previous=False))
-    rows = [(key, _metrics(spec.metrics, found)) for key, found in merged.items()]
-    ordered = _sorted(p, rows)
-    page = ordered[spec.offset : spec.offset + spec.limit]
+    return _sorted(p, [(key, _metrics(p.spec.metrics, found)) for key, found in merged.items()])
+
+
+async def _rows(
+    ex: Executor, p: Plan, page: list[tuple[Key, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """The page's rows as flat objects (with compare, each with `previous`)."""
+    spec = p.spec
     before: dict[Key, dict[str, Row]] = {}
     to_previous: dict[int, int] = {}
     if spec.compare and page:
@@ -280,10 +284,36 @@ async def answer(ex: Executor, p: Plan) -> Any:
             values["previous"] = _metrics(
                 spec.metrics, before.get(old, {}) if old is not None else {}
             )
-        out.append(_struct(values))
+        out.append(values)
+    return out
+
+
+async def answer(ex: Executor, p: Plan) -> Any:
+    """The QueryResponse of a plan: one page of its sorted groups."""
+    spec = p.spec
+    ordered = await _ordered(ex, p)
+    page = await _rows(ex, p, ordered[spec.offset : spec.offset + spec.limit])
     end = spec.offset + spec.limit
     next_cursor = cursor.encode([end, spec.fingerprint]) if end < len(ordered) else ""
-    return aq.QueryResponse(rows=out, meta=_meta(ex, p, len(ordered)), next_cursor=next_cursor)
+    return aq.QueryResponse(
+        rows=[_struct(r) for r in page], meta=_meta(ex, p, len(ordered)), next_cursor=next_cursor
+    )
+
+
+def columns(spec: QuerySpec) -> tuple[str, ...]:
+    """The columns of a plan's rows as a table: dimensions, metrics, previous_<metric>."""
+    previous = tuple(f"previous_{m}" for m in spec.metrics) if spec.compare else ()
+    return (*spec.dimensions, *spec.metrics, *previous)
+
+
+async def table(ex: Executor, p: Plan) -> list[dict[str, Any]]:
+    """Every row of a plan (no pages), `previous` flattened into previous_<metric> columns."""
+    out = []
+    for row in await _rows(ex, p, await _ordered(ex, p)):
+        previous = row.pop("previous", {})
+        row.update({f"previous_{m}": v for m, v in previous.items()})
+        out.append(row)
+    return out
 
 
 def _meta(ex: Executor, p: Plan, groups: int) -> Any:
@@ -303,6 +333,54 @@ def _meta(ex: Executor, p: Plan, groups: int) -> Any:
     meta.timeout_seconds = p.timeout_seconds
     meta.compare = query_spec.COMPARE if p.spec.compare else ""
     return meta
+
+
+def plan_json(p: Plan) -> dict[str, Any]:
+    """What a plan adds to its context, JSON-able (an export job stores it)."""
+    spec, predicate = p.spec, p.predicate
+    return {
+        "metrics": list(spec.metrics),
+        "dimensions": list(spec.dimensions),
+        "granularity": spec.granularity,
+        "order": [[name, descending] for name, descending in spec.order],
+        "compare": spec.compare,
+        "predicate": None
+        if predicate is None
+        else {
+            "sql": predicate.sql,
+            "params": [[k, list(v) if isinstance(v, tuple) else v] for k, v in predicate.params],
+            "columns": sorted(predicate.columns),
+        },
+        "groupings": [[name, [list(pair) for pair in pairs]] for name, pairs in p.groupings],
+        "max_groups": p.max_groups,
+        "timeout_seconds": p.timeout_seconds,
+    }
+
+
+def plan_from_json(data: dict[str, Any], ctx: QueryContext) -> Plan:
+    """The plan stored by plan_json over ctx, for every row at once."""
+    found = data["predicate"]
+    predicate = None
+    if found is not None:
+        params = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in found["params"])
+        predicate = filter_tree.Predicate(found["sql"], params, frozenset(found["columns"]))
+    spec = QuerySpec(
+        metrics=tuple(data["metrics"]),
+        dimensions=tuple(data["dimensions"]),
+        granularity=data["granularity"],
+        tree=None,
+        order=tuple((name, bool(descending)) for name, descending in data["order"]),
+        limit=int(data["max_groups"]),
+        offset=0,
+        compare=bool(data["compare"]),
+        fingerprint="",
+    )
+    groupings = tuple(
+        (name, tuple((int(a), int(b)) for a, b in pairs)) for name, pairs in data["groupings"]
+    )
+    return Plan(
+        spec, ctx, predicate, groupings, int(data["max_groups"]), float(data["timeout_seconds"])
+    )
 
 
 async def query(deps: Deps, ex: Executor, principal: Principal, request: Any) -> Any:

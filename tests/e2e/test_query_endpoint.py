@@ -4,6 +4,9 @@ op, and/or/not nesting, zero-filled weeks, compare, sorted pages, and its refusa
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -16,6 +19,7 @@ from google.protobuf import json_format
 from services import protos
 from tests.e2e import dataset as d
 from tests.e2e.dataset import WINDOW, Dataset
+from tests.e2e.test_export import download, wait_job
 
 QUERY = "/api/analytics/query"
 ALL_METRICS = (
@@ -538,5 +542,43 @@ async def test_a_batch_item_runs_a_query(http, ds):
         ([{"route": "/api/analytics/workspace/overview", "body": {}}], "queries[0].body"),
     ):
         r = await http.post("/api/analytics/batch", json={"queries": queries}, headers=ds.headers)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["field"] == field
+
+
+async def test_export_dataset_query(http, ds, model):
+    body = {**ISSUE_EXAMPLE, "dimensions": ["country", "time:week"], "compare": "previous_period"}
+    params = {"dataset": "query", "format": "ndjson", "queryJson": json.dumps(body)}
+    r = await http.get("/api/analytics/export", params=params, headers=ds.headers)
+    assert r.status_code == 200, r.text
+    rows = [json.loads(line) for line in r.text.splitlines()]
+    want = model.answer(body)
+    for row in want:
+        row.update({f"previous_{m}": v for m, v in row.pop("previous").items()})
+    same_rows(rows, want, body["dimensions"])
+    api = await post(http, ds, {**body, "limit": 1000})
+    assert [(r["country"], r["time"]) for r in rows] == [
+        (r["country"], r["time"]) for r in api["rows"]
+    ]
+    # As a job, in CSV, a subset of the columns.
+    params = {**params, "format": "csv", "columns": "time,country,clicks"}
+    r = await http.post("/api/analytics/exports", params=params, headers=ds.headers)
+    assert r.status_code == 202, r.text
+    job = (await wait_job(http, ds, r.json()["data"]["id"]))[-1]
+    text = (await download(http, job["downloadUrl"])).decode()
+    lines = list(csv.DictReader(io.StringIO(text)))
+    assert list(lines[0]) == ["time", "country", "clicks"]
+    assert [(r["country"] or None, r["time"], int(r["clicks"])) for r in lines] == [
+        (r["country"], r["time"], r["clicks"]) for r in api["rows"]
+    ]
+    for extra, field in (
+        ({"queryJson": "{"}, "queryJson"),
+        ({"queryJson": json.dumps({"metrics": ["clicks"], "dimensions": ["x"]})},
+         "queryJson.dimensions[0]"),
+        ({"country": "DE"}, "country"),
+        ({"columns": "clicks,region"}, "columns"),
+    ):  # fmt: skip
+        bad = {**params, **extra}
+        r = await http.get("/api/analytics/export", params=bad, headers=ds.headers)
         assert r.status_code == 400, r.text
         assert r.json()["error"]["field"] == field
