@@ -36,8 +36,9 @@ class EventQuery(EventScope):
     groupings: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = ()
     # Caps the rows returned (the query API asks one more than its group cap).
     max_rows: int | None = None
-    # ClickHouse's max_execution_time for the statement.
-    timeout_seconds: float | None = None
+    # ClickHouse's max_execution_time for the statement (whole seconds: 18.16 reads 0.5 as 0,
+    # no limit).
+    timeout_seconds: int | None = None
 
 
 @dataclass(frozen=True)

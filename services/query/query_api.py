@@ -41,7 +41,7 @@ class Plan:
     predicate: filter_tree.Predicate | None
     groupings: tuple[tuple[str, tuple[tuple[int, int], ...]], ...]
     max_groups: int
-    timeout_seconds: float
+    timeout_seconds: int
 
 
 def simple_filters(tree: Node | None) -> tuple[DimensionFilter, ...] | None:
@@ -116,6 +116,18 @@ async def plan(deps: Deps, principal: Principal, request: Any, now: datetime | N
     )
 
 
+def timed_out(exc: ch_errors.ServerException, seconds: int) -> errors.ApiError | None:
+    """The 504 of a statement ClickHouse stopped at its time limit; None for other errors."""
+    if exc.code != _TIMEOUT_CODE:
+        return None
+    return errors.ApiError(
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        "query_timeout",
+        f"the query ran longer than {seconds} seconds (QUERY_TIMEOUT_SECONDS): narrow the"
+        " range, the filters or the dimensions",
+    )
+
+
 def _too_many(p: Plan) -> errors.ApiError:
     return errors.invalid_argument(
         "dimensions",
@@ -146,14 +158,10 @@ async def _run(ex: Executor, p: Plan, previous: bool) -> dict[Key, dict[str, Row
     try:
         results = await asyncio.gather(*(ex.run(_query(p, k, previous)) for k in kinds))
     except ch_errors.ServerException as exc:
-        if exc.code == _TIMEOUT_CODE:
-            raise errors.ApiError(
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-                "query_timeout",
-                f"the query ran longer than {p.timeout_seconds:g} seconds"
-                " (QUERY_TIMEOUT_SECONDS): narrow the range, filters or dimensions",
-            ) from None
-        raise
+        timeout = timed_out(exc, p.timeout_seconds)
+        if timeout is None:
+            raise
+        raise timeout from None
     merged: dict[Key, dict[str, Row]] = {}
     grouped = bool(p.spec.dimensions)
     for kind, rows in zip(kinds, results, strict=True):
@@ -379,7 +387,7 @@ def plan_from_json(data: dict[str, Any], ctx: QueryContext) -> Plan:
         (name, tuple((int(a), int(b)) for a, b in pairs)) for name, pairs in data["groupings"]
     )
     return Plan(
-        spec, ctx, predicate, groupings, int(data["max_groups"]), float(data["timeout_seconds"])
+        spec, ctx, predicate, groupings, int(data["max_groups"]), int(data["timeout_seconds"])
     )
 
 
