@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,12 @@ aq = protos.analytics_query_pb2
 # ClickHouse's TIMEOUT_EXCEEDED.
 _TIMEOUT_CODE = 159
 Key = tuple[Any, ...]
+# Names of the ids of the link and rule dimensions (campaigns, folders, tags: LINK_GROUPS).
+_NAMES = {
+    "link": "SELECT id, domain || '/' || slug FROM links WHERE workspace_id = $1",
+    "rule": "SELECT id, name FROM link_rules WHERE workspace_id = $1",
+}
+_LABELLED = ("link", "rule", *GROUPINGS)
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,8 @@ class Plan:
     groupings: tuple[tuple[str, tuple[tuple[int, int], ...]], ...]
     max_groups: int
     timeout_seconds: int
+    # "dimension:id" -> name of the ids the id dimensions show.
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 def simple_filters(tree: Node | None) -> tuple[DimensionFilter, ...] | None:
@@ -91,10 +99,16 @@ async def plan(deps: Deps, principal: Principal, request: Any, now: datetime | N
         id_sets = await filter_sets.resolve(deps.pg, principal.workspace_id, spec.tree)
         predicate = filter_tree.compile_tree(spec.tree, id_sets)
     groupings = []
+    labels: dict[str, str] = {}
     for name in GROUPINGS:
         if name in spec.dimensions:
             pairs = await deps.pg.fetch(LINK_GROUPS[name], principal.workspace_id)
             groupings.append((name, tuple((int(r[0]), int(r[1])) for r in pairs)))
+            labels.update((f"{name}:{r[1]}", r[2]) for r in pairs)
+    for name, sql in _NAMES.items():
+        if name in spec.dimensions:
+            rows = await deps.pg.fetch(sql, principal.workspace_id)
+            labels.update((f"{name}:{r[0]}", r[1]) for r in rows)
     ctx = QueryContext(
         workspace_id=principal.workspace_id,
         window=window,
@@ -113,6 +127,7 @@ async def plan(deps: Deps, principal: Principal, request: Any, now: datetime | N
         tuple(groupings),
         deps.settings.query_max_groups,
         deps.settings.query_timeout_seconds,
+        labels,
     )
 
 
@@ -303,9 +318,13 @@ async def answer(ex: Executor, p: Plan) -> Any:
     page = await _rows(ex, p, ordered[spec.offset : spec.offset + spec.limit])
     end = spec.offset + spec.limit
     next_cursor = cursor.encode([end, spec.fingerprint]) if end < len(ordered) else ""
-    return aq.QueryResponse(
-        rows=[_struct(r) for r in page], meta=_meta(ex, p, len(ordered)), next_cursor=next_cursor
-    )
+    meta = _meta(ex, p, len(ordered))
+    for row in page:
+        for name in _LABELLED:
+            key = f"{name}:{row.get(name)}"
+            if key in p.labels:
+                meta.labels[key] = p.labels[key]
+    return aq.QueryResponse(rows=[_struct(r) for r in page], meta=meta, next_cursor=next_cursor)
 
 
 def columns(spec: QuerySpec) -> tuple[str, ...]:

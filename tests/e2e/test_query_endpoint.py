@@ -69,6 +69,12 @@ class Model:
         assert dim == "rule"
         return [e.get("rule_id") or None]
 
+    def label(self, dim: str, value: int) -> str:
+        """The name the API gives an id."""
+        if dim == "link":
+            return f"{self.links[value]['domain']}/{self.links[value]['slug']}"
+        return self.names[dim][value]
+
     def texts(self, e: dict[str, Any], dim: str) -> list[str]:
         """What contains / starts_with read: the column, a slug, or the groups' names."""
         if dim in COLUMNS:
@@ -288,7 +294,13 @@ async def test_every_dimension(http, ds, model, dimension):
 async def test_several_dimensions(http, ds, model, dimensions):
     metrics = list(CLICK_METRICS) if "rule" in dimensions else list(ALL_METRICS)
     body = {"metrics": metrics, "dimensions": dimensions, **WINDOW, "currency": "USD"}
-    await check(http, ds, model, body)
+    data = await check(http, ds, model, body)
+    labels = {}
+    for row in data["rows"]:
+        for name in ("link", "campaign", "folder", "tag", "rule"):
+            if row.get(name) is not None:
+                labels[f"{name}:{row[name]}"] = model.label(name, row[name])
+    assert data["meta"]["labels"] == labels
 
 
 def conditions(ds: Dataset) -> list[dict[str, Any]]:
