@@ -594,3 +594,18 @@ async def test_export_dataset_query(http, ds, model):
         r = await http.get("/api/analytics/export", params=bad, headers=ds.headers)
         assert r.status_code == 400, r.text
         assert r.json()["error"]["field"] == field
+
+
+async def test_openapi_describes_the_body(http):
+    document = (await http.get("/openapi.json")).json()
+    post_ = document["paths"][QUERY]["post"]
+    schema = post_["requestBody"]["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/QueryRequest"}
+    schemas = document["components"]["schemas"]
+    assert {"metrics", "dimensions", "filters", "orderBy", "limit", "cursor", "compare"} <= set(
+        schemas["QueryRequest"]["properties"]
+    )
+    node = schemas["FilterNode"]["properties"]
+    assert node["and"]["items"] == {"$ref": "#/components/schemas/FilterNode"}
+    assert {"or", "not", "dimension", "op", "values"} <= set(node)
+    assert post_["x-linkpulse-cacheable"] is True
