@@ -141,8 +141,11 @@ return 0
 
 
 def is_cacheable(route: Route) -> bool:
-    """True for the GET routes whose protos mark them `cacheable`."""
-    return route.options.cacheable and route.http_method == "GET" and not route.is_websocket
+    """True for the GET (and read-only POST) routes whose protos mark them `cacheable`; the key
+    is the bound request, query string or body alike."""
+    return (
+        route.options.cacheable and route.http_method in ("GET", "POST") and not route.is_websocket
+    )
 
 
 @dataclass(frozen=True)

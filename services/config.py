@@ -348,6 +348,13 @@ class Settings:
     readiness_interval_seconds: float = field(
         default_factory=lambda: env_float("READINESS_INTERVAL_SECONDS", 2.0)
     )
+    # The query API (POST /api/analytics/query): the most groups one answer may hold (above it
+    # the request is a 400 naming `dimensions`), and ClickHouse's max_execution_time of each of
+    # its statements, whole seconds as ClickHouse takes them (a query running longer is a 504).
+    query_max_groups: int = field(default_factory=lambda: env_int("QUERY_MAX_GROUPS", 10000))
+    query_timeout_seconds: int = field(
+        default_factory=lambda: max(1, env_int("QUERY_TIMEOUT_SECONDS", 20))
+    )
 
     # Traces: exported over OTLP/HTTP to this collector (OpenTelemetry's own variable; the
     # exporter also reads the other OTEL_* variables) when set, none at all otherwise.

@@ -11,6 +11,7 @@ if _GENERATED not in sys.path:
     sys.path.insert(0, _GENERATED)
 
 from linkpulse.v1 import (  # noqa: E402
+    analytics_query_pb2,
     audit_pb2,
     audit_pb2_grpc,
     common_pb2,
@@ -34,6 +35,7 @@ SERVICE_MODULES = {
 SERVICES = tuple(SERVICE_MODULES)
 
 __all__ = [
+    "analytics_query_pb2",
     "SERVICES",
     "SERVICE_MODULES",
     "audit_pb2",

@@ -74,11 +74,14 @@ class Contract:
         return self.binders[route.key]
 
     def read_router(self, service: str = "query") -> ReadRouter:
-        """The router over one service's unary GET routes (batch items name them)."""
+        """The router over one service's unary GET routes and its cacheable (read-only) POST
+        routes taking a body (batch items name them)."""
         reads = [
             r
             for r in self.routes
-            if r.service == service and r.http_method == "GET" and r.streaming is Streaming.UNARY
+            if r.service == service
+            and r.streaming is Streaming.UNARY
+            and (r.http_method == "GET" or (r.options.cacheable and r.body == "*"))
         ]
         return ReadRouter([self.binders[r.key] for r in reads])
 

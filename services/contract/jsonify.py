@@ -13,6 +13,10 @@ from services.contract.fields import LONG_TYPES, is_map, is_message
 # Well-known types whose JSON form is not an object of their fields.
 _LONG_WRAPPERS = frozenset({"google.protobuf.Int64Value", "google.protobuf.UInt64Value"})
 _WELL_KNOWN_PREFIX = "google.protobuf."
+# Well-known types holding any JSON value, whose numbers are all doubles.
+_JSON_VALUES = frozenset({"google.protobuf.Struct", "google.protobuf.Value"})
+# Doubles below this are whole numbers exactly.
+_EXACT = 2**53
 
 
 def message_to_dict(message: Message, *, proto_field_names: bool = False) -> dict[str, Any]:
@@ -33,8 +37,21 @@ def _unquote_value(field: FieldDescriptor, value: Any, proto_field_names: bool) 
         full_name = field.message_type.full_name
         if full_name in _LONG_WRAPPERS:
             return int(value) if isinstance(value, str) else value
+        if full_name in _JSON_VALUES:
+            return _whole_numbers(value)
         if not full_name.startswith(_WELL_KNOWN_PREFIX) and isinstance(value, dict):
             _unquote_message(field.message_type, value, proto_field_names)
+    return value
+
+
+def _whole_numbers(value: Any) -> Any:
+    """value with the whole doubles of a Struct as integers (a count reads 6, not 6.0)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
     return value
 
 

@@ -36,8 +36,12 @@ class _NotPlain(Exception):
 
 
 @lru_cache(maxsize=256)
-def _plan(descriptor: Descriptor) -> _Plan | None:
-    """JSON and proto names -> how to read the field; None when a field is not plain."""
+def _plan(descriptor: Descriptor, within: frozenset[str] = frozenset()) -> _Plan | None:
+    """JSON and proto names -> how to read the field; None when a field is not plain (or the
+    message nests itself, like a filter tree: those are ParseDict's)."""
+    if descriptor.full_name in within:
+        return None
+    within = within | {descriptor.full_name}
     plan: _Plan = {}
     for field in descriptor.fields:
         oneof = field.containing_oneof
@@ -54,7 +58,7 @@ def _plan(descriptor: Descriptor) -> _Plan | None:
         elif is_message(field) and not is_map(field):
             if field.message_type.full_name.startswith(_WELL_KNOWN):
                 return None
-            nested = _plan(field.message_type)
+            nested = _plan(field.message_type, within)
             if nested is None:
                 return None
             kind = "m"

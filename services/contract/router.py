@@ -46,14 +46,23 @@ class ReadRouter:
         """The routes matched, in match order."""
         return tuple(binder.route for binder in self.binders)
 
-    def bind(self, path: str, params: Mapping[str, str]) -> BoundRequest:
-        """The bound request of path with params; NOT_FOUND for no such route, 400 for params."""
+    def bind(self, path: str, params: Mapping[str, str], body: bytes | None = None) -> BoundRequest:
+        """The bound request of path with params (or, for a route taking one, the JSON body);
+        NOT_FOUND for no such route, 400 for params or body."""
         given = dict(params)
         segments = path.strip().split("?", 1)[0].strip("/").split("/")
         for binder in self.binders:
             values = self._match(binder.route, segments, given)
-            if values is not None:
-                return BoundRequest(binder.route, self._message(binder, values, given))
+            if values is None:
+                continue
+            if binder.route.body:
+                if given or values:
+                    name = next(iter(given), "params")
+                    raise errors.invalid_argument(name, "this route takes a body, not parameters")
+                return BoundRequest(binder.route, binder.bind({}, (), body or b"{}"))
+            if body is not None:
+                raise errors.invalid_argument("", "this route takes parameters, not a body")
+            return BoundRequest(binder.route, self._message(binder, values, given))
         raise errors.not_found(f"route {path}")
 
     @staticmethod

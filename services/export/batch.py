@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 import grpc
 import orjson
+from google.protobuf import json_format
 
 from services import errors, protos
 from services.auth.authorize import authorize
@@ -32,7 +33,8 @@ BATCHES = JobTable(
 
 
 def router() -> ReadRouter:
-    """The router over the Analytics API's read routes (QueryService GET bindings)."""
+    """The router over the Analytics API's read routes (QueryService GET bindings and the
+    query API's POST)."""
     return contract().read_router("query")
 
 
@@ -51,17 +53,27 @@ def validate(
         where = f"queries[{i}]"
         if not query.route.strip():
             raise errors.invalid_argument(f"{where}.route", f"{where}.route is required")
+        body = json_format.MessageToDict(query.body) if query.HasField("body") else None
         try:
-            routes.bind(query.route, dict(query.params))
+            routes.bind(query.route, dict(query.params), _body_bytes(body))
         except errors.ApiError as exc:
             if exc.code == grpc.StatusCode.NOT_FOUND:
                 raise errors.invalid_argument(
                     f"{where}.route", f"{where}.route: no analytics read route {query.route}"
                 ) from None
-            field = f"{where}.params.{exc.field}" if exc.field else where
+            part = f"{where}.body" if body is not None else f"{where}.params"
+            field = f"{part}.{exc.field}" if exc.field else (part if body is not None else where)
             raise errors.invalid_argument(field, f"{where}: {exc.message}") from None
-        items.append({"id": query.id or str(i), "route": query.route, "params": dict(query.params)})
+        item = {"id": query.id or str(i), "route": query.route, "params": dict(query.params)}
+        if body is not None:
+            item["body"] = body
+        items.append(item)
     return items
+
+
+def _body_bytes(body: dict[str, Any] | None) -> bytes | None:
+    """An item's body as the route's binder reads it."""
+    return None if body is None else orjson.dumps(body)
 
 
 def principal_json(principal: Principal) -> str:
@@ -124,7 +136,7 @@ async def run_items(
         result: dict[str, Any] = {"id": item["id"], "route": item["route"]}
         async with slots:
             try:
-                bound = routes.bind(item["route"], item["params"])
+                bound = routes.bind(item["route"], item["params"], _body_bytes(item.get("body")))
                 result.update(ok=True, data=await run_item(query, bound, principal))
                 if pause:
                     await asyncio.sleep(pause)

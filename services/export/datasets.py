@@ -7,10 +7,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import grpc
+from google.protobuf import json_format
+
 from services import errors, protos, timerange
 from services.auth.principal import Principal
 from services.export.sql import ExportQuery
-from services.query import breakdowns, params, presets
+from services.query import breakdowns, params, presets, query_api
 from services.query.executor import Executor
 from services.query.listings import LIST_COLUMNS
 from services.query.params import QueryContext
@@ -25,7 +28,9 @@ AGGREGATED_COLUMNS = {
         "key", "label", "clicks", "unique_visitors", "leads", "sales", "revenue", "share",
     ),
 }  # fmt: skip
-DATASETS = (*RAW_DATASETS, *AGGREGATED_COLUMNS)
+# The query API's answer: its columns are the query's own (query_api.columns).
+QUERY_DATASET = "query"
+DATASETS = (*RAW_DATASETS, *AGGREGATED_COLUMNS, QUERY_DATASET)
 FORMATS = ("csv", "ndjson")
 
 
@@ -54,6 +59,8 @@ class ExportSpec:
     revenue_factors: dict[str, float] = field(default_factory=dict)
     limit: int = params.DEFAULT_LIMIT
     dimension: str = ""
+    # dataset=query: the resolved query (query_api.plan_json).
+    query: dict[str, Any] | None = None
 
     @property
     def raw(self) -> bool:
@@ -79,6 +86,7 @@ class ExportSpec:
             "revenue_factors": self.revenue_factors,
             "limit": self.limit,
             "dimension": self.dimension,
+            "query": self.query,
         }
 
     @classmethod
@@ -102,6 +110,7 @@ class ExportSpec:
             revenue_factors={k: float(v) for k, v in data["revenue_factors"].items()},
             limit=int(data["limit"]),
             dimension=data.get("dimension", ""),
+            query=data.get("query"),
         )
 
     def export_query(self) -> ExportQuery:
@@ -147,9 +156,11 @@ def _choice(value: str, allowed: tuple[str, ...], name: str) -> str:
     return chosen
 
 
-def parse_columns(dataset: str, raw: str) -> tuple[str, ...]:
+def parse_columns(
+    dataset: str, raw: str, allowed: tuple[str, ...] | None = None
+) -> tuple[str, ...]:
     """The requested columns of dataset (all when empty); 400 naming `columns` if not allowed."""
-    allowed = allowed_columns(dataset)
+    allowed = allowed or allowed_columns(dataset)
     if not raw.strip():
         return allowed
     asked = [c.strip() for c in raw.split(",") if c.strip()]
@@ -171,6 +182,10 @@ async def resolve_spec(
     """Validate an export request against the caller's plan and scope and resolve it."""
     dataset = _choice(request.dataset, DATASETS, "dataset")
     fmt = _choice(request.format, FORMATS, "format")
+    if dataset == QUERY_DATASET:
+        return await _query_spec(deps, principal, request, fmt)
+    if request.query_json:
+        raise errors.invalid_argument("queryJson", "queryJson is used only with dataset=query")
     columns = parse_columns(dataset, request.columns)
     ctx = await params.resolve(deps, principal, request.query)
     dimension = ""
@@ -197,10 +212,59 @@ async def resolve_spec(
     )
 
 
+async def _query_spec(
+    deps: Deps, principal: Principal, request: protos.export_pb2.ExportRequest, fmt: str
+) -> ExportSpec:
+    """The spec of dataset=query: the query API's request in queryJson, resolved."""
+    given = [f.json_name for f, _ in request.query.ListFields()]
+    if given:
+        raise errors.invalid_argument(
+            given[0], f"parameter '{given[0]}' is not used with dataset=query (put it in queryJson)"
+        )
+    if not request.query_json:
+        raise errors.invalid_argument("queryJson", "dataset=query needs queryJson")
+    message = protos.analytics_query_pb2.QueryRequest()
+    try:
+        json_format.Parse(request.query_json, message)
+    except json_format.ParseError as exc:
+        raise errors.invalid_argument(
+            "queryJson", f"queryJson is not a query API request: {str(exc).splitlines()[0]}"
+        ) from None
+    try:
+        plan = await query_api.plan(deps, principal, message)
+    except errors.ApiError as exc:
+        if exc.code != grpc.StatusCode.INVALID_ARGUMENT or not exc.field:
+            raise
+        field = f"queryJson.{exc.field}"
+        raise errors.invalid_argument(field, f"queryJson: {exc.message}") from None
+    columns = parse_columns(QUERY_DATASET, request.columns, query_api.columns(plan.spec))
+    ctx = plan.ctx
+    window = ctx.window
+    return ExportSpec(
+        dataset=QUERY_DATASET,
+        fmt=fmt,
+        columns=columns,
+        workspace_id=ctx.workspace_id,
+        start=window.start,
+        end=window.end,
+        previous_start=window.previous_start,
+        tz=window.tz.key,
+        granularity=window.granularity,
+        link_ids=None,
+        filters=ctx.filters,
+        include_bots=ctx.include_bots,
+        currency=ctx.currency,
+        revenue_factors=ctx.revenue_factors,
+        query=query_api.plan_json(plan),
+    )
+
+
 async def aggregated_rows(ch: ClickHouse, spec: ExportSpec) -> list[dict[str, Any]]:
     """The rows of an aggregated dataset, computed by the same presets as its routes."""
     ex, ctx = Executor(ch), spec.context()
-    if spec.dataset == "timeseries":
+    if spec.query is not None:
+        found = await query_api.table(ex, query_api.plan_from_json(spec.query, ctx))
+    elif spec.dataset == "timeseries":
         points = await presets.points(ex, ctx)
         found = [
             {

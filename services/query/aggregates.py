@@ -94,6 +94,8 @@ def _shape(q: EventQuery) -> _Shape:
             f"{q.granularity}ly buckets need it (the daily aggregates answer granularity=day, "
             "week or month)"
         )
+    if q.predicate is not None:
+        raise _unavailable("this filter tree needs it")
     known = ("time", *_LINK_KEYS, *AGGREGATED_DIMENSIONS)
     unknown = [g for g in q.group_by if g not in known]
     if unknown:

@@ -31,6 +31,14 @@ class EventQuery(EventScope):
     link_groups: tuple[tuple[int, int], ...] = ()
     # Unique visitors are most of a clicks query's cost: off where the answer does not show them.
     with_visitors: bool = True
+    # For the campaign, folder and tag dimensions (several at once): name -> (link_id, group_id)
+    # pairs; links in none count under group 0.
+    groupings: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = ()
+    # Caps the rows returned (the query API asks one more than its group cap).
+    max_rows: int | None = None
+    # ClickHouse's max_execution_time for the statement (whole seconds: 18.16 reads 0.5 as 0,
+    # no limit).
+    timeout_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,8 +78,10 @@ WORKSPACE_ROLLUP = {
 }
 # What a rollup keeps besides the hour (groups are sets of links): a query needing anything
 # else reads the raw table.
-ROLLUP_DIMENSIONS = frozenset({"time", "link", "group"})
-LINK_DIMENSIONS = frozenset({"link", "group"})
+GROUPINGS = ("campaign", "folder", "tag")
+ROLLUP_DIMENSIONS = frozenset({"time", "link", "group", *GROUPINGS})
+LINK_DIMENSIONS = frozenset({"link", "group", *GROUPINGS})
+ROLLUP_COLUMNS = frozenset({"link_id"})
 
 # name, optional (parameters), (arguments) of an aggregate call.
 _AGGREGATE = re.compile(r"(\w+)(\([^()]*\))?\((.*)\)$", re.S)
@@ -112,6 +122,7 @@ def choose_source(q: EventQuery) -> Source:
     if (
         set(q.group_by) <= ROLLUP_DIMENSIONS
         and not q.filters
+        and (q.predicate is None or q.predicate.columns <= ROLLUP_COLUMNS)
         and _on_hours(q.start, q.end, q.compare_start)
         and ("time" not in q.group_by or whole_hour_offsets(q.tz, q.start, q.end))
     ):
@@ -130,24 +141,36 @@ def _key_expression(
         params.update(bucket_params)
         return sql
     if name == "group":
-        # A link's slice of the group ids through `transform`, a hash look-up per row (indexOf
-        # over thousands of links cost seconds on a whale); without a lambda, since 18.16 loses
-        # track of columns captured by lambdas in GROUP BY keys. link_groups is never empty.
-        return (
-            "arrayJoin(arraySlice(%(group_ids)s,"
-            " transform(link_id, %(group_links)s, %(group_starts)s, 0),"
-            " transform(link_id, %(group_links)s, %(group_counts)s, 0)))"
-        )
+        return _group_key("group", 0)
+    if name in GROUPINGS:
+        # Position 1 holds group 0, the slice of links in no group.
+        return _group_key(name, 1)
     return dims[name]
 
 
-def _group_slices(link_groups: tuple[tuple[int, int], ...]) -> dict[str, list[int]]:
-    """Group ids sorted by link, and each link's 1-based start and length in them."""
+def _group_key(prefix: str, default: int) -> str:
+    """A link's groups: its slice of the group ids, or (links not listed) the slice at default.
+
+    Through `transform`, a hash look-up per row (indexOf over thousands of links cost seconds on
+    a whale); without a lambda, since 18.16 loses track of columns captured by lambdas in GROUP
+    BY keys. The pairs are never empty."""
+    return (
+        f"arrayJoin(arraySlice(%({prefix}_ids)s,"
+        f" transform(link_id, %({prefix}_links)s, %({prefix}_starts)s, {default}),"
+        f" transform(link_id, %({prefix}_links)s, %({prefix}_counts)s, {default})))"
+    )
+
+
+def _group_slices(
+    link_groups: tuple[tuple[int, int], ...], prefix: str = "group", leading: tuple[int, ...] = ()
+) -> dict[str, list[int]]:
+    """Group ids sorted by link (after the leading ones), and each link's 1-based start and
+    length in them, under prefix_ids, prefix_links, prefix_starts and prefix_counts."""
     pairs = sorted(link_groups)  # a link's groups form one contiguous slice
     links: list[int] = []
     starts: list[int] = []
     counts: list[int] = []
-    for position, (link, _) in enumerate(pairs, start=1):
+    for position, (link, _) in enumerate(pairs, start=1 + len(leading)):
         if links and links[-1] == link:
             counts[-1] += 1
         else:
@@ -155,10 +178,10 @@ def _group_slices(link_groups: tuple[tuple[int, int], ...]) -> dict[str, list[in
             starts.append(position)
             counts.append(1)
     return {
-        "group_ids": [group for _, group in pairs],
-        "group_links": links,
-        "group_starts": starts,
-        "group_counts": counts,
+        f"{prefix}_ids": [*leading, *(group for _, group in pairs)],
+        f"{prefix}_links": links,
+        f"{prefix}_starts": starts,
+        f"{prefix}_counts": counts,
     }
 
 
@@ -181,6 +204,10 @@ def compile_query(q: EventQuery) -> tuple[str, dict[str, Any]]:
 
     if "group" in q.group_by:
         params.update(_group_slices(q.link_groups))
+    for name, pairs in q.groupings:
+        if name in q.group_by:
+            # A link in no group, or a grouping with no pairs, falls on the leading 0.
+            params.update(_group_slices(pairs or ((0, 0),), name, leading=(0,)))
     keys = [_key_expression(n, q, dims, source.time, params) for n in q.group_by] or ["0"]
     width = len(keys)
     selected = ", ".join(
@@ -197,6 +224,9 @@ def compile_query(q: EventQuery) -> tuple[str, dict[str, Any]]:
             if q.limit is not None:
                 params["limit"] = q.limit
                 sql += " LIMIT %(limit)s"
+    if q.max_rows is not None and "limit" not in params:
+        params["max_rows"] = q.max_rows
+        sql += " LIMIT %(max_rows)s"
     return sql, params
 
 
@@ -219,6 +249,10 @@ async def run(ch: ClickHouse, q: EventQuery) -> list[Row]:
         return [] if q.group_by else [Row(0, 0, 0, 0.0)]
     sql, params = compile_query(q)
     width = max(len(q.group_by), 1)
+    if q.timeout_seconds is None:
+        found = await ch.fetch(sql, params)
+    else:
+        found = await ch.fetch(sql, params, settings={"max_execution_time": q.timeout_seconds})
     return [
         Row(
             r[0] if width == 1 else tuple(r[:width]),
@@ -227,5 +261,5 @@ async def run(ch: ClickHouse, q: EventQuery) -> list[Row]:
             float(r[width + 2]),
             *r[width + 3 :],
         )
-        for r in await ch.fetch(sql, params)
+        for r in found
     ]

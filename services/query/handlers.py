@@ -26,6 +26,7 @@ from services.query import (
     embed_tokens,
     params,
     presets,
+    query_api,
     raw,
 )
 from services.query.aggregates import DailyAggregates
@@ -185,6 +186,10 @@ async def _funnel(q: QueryDeps, call: Call, request: Any) -> Message:
     return await conversions.funnel(*await _open(q, call, request))
 
 
+async def _query(q: QueryDeps, call: Call, request: Any) -> Message:
+    return await query_api.query(q.deps, _executor(q, call), call.principal, request)
+
+
 async def _embed(q: QueryDeps, call: Call, request: Any) -> Message:
     # Public: the widget authenticates by its signed token.
     grant = await q.embeds.grant(request.token)
@@ -307,6 +312,7 @@ _HANDLERS: dict[str, Handler] = {
     "GetSalesBreakdown": _ranked_by_dimension("revenue"),
     "GetComposite": _composite,
     "GetFunnel": _funnel,
+    "Query": _query,
     # Embeds and raw events.
     "GetEmbed": _embed,
     "CreateEmbedToken": _create_embed_token,

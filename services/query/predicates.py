@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services.query.filter_tree import Predicate
+
 EVENT_KINDS = ("clicks", "leads", "sales")
 
 # Allow-listed dimensions: API name -> column. Only these names ever reach SQL.
@@ -59,6 +61,8 @@ class EventScope:
     link_ids: tuple[int, ...] | None = None
     filters: tuple[DimensionFilter, ...] = ()
     include_bots: bool = False
+    # The query API's filter tree, compiled (services/query/filter_tree.py).
+    predicate: Predicate | None = None
 
     def where(self, time: str = "timestamp") -> tuple[list[str], dict[str, Any]]:
         """Predicates and parameters of the scope: workspace first, range, links, bots, filters."""
@@ -85,4 +89,7 @@ class EventScope:
         for i, flt in enumerate(self.filters):
             params[f"f{i}"] = tuple(flt.values)
             where.append(f"{dims[flt.dimension]} {'NOT IN' if flt.exclude else 'IN'} %(f{i})s")
+        if self.predicate is not None:
+            params.update(self.predicate.params)
+            where.append(self.predicate.sql)
         return where, params

@@ -224,9 +224,16 @@ class ClickHouse:
                 with measure.clickhouse_call(kind):
                     return await asyncio.to_thread(self._run, fn)
 
-    async def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        """Rows of a SELECT with %(name)s parameters escaped by the driver."""
-        return await self._call(lambda c: c.execute(sql, params or {}), clickhouse_kind(sql))
+    async def fetch(
+        self,
+        sql: str,
+        params: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """Rows of a SELECT with %(name)s parameters escaped by the driver (and query settings)."""
+        return await self._call(
+            lambda c: c.execute(sql, params or {}, settings=settings), clickhouse_kind(sql)
+        )
 
     async def insert(
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]

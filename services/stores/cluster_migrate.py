@@ -87,9 +87,14 @@ class CopyGroup(ClickHouse):
         )
         return int(rows[0][0]) == 0
 
-    async def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    async def fetch(
+        self,
+        sql: str,
+        params: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> list[tuple[Any, ...]]:
         """Rows of a SELECT on the first member."""
-        return await self.members[0].fetch(sql, params)
+        return await self.members[0].fetch(sql, params, settings)
 
     async def insert(
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]

@@ -23,12 +23,15 @@ def test_every_rpc_has_a_policy_and_every_route_a_binder() -> None:
     assert set(built.service_names) == set(protos.SERVICES)
 
 
-def test_the_batch_router_is_over_the_query_services_unary_gets() -> None:
+def test_the_batch_router_is_over_the_query_services_unary_reads() -> None:
     router = contract().read_router("query")
     assert router.routes
     for route in router.routes:
-        assert route.service == "query" and route.http_method == "GET"
-        assert route.streaming is Streaming.UNARY
+        assert route.service == "query" and route.streaming is Streaming.UNARY
+        # GETs, and the query API's POST (a read whose request is its body).
+        assert route.http_method == "GET" or (route.options.cacheable and route.body == "*")
+    assert "POST /api/analytics/query" in {r.key for r in router.routes}
+    assert "POST /api/analytics/embed/tokens" not in {r.key for r in router.routes}
     assert [r.key for r in router.routes] == [
         r.key for r in contract().routes if r in set(router.routes)
     ]

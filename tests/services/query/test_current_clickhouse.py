@@ -14,6 +14,7 @@ from typing import Any
 import chdb
 import chdb.session
 import pytest
+from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from services import protos
@@ -51,8 +52,13 @@ class ChdbClickHouse(ClickHouse):
         table = self.session.query(sql, "ArrowTable")
         return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
 
-    async def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        """Rows of a SELECT, its parameters substituted as the driver does."""
+    async def fetch(
+        self,
+        sql: str,
+        params: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """Rows of a SELECT, its parameters substituted as the driver does (settings unused)."""
         return self._rows(render(sql, params or {}))
 
     async def command(self, sql: str, settings: dict[str, Any] | None = None) -> None:
@@ -77,9 +83,14 @@ class RecordingClickHouse(ClickHouse):
         super().__init__(base.target, pool_size=4)
         self.answers: list[tuple[str, dict[str, Any], list[tuple[Any, ...]]]] = []
 
-    async def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    async def fetch(
+        self,
+        sql: str,
+        params: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> list[tuple[Any, ...]]:
         """Rows of the statement, recorded."""
-        rows = await super().fetch(sql, params)
+        rows = await super().fetch(sql, params, settings)
         self.answers.append((sql, dict(params or {}), rows))
         return rows
 
@@ -247,6 +258,64 @@ async def test_every_route_answers_the_same_on_a_current_clickhouse(servers: Ser
     }
     assert analytics | {"GetRawEvents"} <= set(answered), sorted(analytics - set(answered))
     assert len(recorder.answers) > 200
+    assert await _compare(servers.current, recorder.answers) == []
+
+
+def _queries(ds: d.Dataset) -> Iterator[dict[str, Any]]:
+    """Query API requests over several dimensions at once and filter trees."""
+    spring, vip = ds.campaigns["Spring"], ds.tags["vip"]
+    tree = {
+        "or": [
+            {"dimension": "city", "op": "starts_with", "values": ["Mü", "Lon"]},
+            {"and": [
+                {"dimension": "referrer", "op": "contains", "values": ["."]},
+                {"not": {"dimension": "tag", "op": "is", "values": [str(vip)]}},
+            ]},
+            {"dimension": "campaign", "op": "contains", "values": ["Aut"]},
+        ]
+    }  # fmt: skip
+    window = {"start": "2026-03-01", "end": "2026-04-10"}
+    yield {"metrics": ["clicks", "visitors"], "dimensions": ["country", "device"], **window}
+    yield {
+        "metrics": ["clicks", "visitors", "leads", "sales", "revenue"],
+        "dimensions": ["campaign", "folder", "tag", "time:week"],
+        "filters": tree,
+        "compare": "previous_period",
+        **window,
+    }
+    yield {
+        "metrics": ["clicks", "revenue"],
+        "dimensions": ["tag", "link"],
+        "filters": {"dimension": "campaign", "op": "is", "values": [str(spring)]},
+        "timezone": "Asia/Kolkata",
+        **window,
+    }
+    yield {
+        "metrics": ["clicks"],
+        "dimensions": ["rule", "time:hour"],
+        "filters": {"not": {"dimension": "rule", "op": "contains", "values": ["news"]}},
+        "start": "2026-03-28",
+        "end": "2026-03-30",
+    }
+
+
+async def test_the_query_api_answers_the_same_on_a_current_clickhouse(servers: Servers):
+    recorder = RecordingClickHouse(servers.server)
+    deps = Deps(servers.deps.settings, servers.deps.pg, recorder, servers.deps.redis,
+                servers.deps.fx)  # fmt: skip
+    servicer = QueryServicer(deps)
+    caller = await TokenResolver(deps.pg).resolve(servers.ds.ws.key)
+    token = principal_mod.bind(caller)
+    try:
+        for body in _queries(servers.ds):
+            request = json_format.ParseDict(body, protos.analytics_query_pb2.QueryRequest())
+            answer = await servicer.Query(request, _Context())
+            assert answer.rows, body
+    finally:
+        principal_mod.unbind(token)
+        recorder.close()
+    assert len(recorder.answers) >= 10
+    assert sum(len(rows) for _, _, rows in recorder.answers) > 50
     assert await _compare(servers.current, recorder.answers) == []
 
 
