@@ -1,9 +1,10 @@
 """GET /docs: the interactive API reference, Swagger UI rendering /openapi.json.
 
 Swagger UI's files come from the installed `swagger_ui_bundle` package and are served under
-/docs/assets/ with the page's own initializer and stylesheet: nothing is loaded from anywhere
-else, and a strict Content-Security-Policy (no inline script, requests to this origin only)
-keeps it so. "Try it out" sends the bearer token entered under "Authorize" to this gateway."""
+/docs/assets/; the page's own initializer and stylesheet are gateway/static files: nothing is
+loaded from anywhere else, and a strict Content-Security-Policy (no inline script, requests to
+this origin only) keeps it so. "Try it out" sends the bearer token entered under "Authorize"
+to this gateway."""
 
 from __future__ import annotations
 
@@ -16,20 +17,18 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.http_errors import GatewayError
 from gateway.responses import error_response
+from gateway.static_assets import asset_path
 
 PATH = "/docs"
 ASSETS = f"{PATH}/assets"
 
 _SWAGGER_UI = Path(swagger_ui_bundle.swagger_ui_path)
-_OWN = Path(__file__).resolve().parent / "docs_assets"
-# The files the page uses, and where each is: Swagger UI's, then the page's own.
+# Swagger UI's files the page uses.
 _FILES: dict[str, Path] = {
     "swagger-ui.css": _SWAGGER_UI / "swagger-ui.css",
     "swagger-ui-bundle.js": _SWAGGER_UI / "swagger-ui-bundle.js",
     "favicon-32x32.png": _SWAGGER_UI / "favicon-32x32.png",
     "favicon-16x16.png": _SWAGGER_UI / "favicon-16x16.png",
-    "docs.js": _OWN / "docs.js",
-    "docs.css": _OWN / "docs.css",
 }
 _MEDIA_TYPES = {".css": "text/css", ".js": "text/javascript", ".png": "image/png"}
 
@@ -40,14 +39,14 @@ _PAGE = f"""<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>linkpulse API</title>
 <link rel="stylesheet" href="{ASSETS}/swagger-ui.css">
-<link rel="stylesheet" href="{ASSETS}/docs.css">
+<link rel="stylesheet" href="{asset_path("docs.css")}">
 <link rel="icon" type="image/png" href="{ASSETS}/favicon-32x32.png" sizes="32x32">
 <link rel="icon" type="image/png" href="{ASSETS}/favicon-16x16.png" sizes="16x16">
 </head>
 <body>
 <div id="swagger-ui"></div>
 <script src="{ASSETS}/swagger-ui-bundle.js" charset="utf-8"></script>
-<script src="{ASSETS}/docs.js" charset="utf-8"></script>
+<script src="{asset_path("docs.js")}" charset="utf-8"></script>
 </body>
 </html>
 """
