@@ -11,10 +11,9 @@ from services.devstack.cluster_layout import ClusterLayout
 from services.devstack.failures import DevstackError
 from services.devstack.processes import ProcessState
 from services.devstack.stack import (
-    DEMO_FILE,
     STATE_FILE,
     external,
-    parse_json_object,
+    load_demo,
     read_json,
     readable_logs,
     run_linkpulse,
@@ -58,8 +57,7 @@ def up(
     write_json(state_path, state)
 
     run_linkpulse("migrate", env=env)
-    demo = parse_json_object(run_linkpulse("demo", capture=True, env=env))
-    write_json(settings.run_dir / DEMO_FILE, demo)
+    demo = load_demo(settings, env)
 
     started: list[ProcessState] = []
     for spec in copies.specs(settings, env, timeout):
@@ -104,6 +102,7 @@ def format_summary(result: dict[str, Any]) -> str:
         *nodes,
         f"  workspace   {result['workspace_id']}",
         f"  api key     {result['api_key']}",
+        f"  dashboard   {result['dashboard']}",
         f"  logs        {result['logs']}",
         "",
         "  " + result["curl"],

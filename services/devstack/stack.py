@@ -71,6 +71,20 @@ def run_linkpulse(*args: str, capture: bool = False, env: Mapping[str, str] | No
     return result.stdout or ""
 
 
+def load_demo(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Load (or reuse) the demo workspace, mint a dashboard link to it, and keep both in the
+    run dir; the demo's answer with `dashboard_url` added."""
+    demo = parse_json_object(run_linkpulse("demo", capture=True, env=env))
+    workspace = demo.get("workspace_id")
+    if workspace is not None:
+        link = parse_json_object(
+            run_linkpulse("dashboard", "link", "--workspace", str(workspace), capture=True, env=env)
+        )
+        demo["dashboard_url"] = link.get("url", "")
+    write_json(settings.run_dir / DEMO_FILE, demo)
+    return demo
+
+
 def parse_json_object(output: str) -> dict[str, Any]:
     """The last JSON object printed in output (commands may log lines before it)."""
     decoder = json.JSONDecoder()
@@ -134,8 +148,7 @@ def up(
     write_json(state_path, state)
 
     run_linkpulse("migrate")
-    demo = parse_json_object(run_linkpulse("demo", capture=True))
-    write_json(settings.run_dir / DEMO_FILE, demo)
+    demo = load_demo(settings)
 
     started: list[ProcessState] = []
     # Each process runs under a supervisor that restarts it when it dies.
@@ -154,7 +167,8 @@ def summary(
     ch: clickhouse_server.ClickHouseState,
     procs: list[ProcessState],
 ) -> dict[str, Any]:
-    """What a developer needs after `up`: URLs, addresses, the demo key and a curl line."""
+    """What a developer needs after `up`: URLs, addresses, the demo key, a curl line and a
+    dashboard link."""
     grpc = {name: settings.grpc_addr(name) for name in SERVICES}
     return {
         **summary_fields(settings, demo, grpc, procs),
@@ -175,6 +189,7 @@ def summary_fields(
         "workspace_id": demo.get("workspace_id"),
         "api_key": api_key,
         "curl": curl_line(settings, api_key or "<API_KEY>"),
+        "dashboard": str(demo.get("dashboard_url", "")),
         "processes": [p.as_dict() for p in procs],
         "logs": str(settings.run_dir / "logs"),
     }
@@ -191,6 +206,7 @@ def format_summary(result: dict[str, Any]) -> str:
         f"  clickhouse  {ch['host']}:{ch['port']} ({ch['state']}, {ch['version']})",
         f"  workspace   {result['workspace_id']}",
         f"  api key     {result['api_key']}",
+        f"  dashboard   {result['dashboard']}",
         f"  logs        {result['logs']}",
         "",
         "  " + result["curl"],

@@ -56,7 +56,12 @@ def test_missing_demo_json_is_an_error() -> None:
 def test_summary_has_addresses_key_and_curl(tmp_path: Path) -> None:
     settings = isolated_settings(tmp_path, gateway_port=8080)
     ch = ClickHouseState("started", Endpoint("127.0.0.1", 9000), 8123, 42, "18.16.1")
-    result = stack.summary(settings, {"workspace_id": 7, "api_key": "lp_key"}, ch, [])
+    demo = {
+        "workspace_id": 7,
+        "api_key": "lp_key",
+        "dashboard_url": "http://127.0.0.1:8080/dashboard#token=lpd_x",
+    }
+    result = stack.summary(settings, demo, ch, [])
     assert result["gateway"] == "http://127.0.0.1:8080"
     assert result["grpc"] == {n: settings.grpc_addr(n) for n in SERVICES}
     assert result["curl"] == (
@@ -65,6 +70,7 @@ def test_summary_has_addresses_key_and_curl(tmp_path: Path) -> None:
     )
     text = stack.format_summary(result)
     assert result["curl"] in text and "lp_key" in text and settings.query_addr in text
+    assert "dashboard   http://127.0.0.1:8080/dashboard#token=lpd_x" in text
 
 
 def test_down_and_status_with_nothing_running(tmp_path: Path) -> None:
