@@ -86,7 +86,7 @@ async def list_entries(
         *args,
     )
     entries = [Entry.from_row(r) for r in rows[:limit]]
-    next_cursor = cursor.encode([entries[-1].seq]) if len(rows) > limit else ""
+    next_cursor = cursor.encode([entries[-1].seq]) if len(rows) > limit else None
     return protos.audit_pb2.ListAuditLogResponse(
         entries=[to_message(e) for e in entries], next_cursor=next_cursor
     )

@@ -77,7 +77,7 @@ async def details(
             )
         )
     last = page_rows[-1][0] if page_rows else None
-    next_cursor = cursor.encode([last["timestamp"], last["event_id"]]) if more and last else ""
+    next_cursor = cursor.encode([last["timestamp"], last["event_id"]]) if more and last else None
     return q.ConversionDetailsResponse(
         events=events, next_cursor=next_cursor, meta=ctx.meta(ex.sources)
     )
