@@ -180,3 +180,15 @@ async def test_tokens_shown_once_and_not_revoked(http, tenant):
     listing = protos.dashboard_pb2.ListDashboardTokensResponse
     (shown,) = (await answer(http, t, "GET", dashboard, listing))["tokens"]
     assert shown["token"] is None and shown["dashboardPath"] is None and shown["revokedAt"] is None
+
+
+async def test_live_events_have_null_for_what_their_kind_lacks(http, tenant):
+    t = await tenant()
+    click = {"linkId": t.link_ids[0], "country": "DE"}  # no user agent: no device
+    r = await http.post("/api/track/click", json=click, headers=t.headers)
+    assert r.status_code == 200, r.text
+    live = await answer(http, t, "GET", f"{API}/live", protos.live_pb2.LiveResponse)
+    (event,) = live["events"]
+    assert event["kind"] == "click" and event["linkId"] == t.link_ids[0]
+    assert event["country"] == "DE" and event["city"] is None and event["device"] is None
+    assert event["customerId"] is None and event["amount"] is None and event["currency"] is None
