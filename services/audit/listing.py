@@ -41,8 +41,8 @@ def to_message(entry: Entry) -> protos.audit_pb2.AuditEntry:
         action=entry.action,
         target=entry.target,
         time=entry.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        request_id=entry.request_id,
-        source_address=entry.source_address,
+        request_id=entry.request_id or None,
+        source_address=entry.source_address or None,
         outcome=entry.outcome,
         hash=entry.hash.hex(),
     )
