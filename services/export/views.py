@@ -25,14 +25,15 @@ def export_job(
     row: asyncpg.Record, signer: Signer, link_ttl_seconds: float
 ) -> export_pb2.ExportJob:
     """An ExportJob message; a succeeded job with its file carries a fresh signed link."""
+    # Only the raw datasets are counted up front; 0 for the others means "not known".
+    counted = row["dataset"] in RAW_DATASETS
     estimated = int(row["rows_estimated"])
     written = int(row["rows_written"])
+    progress: float | None = None
     if row["status"] == "succeeded":
         progress = 1.0
-    elif estimated:
-        progress = min(written / estimated, 1.0)
-    else:
-        progress = 0.0
+    elif counted:
+        progress = min(written / estimated, 1.0) if estimated else 0.0
     job = export_pb2.ExportJob(
         id=row["id"],
         status=row["status"],
@@ -40,13 +41,12 @@ def export_job(
         format=row["format"],
         columns=list(row["columns"]),
         rows_written=written,
-        # Only the raw datasets are counted up front; 0 for the others means "not known".
-        rows_estimated=estimated if row["dataset"] in RAW_DATASETS else None,
+        rows_estimated=estimated if counted else None,
         size_bytes=int(row["size_bytes"]),
         created_at=_iso(row["created_at"]),
         finished_at=_iso(row["finished_at"]),
         error=row["error"] or None,
-        progress=round(progress, 4),
+        progress=None if progress is None else round(progress, 4),
     )
     if row["status"] == "succeeded" and row["file_name"]:
         job.expires_at = _iso(row["expires_at"])

@@ -137,7 +137,8 @@ async def test_export_jobs_before_and_after_they_end(http, tenant):
     params = {**WINDOW, "dataset": "timeseries"}
     aggregated = await answer(http, t, "POST", f"{API}/exports", job_message, params=params)
     assert aggregated["rowsEstimated"] is None  # not counted up front
-    await wait_export(http, t, aggregated["id"])
+    assert aggregated["progress"] is None and queued["progress"] == 0
+    assert (await wait_export(http, t, aggregated["id"]))["progress"] == 1
     listed = await answer(http, t, "GET", f"{API}/exports", protos.export_pb2.ListExportsResponse)
     assert len(listed["jobs"]) == 2 and listed["nextCursor"] is None
 
