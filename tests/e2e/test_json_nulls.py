@@ -145,7 +145,10 @@ async def test_export_jobs_before_and_after_they_end(http, tenant):
 
 async def test_batch_job_and_its_stored_results(http, tenant):
     t = await tenant()
-    items = [{"id": "o", "route": f"{API}/workspace/overview", "params": WINDOW}]
+    items = [
+        {"id": "o", "route": f"{API}/workspace/overview", "params": WINDOW},
+        {"id": "gone", "route": f"{API}/{t.link_ids[0] + 10**9}/geo", "params": WINDOW},
+    ]
     job_message = protos.export_pb2.BatchJob
     queued = await answer(http, t, "POST", f"{API}/batch", job_message, json={"queries": items})
     assert queued["status"] in ("queued", "running") and queued["finishedAt"] is None
@@ -158,6 +161,8 @@ async def test_batch_job_and_its_stored_results(http, tenant):
     assert job["finishedAt"]
     meta = job["results"][0]["data"]["meta"]  # stored as JSON, read back: the nulls stay
     assert meta["dataAsOf"] is None and meta["previousStart"] == "2025-12-29T00:00:00+00:00"
+    error = job["results"][1]["error"]
+    assert error["code"] == "not_found" and error["field"] is None
 
 
 async def test_tokens_shown_once_and_not_revoked(http, tenant):
