@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor
@@ -198,3 +199,28 @@ async def test_live_events_have_null_for_what_their_kind_lacks(http, tenant):
     assert event["kind"] == "click" and event["linkId"] == t.link_ids[0]
     assert event["country"] == "DE" and event["city"] is None and event["device"] is None
     assert event["customerId"] is None and event["amount"] is None and event["currency"] is None
+
+
+async def test_a_budget_not_begun_has_no_pacing(http, pg, tenant):
+    t = await tenant()
+    today = datetime.now(UTC).date()
+    campaign = await pg.fetchval(
+        "INSERT INTO campaigns (workspace_id, name) VALUES ($1, 'later') RETURNING id",
+        t.workspace_id,
+    )
+    await pg.execute(
+        "INSERT INTO budgets (workspace_id, campaign_id, amount_minor, currency,"
+        " cost_per_click_minor, period_start, period_end)"
+        " VALUES ($1, $2, 10000, 'EUR', 10, $3, $4)",
+        t.workspace_id,
+        campaign,
+        today + timedelta(days=5),
+        today + timedelta(days=30),
+    )
+    params = {"start": str(today), "end": str(today + timedelta(days=10)), "currency": "EUR"}
+    data = await answer(
+        http, t, "GET", f"{API}/workspace/budgets", protos.query_pb2.BudgetsResponse,
+        params=params,
+    )  # fmt: skip
+    (row,) = data["rows"]
+    assert row["spend"] == 0 and row["budget"] == 100 and row["pacing"] is None
