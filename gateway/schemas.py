@@ -8,7 +8,7 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
 from services import field_rules
-from services.contract.fields import is_map, is_message
+from services.contract.fields import is_map, is_message, is_optional_scalar
 
 REF_PREFIX = "#/components/schemas/"
 _OWN_PACKAGE = "linkpulse.v1."
@@ -99,6 +99,16 @@ _INTEGER_TYPES = frozenset(
     }
 )
 _FLOAT_TYPES = frozenset({FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE_DOUBLE})
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """schema also admitting null (an unset `optional` field)."""
+    if "type" not in schema:
+        return {"anyOf": [schema, {"type": "null"}]}
+    if "enum" in schema:
+        schema["enum"] = [*schema["enum"], None]
+    schema["type"] = [schema["type"], "null"]
+    return schema
 
 
 # A message schema variant: (full name, JSON keys are proto field names).
@@ -203,6 +213,8 @@ class SchemaRegistry:
             }
         elif field.is_repeated:
             schema = {"type": "array", "items": self.single_schema(field, proto_names)}
+        elif is_optional_scalar(field):
+            schema = _nullable(self.single_schema(field, proto_names))
         else:
             schema = self.single_schema(field, proto_names)
         description = self._comments.get(field.full_name)

@@ -41,8 +41,8 @@ def to_message(entry: Entry) -> protos.audit_pb2.AuditEntry:
         action=entry.action,
         target=entry.target,
         time=entry.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        request_id=entry.request_id,
-        source_address=entry.source_address,
+        request_id=entry.request_id or None,
+        source_address=entry.source_address or None,
         outcome=entry.outcome,
         hash=entry.hash.hex(),
     )
@@ -86,7 +86,7 @@ async def list_entries(
         *args,
     )
     entries = [Entry.from_row(r) for r in rows[:limit]]
-    next_cursor = cursor.encode([entries[-1].seq]) if len(rows) > limit else ""
+    next_cursor = cursor.encode([entries[-1].seq]) if len(rows) > limit else None
     return protos.audit_pb2.ListAuditLogResponse(
         entries=[to_message(e) for e in entries], next_cursor=next_cursor
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 
+from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from services import protos
@@ -40,6 +42,23 @@ def is_map(field: FieldDescriptor) -> bool:
         is_message(field)
         and field.message_type is not None
         and field.message_type.GetOptions().map_entry
+    )
+
+
+@lru_cache(maxsize=1024)
+def _optional_names(message: Descriptor) -> frozenset[str]:
+    proto = descriptor_pb2.DescriptorProto()
+    message.CopyToProto(proto)
+    return frozenset(f.name for f in proto.field if f.proto3_optional)
+
+
+def is_optional_scalar(field: FieldDescriptor) -> bool:
+    """True for a proto3 `optional` scalar field: unset, its JSON value is null."""
+    # upb's OneofDescriptor has no is_synthetic; the file's own declaration says it.
+    return (
+        field.containing_oneof is not None
+        and not is_message(field)
+        and field.name in _optional_names(field.containing_type)
     )
 
 

@@ -1,4 +1,5 @@
-"""Protobuf messages to JSON-ready dicts: defaults included, 64-bit integers as numbers."""
+"""Protobuf messages to JSON-ready dicts: defaults included, unset `optional` scalars as null,
+64-bit integers as numbers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from services.contract.fields import LONG_TYPES, is_map, is_message
+from services.contract.fields import LONG_TYPES, is_map, is_message, is_optional_scalar
 
 # Well-known types whose JSON form is not an object of their fields.
 _LONG_WRAPPERS = frozenset({"google.protobuf.Int64Value", "google.protobuf.UInt64Value"})
@@ -20,7 +21,8 @@ _EXACT = 2**53
 
 
 def message_to_dict(message: Message, *, proto_field_names: bool = False) -> dict[str, Any]:
-    """The ProtoJSON object of message with every field printed and 64-bit integers unquoted."""
+    """The ProtoJSON object of message with every field printed (an unset `optional` scalar as
+    null) and 64-bit integers unquoted."""
     data = json_format.MessageToDict(
         message,
         always_print_fields_with_no_presence=True,
@@ -56,10 +58,15 @@ def _whole_numbers(value: Any) -> Any:
 
 
 def _unquote_message(descriptor: Descriptor, data: dict[str, Any], proto_field_names: bool) -> None:
-    """Replace, in place, the decimal strings ProtoJSON uses for 64-bit integers by numbers."""
+    """Replace, in place, the decimal strings ProtoJSON uses for 64-bit integers by numbers, and
+    add the unset `optional` scalars (which MessageToDict leaves out) as None."""
     for field in descriptor.fields:
         key = field.name if proto_field_names else field.json_name
-        if key not in data or data[key] is None:
+        if key not in data:
+            if is_optional_scalar(field):
+                data[key] = None
+            continue
+        if data[key] is None:
             continue
         value = data[key]
         if is_map(field):

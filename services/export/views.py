@@ -7,30 +7,33 @@ from typing import Any
 
 import asyncpg
 import orjson
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 
 from services import protos
 from services.auth.signing import Signer
+from services.contract.jsonify import message_to_dict
 from services.export import download_links
+from services.export.datasets import RAW_DATASETS
 from services.protos import export_pb2
 
 
-def _iso(value: datetime | None) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else ""
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 def export_job(
     row: asyncpg.Record, signer: Signer, link_ttl_seconds: float
 ) -> export_pb2.ExportJob:
     """An ExportJob message; a succeeded job with its file carries a fresh signed link."""
+    # Only the raw datasets are counted up front; 0 for the others means "not known".
+    counted = row["dataset"] in RAW_DATASETS
     estimated = int(row["rows_estimated"])
     written = int(row["rows_written"])
+    progress: float | None = None
     if row["status"] == "succeeded":
         progress = 1.0
-    elif estimated:
-        progress = min(written / estimated, 1.0)
-    else:
-        progress = 0.0
+    elif counted:
+        progress = min(written / estimated, 1.0) if estimated else 0.0
     job = export_pb2.ExportJob(
         id=row["id"],
         status=row["status"],
@@ -38,12 +41,12 @@ def export_job(
         format=row["format"],
         columns=list(row["columns"]),
         rows_written=written,
-        rows_estimated=estimated,
+        rows_estimated=estimated if counted else None,
         size_bytes=int(row["size_bytes"]),
         created_at=_iso(row["created_at"]),
         finished_at=_iso(row["finished_at"]),
-        error=row["error"],
-        progress=round(progress, 4),
+        error=row["error"] or None,
+        progress=None if progress is None else round(progress, 4),
     )
     if row["status"] == "succeeded" and row["file_name"]:
         job.expires_at = _iso(row["expires_at"])
@@ -55,10 +58,7 @@ def export_job(
 
 def export_job_json(job: export_pb2.ExportJob) -> bytes:
     """The job in the standard success envelope (for the 202 answer of GET /export)."""
-    data = json_format.MessageToDict(job, always_print_fields_with_no_presence=True)
-    for name in ("rowsWritten", "rowsEstimated", "sizeBytes"):
-        data[name] = int(data[name])  # as the gateway prints 64-bit integers: numbers
-    return orjson.dumps({"success": True, "data": data})
+    return orjson.dumps({"success": True, "data": message_to_dict(job)})
 
 
 def struct(value: dict[str, Any]) -> struct_pb2.Struct:

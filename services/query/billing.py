@@ -74,7 +74,7 @@ async def budgets(
             budget=money(amount),
             spend=money(spend),
             remaining=money(amount - spend),
-            pacing=round(spend / expected, 6) if expected else 0.0,
+            pacing=round(spend / expected, 6) if expected else None,
             period_start=budget["period_start"].isoformat(),
             period_end=budget["period_end"].isoformat(),
         )

@@ -58,26 +58,29 @@ async def details(
     tz = ctx.window.tz
     events = []
     for row, kind in page_rows:
-        currency = str(row.get("currency", ""))
-        amount = int(row.get("amount", 0)) / 10 ** minor_units.get(currency, 2)
+        sale = kind == "sales"
+        currency = str(row["currency"]) if sale else None
         events.append(
             q.ConversionEvent(
                 event_id=row["event_id"],
                 kind=KIND_NAMES[kind],
                 timestamp=datetime.fromtimestamp(row["timestamp"], UTC).astimezone(tz).isoformat(),
-                customer_id=row["customer_id"],
-                event_name=row["event_name"],
-                amount=amount,
-                currency=currency,
-                click_id=row["click_id"],
-                link_id=row["link_id"],
-                country=row["country"],
-                device=row["device"],
-                referrer=row["referrer"],
+                # Absent and unknown values are null: "" strings, the id 0.
+                customer_id=row["customer_id"] or None,
+                event_name=row["event_name"] or None,
+                amount=int(row["amount"]) / 10 ** minor_units.get(currency or "", 2)
+                if sale
+                else None,
+                currency=currency or None,
+                click_id=row["click_id"] or None,
+                link_id=row["link_id"] or None,
+                country=row["country"] or None,
+                device=row["device"] or None,
+                referrer=row["referrer"] or None,
             )
         )
     last = page_rows[-1][0] if page_rows else None
-    next_cursor = cursor.encode([last["timestamp"], last["event_id"]]) if more and last else ""
+    next_cursor = cursor.encode([last["timestamp"], last["event_id"]]) if more and last else None
     return q.ConversionDetailsResponse(
         events=events, next_cursor=next_cursor, meta=ctx.meta(ex.sources)
     )

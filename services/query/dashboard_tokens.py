@@ -54,18 +54,16 @@ def _describe(row: asyncpg.Record, token: str = "") -> dict[str, Any]:
 
 def to_message(token: dict[str, Any]) -> protos.dashboard_pb2.DashboardToken:
     """The API form of a token description (from `create`, `revoke` or `list_tokens`)."""
-    message = protos.dashboard_pb2.DashboardToken(
+    return protos.dashboard_pb2.DashboardToken(
         id=token["id"],
-        token=token.get("token", ""),
+        token=token.get("token"),
         label=token["label"],
         created_by=token["created_by"],
         created_at=token["created_at"] or "",
         expires_at=token["expires_at"] or "",
-        dashboard_path=token.get("dashboard_path", ""),
+        dashboard_path=token.get("dashboard_path"),
+        revoked_at=token["revoked_at"],
     )
-    if token["revoked_at"]:
-        message.revoked_at = token["revoked_at"]
-    return message
 
 
 async def create(

@@ -68,14 +68,14 @@ def to_message(token: dict[str, Any]) -> protos.query_pb2.EmbedToken:
     """The API form of a token description (from `create`, `revoke` or `list_tokens`)."""
     return protos.query_pb2.EmbedToken(
         id=token["id"],
-        token=token.get("token", ""),
-        link_id=token["link_id"] or 0,
+        token=token.get("token"),
+        link_id=token["link_id"],
         days=token["days"],
         created_by=token["created_by"],
         created_at=token["created_at"] or "",
         expires_at=token["expires_at"] or "",
-        revoked_at=token["revoked_at"] or "",
-        embed_path=token.get("embed_path", ""),
+        revoked_at=token["revoked_at"],
+        embed_path=token.get("embed_path"),
     )
 
 

@@ -317,7 +317,7 @@ async def answer(ex: Executor, p: Plan) -> Any:
     ordered = await _ordered(ex, p)
     page = await _rows(ex, p, ordered[spec.offset : spec.offset + spec.limit])
     end = spec.offset + spec.limit
-    next_cursor = cursor.encode([end, spec.fingerprint]) if end < len(ordered) else ""
+    next_cursor = cursor.encode([end, spec.fingerprint]) if end < len(ordered) else None
     meta = _meta(ex, p, len(ordered))
     for row in page:
         for name in _LABELLED:
@@ -347,9 +347,15 @@ def _meta(ex: Executor, p: Plan, groups: int) -> Any:
     base = p.ctx.meta(ex.sources, with_previous=p.spec.compare)
     names = aq.QueryMeta.DESCRIPTOR.fields_by_name
     meta = aq.QueryMeta(
-        **{f.name: getattr(base, f.name) for f in base.DESCRIPTOR.fields if f.name in names}
+        **{
+            f.name: getattr(base, f.name)
+            for f in base.DESCRIPTOR.fields
+            if f.name in names and (not f.has_presence or base.HasField(f.name))
+        }
     )
-    meta.granularity = p.spec.granularity
+    meta.ClearField("granularity")
+    if p.spec.granularity:
+        meta.granularity = p.spec.granularity
     meta.metrics.extend(p.spec.metrics)
     meta.dimensions.extend(p.spec.dimensions)
     for name, descending in p.spec.order:
@@ -358,7 +364,8 @@ def _meta(ex: Executor, p: Plan, groups: int) -> Any:
     meta.groups = groups
     meta.max_groups = p.max_groups
     meta.timeout_seconds = p.timeout_seconds
-    meta.compare = query_spec.COMPARE if p.spec.compare else ""
+    if p.spec.compare:
+        meta.compare = query_spec.COMPARE
     return meta
 
 

@@ -111,6 +111,6 @@ async def raw_events(
     ]
     last_row = page[-1] if page else None
     next_cursor = (
-        cursor.encode([last_row["timestamp"], last_row["event_id"]]) if more and last_row else ""
+        cursor.encode([last_row["timestamp"], last_row["event_id"]]) if more and last_row else None
     )
     return q.RawEventsResponse(data=data, next_cursor=next_cursor)

@@ -173,6 +173,7 @@ async def test_every_audited_action_appears_once_with_its_actor(system, http, pg
         assert matching[0]["actor"] == actor, (action, matching[0])
     features = [e for e in found if e["action"] == "workspace.features_changed"]
     assert [e["actor"] for e in features] == ["user:cy", "user:cy"]
+    assert features[0]["requestId"] is None and features[0]["sourceAddress"] is None  # no request
     assert len(found) == len(expected) + 2  # nothing else, nothing twice
     embed_created = next(e for e in found if e["action"] == "embed.created")
     assert embed_created["requestId"] == "req-embed-1"

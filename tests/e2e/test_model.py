@@ -550,10 +550,14 @@ def diff_meta(meta: dict[str, Any], q: m.Query, *, previous: bool = False) -> li
     if previous:
         want["previousStart"] = m.label(q.previous_start, q.tz)
         want["previousEnd"] = want["start"]
+    else:
+        want["previousStart"] = want["previousEnd"] = None  # absent values are null
+    if meta.get("source") == "clickhouse":
+        want["dataAsOf"] = None
     return [
-        f"meta.{name}: got {meta.get(name)!r}, model {value!r}"
+        f"meta.{name}: got {meta.get(name, '(no key)')!r}, model {value!r}"
         for name, value in want.items()
-        if meta.get(name) != value
+        if meta.get(name, "(no key)") != value
     ]
 
 

@@ -68,15 +68,16 @@ def expected_details(e: d.Expect) -> list[dict[str, Any]]:
                 "eventId": x["event_id"],
                 "kind": kind,
                 "timestamp": x["timestamp"].astimezone(e.tz).isoformat(),
-                "customerId": x["customer_id"],
-                "eventName": x["event_name"],
-                "amount": x["amount"] / 10**minor if kind == "sale" else 0.0,
-                "currency": x["currency"] if kind == "sale" else "",
-                "clickId": x["click_id"],
-                "linkId": x["link_id"],
-                "country": x["country"],
-                "device": x["device"],
-                "referrer": x["referrer"],
+                # Absent and unknown values are null.
+                "customerId": x["customer_id"] or None,
+                "eventName": x["event_name"] or None,
+                "amount": x["amount"] / 10**minor if kind == "sale" else None,
+                "currency": x["currency"] or None if kind == "sale" else None,
+                "clickId": x["click_id"] or None,
+                "linkId": x["link_id"] or None,
+                "country": x["country"] or None,
+                "device": x["device"] or None,
+                "referrer": x["referrer"] or None,
             }
         )
     return out
@@ -188,7 +189,7 @@ async def test_timeseries(http, ds, rates, route, fields, extra, granularity):
     for got, expected in zip(data["points"], want, strict=True):
         d.assert_totals(got, expected, fields)
     if route == "composite":
-        assert data["rows"] == [] and data["dimension"] == ""
+        assert data["rows"] == [] and data["dimension"] is None
 
 
 def label_for(dimension: str):  # noqa: ANN201

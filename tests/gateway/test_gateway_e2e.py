@@ -131,7 +131,7 @@ async def test_seed_004_status_code_envelope(gateway_url: str, backend) -> None:
                 "is_bot": False,
             }
         ],
-        "next_cursor": "",
+        "next_cursor": None,
     }
     assert backend.recorder.requests["GetRawEvents"].start == "2025-01-01"
 

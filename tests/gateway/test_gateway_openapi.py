@@ -269,3 +269,16 @@ def test_summary_is_the_first_sentence_else_the_rpc_name() -> None:
     long = "A sentence far too long to be a summary " * 4 + "."
     assert summary_and_description("GetLinkGeo", long) == ("Get link geo", long)
     assert summary_and_description("GetX", "No full stop") == ("Get x", "No full stop")
+
+
+def test_optional_fields_are_nullable_in_bodies_not_in_query_strings(document) -> None:
+    schemas = document["components"]["schemas"]
+    meta = schemas["ResponseMeta"]["properties"]
+    assert meta["dataAsOf"]["type"] == ["string", "null"] and meta["start"]["type"] == "string"
+    assert schemas["ExportJob"]["properties"]["rowsEstimated"]["type"] == ["integer", "null"]
+    cursor = schemas["RawEventsResponse"]["properties"]["next_cursor"]
+    assert cursor["type"] == ["string", "null"]
+    ttl = schemas["LiveTokenRequest"]["properties"]["ttlSeconds"]
+    assert ttl["type"] == ["integer", "null"] and ttl["maximum"] == 300
+    days = _param(document, "/api/analytics/workspace/overview", "days")["schema"]
+    assert days["type"] == "integer"  # a query parameter is given or not: never null

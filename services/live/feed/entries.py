@@ -116,7 +116,9 @@ def to_live_event(position: Position, event: dict[str, Any]) -> protos.live_pb2.
     for name in _INT_FIELDS:
         if event.get(name) is not None:
             setattr(message, name, int(event[name]))
+    if not message.link_id:
+        message.ClearField("link_id")  # 0: a sale attributed to no click's link
     for name in _STRING_FIELDS:
-        if event.get(name) is not None:
+        if event.get(name) not in (None, ""):  # unknown: null, as in every answer
             setattr(message, name, str(event[name]))
     return message

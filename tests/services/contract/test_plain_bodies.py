@@ -66,3 +66,12 @@ def test_declines_what_only_parse_dict_reads() -> None:
         {"events": [{"unknown": 1}]},
     ):
         assert not bind_plain(data, protos.live_pb2.IngestRequest()), data
+
+
+def test_null_for_an_optional_field_is_unset() -> None:
+    data: dict[str, Any] = {"linkId": None, "days": 7, "ttlSeconds": None}
+    message = protos.query_pb2.CreateEmbedTokenRequest()
+    assert not bind_plain(data, message)  # null is ParseDict's ...
+    json_format.ParseDict(data, message)  # ... which reads it as "not given"
+    assert message.days == 7
+    assert not message.HasField("link_id") and not message.HasField("ttl_seconds")
