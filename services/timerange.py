@@ -51,6 +51,11 @@ def parse_timezone(name: str, default: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+def utc_iso(value: datetime | None) -> str | None:
+    """value as ISO-8601 in UTC with a `Z` (None stays None)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     """The UTC instant at which `day` begins in tz."""
     return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)

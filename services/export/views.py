@@ -15,10 +15,7 @@ from services.contract.jsonify import message_to_dict
 from services.export import download_links
 from services.export.datasets import RAW_DATASETS
 from services.protos import export_pb2
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+from services.timerange import utc_iso
 
 
 def export_job(
@@ -43,16 +40,16 @@ def export_job(
         rows_written=written,
         rows_estimated=estimated if counted else None,
         size_bytes=int(row["size_bytes"]),
-        created_at=_iso(row["created_at"]),
-        finished_at=_iso(row["finished_at"]),
+        created_at=utc_iso(row["created_at"]),
+        finished_at=utc_iso(row["finished_at"]),
         error=row["error"] or None,
         progress=None if progress is None else round(progress, 4),
     )
     if row["status"] == "succeeded" and row["file_name"]:
-        job.expires_at = _iso(row["expires_at"])
+        job.expires_at = utc_iso(row["expires_at"])
         url, until = download_links.sign(signer, row["workspace_id"], row["id"], link_ttl_seconds)
         job.download_url = url
-        job.download_expires_at = _iso(datetime.fromtimestamp(until, UTC))
+        job.download_expires_at = utc_iso(datetime.fromtimestamp(until, UTC))
     return job
 
 
@@ -74,8 +71,8 @@ def batch_job(row: asyncpg.Record) -> protos.export_pb2.BatchJob:
     job = protos.export_pb2.BatchJob(
         id=row["id"],
         status=row["status"],
-        created_at=_iso(row["created_at"]),
-        finished_at=_iso(row["finished_at"]),
+        created_at=utc_iso(row["created_at"]),
+        finished_at=utc_iso(row["finished_at"]),
         items=len(items),
     )
     raw = row["results"]

@@ -18,6 +18,7 @@ from services.auditlog.revocations import Revocable
 from services.auditlog.revocations import revoke as revoke_grant
 from services.auth import dashboard_tokens as tokens
 from services.auth.signing import Signer
+from services.timerange import utc_iso
 
 DEFAULT_TTL_SECONDS = 7 * 86400
 MIN_TTL_SECONDS, MAX_TTL_SECONDS = field_rules.bounds(
@@ -32,19 +33,15 @@ _DASHBOARD_TOKENS = Revocable(
 )
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
-
-
 def _describe(row: asyncpg.Record, token: str = "") -> dict[str, Any]:
     found = {
         "id": row["id"],
         "workspace_id": row["workspace_id"],
         "label": row["label"],
         "created_by": row["created_by"],
-        "created_at": _iso(row["created_at"]),
-        "expires_at": _iso(row["expires_at"]),
-        "revoked_at": _iso(row["revoked_at"]),
+        "created_at": utc_iso(row["created_at"]),
+        "expires_at": utc_iso(row["expires_at"]),
+        "revoked_at": utc_iso(row["revoked_at"]),
     }
     if token:
         found["token"] = token

@@ -21,6 +21,7 @@ from services.auditlog.revocations import revoke as revoke_grant
 from services.auth.principal import Principal
 from services.auth.signing import Signer
 from services.query.scope import require_link
+from services.timerange import utc_iso
 
 PURPOSE = "embed"
 DEFAULT_DAYS = 30
@@ -43,10 +44,6 @@ WHERE e.id = $1
 """
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
-
-
 def _describe(row: asyncpg.Record, token: str = "") -> dict[str, Any]:
     found = {
         "id": row["id"],
@@ -54,9 +51,9 @@ def _describe(row: asyncpg.Record, token: str = "") -> dict[str, Any]:
         "link_id": row["link_id"],
         "days": row["max_days"],
         "created_by": row["created_by"],
-        "created_at": _iso(row["created_at"]),
-        "expires_at": _iso(row["expires_at"]),
-        "revoked_at": _iso(row["revoked_at"]),
+        "created_at": utc_iso(row["created_at"]),
+        "expires_at": utc_iso(row["expires_at"]),
+        "revoked_at": utc_iso(row["revoked_at"]),
     }
     if token:
         found["token"] = token
