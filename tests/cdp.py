@@ -1,6 +1,7 @@
 """A small Chrome DevTools Protocol client over `websockets`: headless Chromium driven by tests
-(open a page, evaluate script, wait for a condition, emulate a width or colour scheme, take a
-screenshot) without a browser-automation library."""
+(open a page, evaluate script, wait for a condition, click and type, emulate a width or colour
+scheme, take a screenshot; every request a page makes and every Content-Security-Policy
+violation it meets are recorded) without a browser-automation library."""
 
 from __future__ import annotations
 
@@ -19,6 +20,14 @@ from typing import Any
 
 import orjson
 import websockets
+
+# Recorded in every page before any of its scripts run (CDP's scripts are exempt from its CSP).
+_WATCH_CSP = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI);
+});
+"""
 
 
 class CdpError(RuntimeError):
@@ -77,8 +86,9 @@ class Browser:
             "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}
         )
         page = Page(self, attached["sessionId"])
-        for domain in ("Page", "Runtime", "Log"):
+        for domain in ("Page", "Runtime", "Network", "Log"):
             await page.send(f"{domain}.enable")
+        await page.send("Page.addScriptToEvaluateOnNewDocument", {"source": _WATCH_CSP})
         await page.send("Emulation.setLocaleOverride", {"locale": "en-US"})
         await page.resize(width, height)
         return page
@@ -93,6 +103,14 @@ class Browser:
             {"level": e["params"]["type"], "text": str(e["params"].get("args"))}
             for e in self.events
             if e.get("sessionId") == session and e["method"] == "Runtime.consoleAPICalled"
+        ]
+
+    def requests(self, session: str) -> list[str]:
+        """The URLs a page has requested so far."""
+        return [
+            e["params"]["request"]["url"]
+            for e in self.events
+            if e.get("sessionId") == session and e["method"] == "Network.requestWillBeSent"
         ]
 
     async def close(self) -> None:
@@ -163,6 +181,32 @@ class Page:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"still false after {seconds} s: {expression}")
             await asyncio.sleep(0.05)
+
+    async def click(self, selector: str) -> None:
+        """Click the first element matching selector (scrolled into view)."""
+        found = await self.eval(
+            f"(() => {{ const e = document.querySelector({orjson.dumps(selector).decode()});"
+            " if (!e) return false; e.scrollIntoView(); e.click(); return true; })()"
+        )
+        assert found, f"nothing matches {selector}"
+
+    async def type_into(self, selector: str, text: str) -> None:
+        """Focus the element matching selector and type text as a user would."""
+        found = await self.eval(
+            f"(() => {{ const e = document.querySelector({orjson.dumps(selector).decode()});"
+            " if (!e) return false; e.focus(); return true; })()"
+        )
+        assert found, f"nothing matches {selector}"
+        await self.send("Input.insertText", {"text": text})
+
+    @property
+    def requests(self) -> list[str]:
+        """The URLs this page has requested so far."""
+        return self.browser.requests(self.session)
+
+    async def csp_violations(self) -> list[str]:
+        """The Content-Security-Policy violations the page met."""
+        return list(await self.eval("window.__cspViolations || []"))
 
     async def hover(self, x: float, y: float) -> None:
         """Move the mouse to (x, y) of the viewport."""

@@ -8,7 +8,7 @@ import httpx
 
 from gateway.comments import load_comments
 from services.codegen import DESCRIPTOR_SET
-from tests.e2e.cdp import browser_page
+from tests.cdp import browser
 
 OPERATION = "#operations-query-GetWorkspaceOverview"
 
@@ -42,11 +42,12 @@ async def test_try_it_out_in_chromium(system, http: httpx.AsyncClient, tenant) -
     assert comment.startswith(summary + "."), (summary, comment)
 
     base = system.gateway_url
-    async with browser_page() as page:
-        await page.open(f"{base}/docs")
+    async with browser() as chromium:
+        page = await chromium.new_page(1280, 2000)
+        await page.goto(f"{base}/docs")
         count = await page.wait_for("document.querySelectorAll('.opblock').length")
         assert count == sum(len(ops) for ops in document["paths"].values())
-        text = await page.evaluate(
+        text = await page.eval(
             f"document.querySelector('{OPERATION} .opblock-summary-description').textContent"
         )
         assert text == summary
@@ -67,7 +68,7 @@ async def test_try_it_out_in_chromium(system, http: httpx.AsyncClient, tenant) -
             f"(document.querySelector('{OPERATION} .live-responses-table tbody"
             " .response-col_status') || {}).textContent"
         )
-        body = await page.evaluate(
+        body = await page.eval(
             f"document.querySelector('{OPERATION} .live-responses-table').textContent"
         )
         assert status.strip() == "200", body
@@ -75,7 +76,8 @@ async def test_try_it_out_in_chromium(system, http: httpx.AsyncClient, tenant) -
 
         violations = await page.csp_violations()
         assert violations == [], violations
-        refused = [line for line in page.console if "Content Security Policy" in line]
+        log = [str(entry.get("text", "")) for entry in chromium.log_entries(page.session)]
+        refused = [line for line in log if "Content Security Policy" in line]
         assert refused == [], refused
         elsewhere = [url for url in page.requests if not url.startswith((base, "data:", "about:"))]
         assert elsewhere == [], elsewhere
