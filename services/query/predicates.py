@@ -6,23 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.query.filter_tree import Predicate
+from services.query.filter_tree import COLUMNS, Predicate
 
 EVENT_KINDS = ("clicks", "leads", "sales")
 
 # Allow-listed dimensions: API name -> column. Only these names ever reach SQL.
-DIMENSIONS = {
-    "country": "country",
-    "region": "region",
-    "city": "city",
-    "continent": "continent",
-    "device": "device",
-    "browser": "browser",
-    "os": "os",
-    "referrer": "referrer",
-    "trigger": "trigger",
-    "link": "link_id",
-}
+DIMENSIONS = {**COLUMNS, "link": "link_id"}
 # Dimensions only clicks carry.
 CLICK_DIMENSIONS = {
     **DIMENSIONS,
