@@ -5,6 +5,7 @@ request of the rate limit."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 from services import protos
 from services.stores.clickhouse import ClickHouse
@@ -54,11 +55,15 @@ async def test_concurrent_clicks_get_their_own_answers(system, http, ch, tenant)
 
 async def test_each_click_spends_one_request_of_the_limit(system, http, ch, tenant):
     t = await tenant(plan="free")  # 60 requests a minute
+    began = time.monotonic()
     answers = await asyncio.gather(
         *(http.post(CLICK, json={"linkId": t.link_ids[0]}, headers=t.headers) for _ in range(80))
     )
+    # The bucket refills a request a second: a slow machine's burst is granted that much more.
+    refilled = int(time.monotonic() - began) + 1
     statuses = sorted(a.status_code for a in answers)
-    assert set(statuses) == {200, 429} and 55 <= statuses.count(200) <= 61, statuses
+    assert set(statuses) == {200, 429}, statuses
+    assert 55 <= statuses.count(200) <= 60 + refilled, (statuses.count(200), refilled)
     refused = next(a for a in answers if a.status_code == 429)
     assert refused.json()["error"]["code"] == "rate_limited" and refused.headers["retry-after"]
     assert all("x-ratelimit-remaining" in a.headers for a in answers)
