@@ -1,6 +1,6 @@
 """ASGI middleware giving every HTTP request and WebSocket its trace span (continuing the client's
-`traceparent`, or starting a trace), its log context (request id, route, workspace) and its
-access-log line."""
+`traceparent`, or starting a trace), its log context (request id, route, workspace), its
+access-log line and its metrics: one wrapper times and labels the request for all of them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import accesslog
+from gateway import accesslog, request_metrics
 from gateway.metadata import request_id
 from gateway.route_label import route_template
 from services.telemetry import log_context, tracing
@@ -21,7 +21,7 @@ SWITCHING_PROTOCOLS = 101
 
 
 class RequestTelemetry:
-    """Traces, log context and access log of each request."""
+    """Traces, log context, access log and metrics of each request."""
 
     def __init__(self, app: ASGIApp, access_log: bool = True) -> None:
         self.app = app
@@ -76,6 +76,8 @@ class RequestTelemetry:
         finally:
             route = route_template(scope)
             code = status[0] or 500
+            elapsed = time.perf_counter() - started
+            request_metrics.record(scope, route, code, elapsed)
             if span is not None:
                 span.update_name(f"{method} {route}")
                 span.set_attribute("http.route", route)
@@ -89,7 +91,7 @@ class RequestTelemetry:
                     target=accesslog.target(scope.get("path", ""), scope.get("query_string", b"")),
                     route=route,
                     status=code,
-                    duration_ms=(time.perf_counter() - started) * 1000,
+                    duration_ms=elapsed * 1000,
                     client=client,
                 )
             if span_cm is not None:

@@ -1,4 +1,4 @@
-"""The HTTP middleware around every route: traces and the access log, request metrics, CORS for
+"""The HTTP middleware around every route: traces, the access log and request metrics, CORS for
 the deployment's allowed origins (none by default), gzip for clients that accept it, and the
 query-string limit."""
 
@@ -11,7 +11,6 @@ from starlette.middleware.gzip import GZipMiddleware, GZipResponder
 from starlette.types import Receive, Scope, Send
 
 from gateway.limits import QueryLimit
-from gateway.request_metrics import RequestMetrics
 from gateway.request_telemetry import RequestTelemetry
 from services.auth.ratelimit import HEADERS as RATE_LIMIT_HEADERS
 from services.config import Settings
@@ -45,12 +44,9 @@ class Gzip(GZipMiddleware):
 
 def web_middleware(settings: Settings) -> list[Middleware]:
     """The middleware stack of the gateway app, outermost first."""
-    # Traces, log context and the access line outermost, then metrics: every answer is traced,
+    # Traces, log context, the access line and metrics outermost: every answer is traced,
     # logged and counted as the client gets it.
-    stack = [
-        Middleware(RequestTelemetry, access_log=settings.gateway_access_log),
-        Middleware(RequestMetrics),
-    ]
+    stack = [Middleware(RequestTelemetry, access_log=settings.gateway_access_log)]
     if settings.gateway_cors_origins:
         stack.append(
             Middleware(

@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from gateway.request_metrics import RequestMetrics, metrics_endpoint
+from gateway.request_metrics import metrics_endpoint
+from gateway.request_telemetry import RequestTelemetry
 
 
 def _count(route: str, method: str, status: str) -> float:
@@ -38,7 +39,7 @@ def _app() -> Starlette:
             Route("/t/boom", _boom, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],
-        middleware=[Middleware(RequestMetrics)],
+        middleware=[Middleware(RequestTelemetry, access_log=False)],
     )
 
 
