@@ -1,4 +1,5 @@
-"""Revoking a grant (API key, session, embed token) and auditing it in one transaction."""
+"""Revoking a grant (API key, session, embed or dashboard token) and auditing it in one
+transaction; the workspace's grants of a table."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from services import errors
 from services.auditlog.recorder import record, transaction
 
 # The workspaces whose logs record a revocation, given the revoked row.
@@ -22,6 +24,8 @@ class Revocable:
     returning: str
     action: str
     target: str
+    # What a row is called in a not-found error.
+    noun: str = "grant"
 
 
 async def _own_workspace(tx: asyncpg.Connection, row: asyncpg.Record) -> Sequence[int]:
@@ -54,3 +58,40 @@ async def revoke(
                 target=grants.target.format_map(row),
             )
     return row
+
+
+async def revoke_owned(
+    pg: asyncpg.Pool,
+    grants: Revocable,
+    row_id: int,
+    *,
+    actor: str,
+    workspace_id: int | None = None,
+) -> asyncpg.Record:
+    """Revoke a row (of workspace_id, when given) unless it already is; the row as it stands
+    after (its `returning` columns, which include workspace_id and revoked_at). 404 when there
+    is no such row."""
+    async with transaction(pg) as tx:
+        row = await tx.fetchrow(
+            f"SELECT {grants.returning} FROM {grants.table} WHERE id = $1 FOR UPDATE", row_id
+        )
+        if row is None or (workspace_id is not None and row["workspace_id"] != workspace_id):
+            raise errors.not_found(f"{grants.noun} {row_id}")
+        if row["revoked_at"] is None:
+            row = await revoke(tx, grants, row_id, actor=actor) or row
+    return row
+
+
+async def owned(
+    pg: asyncpg.Pool, grants: Revocable, workspace_id: int, include_inactive: bool = False
+) -> list[asyncpg.Record]:
+    """The workspace's rows, newest first (only those honoured now, neither revoked nor expired,
+    unless include_inactive)."""
+    active = "" if include_inactive else " AND revoked_at IS NULL AND expires_at > now()"
+    return list(
+        await pg.fetch(
+            f"SELECT {grants.returning} FROM {grants.table}"
+            f" WHERE workspace_id = $1{active} ORDER BY id DESC",
+            workspace_id,
+        )
+    )

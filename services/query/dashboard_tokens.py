@@ -14,8 +14,7 @@ import asyncpg
 
 from services import errors, field_rules, protos
 from services.auditlog.recorder import record, transaction
-from services.auditlog.revocations import Revocable
-from services.auditlog.revocations import revoke as revoke_grant
+from services.auditlog.revocations import Revocable, owned, revoke_owned
 from services.auth import dashboard_tokens as tokens
 from services.auth.signing import Signer
 from services.timerange import utc_iso
@@ -29,7 +28,7 @@ PAGE_PATH = "/dashboard"
 
 _COLUMNS = "id, workspace_id, label, created_by, created_at, expires_at, revoked_at"
 _DASHBOARD_TOKENS = Revocable(
-    "dashboard_tokens", _COLUMNS, "dashboard.revoked", "dashboard_token:{id}"
+    "dashboard_tokens", _COLUMNS, "dashboard.revoked", "dashboard_token:{id}", "dashboard token"
 )
 
 
@@ -110,24 +109,15 @@ async def revoke(
     pg: asyncpg.Pool, token_id: int, *, actor: str, workspace_id: int | None = None
 ) -> dict[str, Any]:
     """Revoke a token (of workspace_id, when given); 404 when there is no such token."""
-    async with transaction(pg) as tx:
-        row = await tx.fetchrow(
-            f"SELECT {_COLUMNS} FROM dashboard_tokens WHERE id = $1 FOR UPDATE", token_id
-        )
-        if row is None or (workspace_id is not None and row["workspace_id"] != workspace_id):
-            raise errors.not_found(f"dashboard token {token_id}")
-        if row["revoked_at"] is None:
-            row = await revoke_grant(tx, _DASHBOARD_TOKENS, token_id, actor=actor) or row
-    return _describe(row)
+    return _describe(
+        await revoke_owned(pg, _DASHBOARD_TOKENS, token_id, actor=actor, workspace_id=workspace_id)
+    )
 
 
 async def list_tokens(
     pg: asyncpg.Pool, workspace_id: int, include_inactive: bool = False
 ) -> list[dict[str, Any]]:
     """The workspace's tokens, newest first (only honoured ones unless include_inactive)."""
-    active = "" if include_inactive else " AND revoked_at IS NULL AND expires_at > now()"
-    rows = await pg.fetch(
-        f"SELECT {_COLUMNS} FROM dashboard_tokens WHERE workspace_id = $1{active} ORDER BY id DESC",
-        workspace_id,
-    )
-    return [_describe(r) for r in rows]
+    return [
+        _describe(r) for r in await owned(pg, _DASHBOARD_TOKENS, workspace_id, include_inactive)
+    ]

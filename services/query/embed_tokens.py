@@ -16,8 +16,7 @@ import asyncpg
 
 from services import errors, field_rules, protos
 from services.auditlog.recorder import record, transaction
-from services.auditlog.revocations import Revocable
-from services.auditlog.revocations import revoke as revoke_grant
+from services.auditlog.revocations import Revocable, owned, revoke_owned
 from services.auth.principal import Principal
 from services.auth.signing import Signer
 from services.query.scope import require_link
@@ -32,7 +31,9 @@ MIN_TTL_SECONDS, MAX_TTL_SECONDS = field_rules.bounds(
 PAGE_PATH = "/embed"
 
 _COLUMNS = "id, workspace_id, link_id, max_days, created_by, created_at, expires_at, revoked_at"
-_EMBED_TOKENS = Revocable("embed_tokens", _COLUMNS, "embed.revoked", "embed_token:{id}")
+_EMBED_TOKENS = Revocable(
+    "embed_tokens", _COLUMNS, "embed.revoked", "embed_token:{id}", noun="embed token"
+)
 _GRANT_SQL = """
 SELECT e.id, e.workspace_id, e.link_id, e.max_days, e.expires_at, e.revoked_at,
        w.organization_id, w.plan, w.timezone, w.default_currency, p.max_days AS plan_max_days,
@@ -133,16 +134,9 @@ async def revoke(
     pg: asyncpg.Pool, token_id: int, *, actor: str, workspace_id: int | None = None
 ) -> dict[str, Any]:
     """Revoke a token (of workspace_id, when given); 404 when there is no such token."""
-    async with transaction(pg) as tx:
-        row = await tx.fetchrow(
-            f"SELECT {_COLUMNS} FROM embed_tokens WHERE id = $1 FOR UPDATE", token_id
-        )
-        if row is None or (workspace_id is not None and row["workspace_id"] != workspace_id):
-            raise errors.not_found(f"embed token {token_id}")
-        if row["revoked_at"] is not None:
-            return _describe(row)
-        row = await revoke_grant(tx, _EMBED_TOKENS, token_id, actor=actor)
-    return _describe(row)
+    return _describe(
+        await revoke_owned(pg, _EMBED_TOKENS, token_id, actor=actor, workspace_id=workspace_id)
+    )
 
 
 async def get(pg: asyncpg.Pool, token_id: int) -> dict[str, Any]:
@@ -157,12 +151,7 @@ async def list_tokens(
     pg: asyncpg.Pool, workspace_id: int, include_inactive: bool = False
 ) -> list[dict[str, Any]]:
     """The workspace's tokens, newest first (only honoured ones unless include_inactive)."""
-    active = "" if include_inactive else " AND revoked_at IS NULL AND expires_at > now()"
-    rows = await pg.fetch(
-        f"SELECT {_COLUMNS} FROM embed_tokens WHERE workspace_id = $1{active} ORDER BY id DESC",
-        workspace_id,
-    )
-    return [_describe(r) for r in rows]
+    return [_describe(r) for r in await owned(pg, _EMBED_TOKENS, workspace_id, include_inactive)]
 
 
 @dataclass(frozen=True)
