@@ -191,6 +191,19 @@ async def resolve_spec(
     dimension = ""
     if dataset == "breakdown":
         dimension = breakdowns.dimension_param(request.query.dimension)
+    return _spec(
+        ctx, dataset, fmt, columns, link_ids=ctx.link_ids, limit=ctx.limit, dimension=dimension
+    )
+
+
+def _spec(
+    ctx: params.QueryContext,
+    dataset: str,
+    fmt: str,
+    columns: tuple[str, ...],
+    **extra: Any,
+) -> ExportSpec:
+    """The spec of an export over a resolved query context (extra: the dataset's own fields)."""
     window = ctx.window
     return ExportSpec(
         dataset=dataset,
@@ -202,13 +215,11 @@ async def resolve_spec(
         previous_start=window.previous_start,
         tz=window.tz.key,
         granularity=window.granularity,
-        link_ids=ctx.link_ids,
         filters=ctx.filters,
         include_bots=ctx.include_bots,
         currency=ctx.currency,
         revenue_factors=ctx.revenue_factors,
-        limit=ctx.limit,
-        dimension=dimension,
+        **extra,
     )
 
 
@@ -238,24 +249,8 @@ async def _query_spec(
         field = f"queryJson.{exc.field}"
         raise errors.invalid_argument(field, f"queryJson: {exc.message}") from None
     columns = parse_columns(QUERY_DATASET, request.columns, query_api.columns(plan.spec))
-    ctx = plan.ctx
-    window = ctx.window
-    return ExportSpec(
-        dataset=QUERY_DATASET,
-        fmt=fmt,
-        columns=columns,
-        workspace_id=ctx.workspace_id,
-        start=window.start,
-        end=window.end,
-        previous_start=window.previous_start,
-        tz=window.tz.key,
-        granularity=window.granularity,
-        link_ids=None,
-        filters=ctx.filters,
-        include_bots=ctx.include_bots,
-        currency=ctx.currency,
-        revenue_factors=ctx.revenue_factors,
-        query=query_api.plan_json(plan),
+    return _spec(
+        plan.ctx, QUERY_DATASET, fmt, columns, link_ids=None, query=query_api.plan_json(plan)
     )
 
 
