@@ -5,17 +5,13 @@ their workspace's analytics, a live-feed token and exports as a read-only princi
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 import pytest
 
 from services.auth.signing import signer
-from tests.conftest import ROOT
+from tests.e2e.cli import linkpulse
 
 TOKENS = "/api/analytics/dashboard/tokens"
 OVERVIEW = "/api/analytics/workspace/overview"
@@ -217,21 +213,9 @@ async def test_listing_bounds_and_the_audit_log(system, http, tenant):
     )
 
 
-def _cli(*args: str) -> Any:
-    done = subprocess.run(
-        [sys.executable, "-m", "services.cli.main", *args],
-        capture_output=True,
-        cwd=ROOT,
-        env=os.environ.copy(),
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr.decode()
-    return orjson.loads(done.stdout)
-
-
 async def test_cli_links_lists_and_revokes(system, http, clicked):
     t = clicked
-    made = _cli(
+    made = linkpulse(
         "dashboard", "link", "--workspace", str(t.workspace_id), "--ttl", "2h",
         "--label", "office tv",
     )  # fmt: skip
@@ -240,12 +224,12 @@ async def test_cli_links_lists_and_revokes(system, http, clicked):
     assert timedelta(hours=1.9) < expires - datetime.now(UTC) <= timedelta(hours=2)
     r = await http.get(OVERVIEW, params={"days": 7}, headers=bearer(made["token"]))
     assert r.status_code == 200 and r.json()["data"]["totals"]["clicks"] == 5
-    listed = _cli("dashboard", "list", "--workspace", str(t.workspace_id))
+    listed = linkpulse("dashboard", "list", "--workspace", str(t.workspace_id))
     assert [(x["id"], x["label"]) for x in listed] == [(made["id"], "office tv")]
     assert "token" not in listed[0]
-    assert _cli("dashboard", "revoke", "--id", str(made["id"]))["revoked_at"]
+    assert linkpulse("dashboard", "revoke", "--id", str(made["id"]))["revoked_at"]
     assert await until_refused(http, made["token"]) == 401
-    assert _cli("dashboard", "list", "--workspace", str(t.workspace_id)) == []
+    assert linkpulse("dashboard", "list", "--workspace", str(t.workspace_id)) == []
     log = await http.get("/api/analytics/audit-log", headers=t.headers)
     actions = {(e["action"], e["actor"].split(":")[0]) for e in log.json()["data"]["entries"]}
     assert {("dashboard.created", "cli"), ("dashboard.revoked", "cli")} <= actions

@@ -5,21 +5,19 @@ headless Chromium."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 import pytest
 
 from services.auth.signing import signer
 from tests import cdp
 from tests.conftest import ROOT
+from tests.e2e.cli import linkpulse
 
 EMBED = "/api/analytics/embed"
 TOKENS = "/api/analytics/embed/tokens"
@@ -154,21 +152,9 @@ async def test_nothing_after_expiry_or_with_a_forged_token(system, http, pg, set
         assert r.status_code == 401, (token, r.text)
 
 
-def _cli(*args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "services.cli.main", *args],
-        capture_output=True,
-        cwd=ROOT,
-        env=os.environ.copy(),
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr.decode()
-    return orjson.loads(done.stdout)
-
-
 async def test_cli_creates_and_revokes(system, http, clicked):
     t = clicked
-    made = _cli(
+    made = linkpulse(
         "embed", "create", "--workspace", str(t.workspace_id), "--link", str(t.link_ids[0]),
         "--days", "5", "--ttl", "2h",
     )  # fmt: skip
@@ -177,7 +163,7 @@ async def test_cli_creates_and_revokes(system, http, clicked):
     assert timedelta(hours=1.9) < expires - datetime.now(UTC) <= timedelta(hours=2)
     data = (await widget(http, made["token"])).json()["data"]
     assert data["totals"]["clicks"] == 3
-    assert _cli("embed", "revoke", "--id", str(made["id"]))["revoked_at"]
+    assert linkpulse("embed", "revoke", "--id", str(made["id"]))["revoked_at"]
     await asyncio.sleep(1.2)
     assert (await widget(http, made["token"])).status_code == 401
 
