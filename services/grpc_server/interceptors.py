@@ -18,6 +18,7 @@ from services.grpc_server import metadata_limits
 from services.grpc_server.trailers import WORKSPACE_TRAILER
 from services.grpc_server.wrapping import Cleanup, no_cleanup, no_error_handling, wrap_handler
 from services.request_context import RequestContext
+from services.telemetry import log_context
 
 log = logging.getLogger("linkpulse.rpc")
 
@@ -104,6 +105,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             limits = await self.spend(principal, metadata)
             token = principals.bind(principal)
             origin_token = request_context.bind(origin)
+            log_context.annotate(workspace=principal.workspace_id)
 
             def cleanup(_exc: BaseException | None) -> None:
                 request_context.unbind(origin_token)

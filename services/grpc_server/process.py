@@ -19,9 +19,8 @@ from services.auth.resolver import TokenResolver
 from services.config import Settings
 from services.contract.compiled import contract
 from services.grpc_server import metadata_limits, readiness, tls
-from services.grpc_server.call_metrics import CallMetrics
+from services.grpc_server.call_telemetry import CallTelemetry
 from services.grpc_server.interceptors import AuthInterceptor, ErrorInterceptor
-from services.grpc_server.request_logging import CallerLogging, RequestLogging
 from services.protos import SERVICES
 from services.stores.deps import Deps
 from services.telemetry import tracing
@@ -33,8 +32,9 @@ GRACE_SECONDS = 10.0
 
 
 def build_server(deps: Deps) -> grpc.aio.Server:
-    """A grpc.aio server with the shared interceptors: the trace's (when tracing is on), the log
-    fields', errors, auth, then the caller's workspace in the log fields."""
+    """A grpc.aio server with the shared interceptors: log fields and metrics outermost, the
+    trace's (when tracing is on), errors, then auth (which adds the caller's workspace to the
+    log fields)."""
     resolver = TokenResolver(
         deps.pg, ttl=deps.settings.auth_cache_seconds, signer=signing.signer(deps.settings)
     )
@@ -49,14 +49,7 @@ def build_server(deps: Deps) -> grpc.aio.Server:
         ),
     )
     return grpc.aio.server(
-        interceptors=[
-            CallMetrics(),
-            *tracing.server_interceptors(),
-            RequestLogging(),
-            ErrorInterceptor(),
-            auth,
-            CallerLogging(),
-        ],
+        interceptors=[CallTelemetry(), *tracing.server_interceptors(), ErrorInterceptor(), auth],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from services import errors
-from services.grpc_server.call_metrics import CallMetrics
+from services.grpc_server.call_telemetry import CallTelemetry
 from services.grpc_server.interceptors import ErrorInterceptor
 
 SERVICE = "test.metrics.Probe"
@@ -53,7 +53,7 @@ def _handlers() -> grpc.GenericRpcHandler:
 
 @pytest.fixture
 async def channel() -> AsyncIterator[grpc.aio.Channel]:
-    server = grpc.aio.server(interceptors=[CallMetrics(), ErrorInterceptor()])
+    server = grpc.aio.server(interceptors=[CallTelemetry(), ErrorInterceptor()])
     server.add_generic_rpc_handlers((_handlers(),))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
